@@ -1,0 +1,47 @@
+// The native module, exactly as native/binding exports it. Only lib/native.ts imports this; every
+// other TS file goes through the public API in lib/.
+
+/** Scalar conv2d parameters, already normalised by the TS layer (the native side checks again). */
+export interface NativeConvParams {
+  stride: [number, number];
+  dilation: [number, number];
+  padMode: 'explicit' | 'valid' | 'same' | 'same_lower';
+  /** [top, bottom, left, right]; read when padMode is 'explicit'. */
+  padding: [number, number, number, number];
+  groups: number;
+  layout: 'NCHW' | 'NHWC';
+  weightLayout: 'OIHW' | 'HWIO';
+  /** 0 or absent: all cores. */
+  threads?: number;
+}
+
+export interface NativePlan {
+  outputShape: number[];
+  macs: number;
+  workspaceBytes: number;
+  /** Resolved [top, bottom, left, right]. */
+  padding: [number, number, number, number];
+}
+
+export interface NativeBackendInfo {
+  version: string;
+  cpu: { isa: string; threads: number };
+  cuda: {
+    compiled: boolean;
+    available: boolean;
+    reason?: string;
+    devices: { name: string; computeCapability: string; memoryBytes: number }[];
+  };
+}
+
+export interface Binding {
+  backendInfo(): NativeBackendInfo;
+  /** Validates shapes and options; throws TypeError/RangeError with `code`. */
+  plan(inputShape: number[], weightShape: number[], params: NativeConvParams): NativePlan;
+  /** Writes the convolution into `out` (length = product of the planned output shape). */
+  conv2dSync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
+             bias: Float32Array | null, params: NativeConvParams, out: Float32Array): void;
+  /** As conv2dSync, on the libuv pool; argument errors throw synchronously. */
+  conv2dAsync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
+              bias: Float32Array | null, params: NativeConvParams, out: Float32Array): Promise<void>;
+}

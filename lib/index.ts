@@ -1,0 +1,11 @@
+/**
+ * channelconv: multi-channel 2-D convolution for Node.js.
+ * Multiple input channels are cross-correlated with their kernel slices and summed; multiple output
+ * channels are stacked. Computed as im2col + GEMM in C++ (OpenMP).
+ */
+export { tensor, toNested, type Tensor, type Nested } from './tensor';
+export { conv2d, conv2dSync, convCost, type ConvCost } from './conv';
+export { corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1 } from './lecture';
+export { backendInfo, type BackendInfo } from './backend';
+export { codes, type ErrorCode, type ChannelconvError } from './errors';
+export type { Conv2dOptions, Padding } from './options';

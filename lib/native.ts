@@ -1,0 +1,29 @@
+// Loads the compiled addon once per process (per worker_thread: the addon is context-aware).
+import * as path from 'path';
+import type { Binding } from '../binding';
+import { codes, plainError } from './errors';
+
+const packageRoot = path.resolve(__dirname, '..');
+let binding: Binding | undefined;
+
+/** The native module; loaded on first use so that importing types never needs the binary. */
+export function native(): Binding {
+  if (binding) return binding;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const load = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    binding = load(packageRoot) as Binding;
+  } catch (cause) {
+    const err = plainError(
+      codes.LOAD_FAILED,
+      `channelconv: could not load its native binary for ${process.platform}-${process.arch} ` +
+        `(Node ${process.versions.node}, N-API ${process.versions.napi}).\n` +
+        `Looked in ${path.join(packageRoot, 'build', 'Release')} and ${path.join(packageRoot, 'prebuilds')}.\n` +
+        `Cause: ${(cause as Error).message}\n` +
+        'Fix: run `npm rebuild channelconv` (needs cmake and a C++17 compiler), or reinstall so a prebuilt binary is used.',
+    );
+    (err as Error & { cause?: unknown }).cause = cause;
+    throw err;
+  }
+  return binding;
+}

@@ -1,0 +1,44 @@
+// Module entry: registers each binding group. Context-aware (NODE_API_MODULE), so it loads in
+// worker_threads; it keeps no per-environment state.
+#include <napi.h>
+
+#include "../core/threads.h"
+#include "../cpu/gemm.h"
+#include "conv_binding.h"
+
+#ifndef CHANNELCONV_VERSION
+#define CHANNELCONV_VERSION "0.0.0"
+#endif
+
+namespace ccjs {
+namespace {
+
+Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("isa", cc::gemm_isa());
+  cpu.Set("threads", cc::default_threads());
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", false);
+  cuda.Set("available", false);
+  cuda.Set("reason", "this build of channelconv has no CUDA support");
+  cuda.Set("devices", Napi::Array::New(env));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("version", CHANNELCONV_VERSION);
+  r.Set("cpu", cpu);
+  r.Set("cuda", cuda);
+  return r;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
+  init_conv(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace ccjs
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) { return ccjs::InitModule(env, exports); }
+
+NODE_API_MODULE(channelconv, Init)

@@ -1,0 +1,177 @@
+// Native tests (no Node): the CPU conv against the float64 reference on the lecture's examples and
+// a random sweep of shapes and options, outputs poisoned with NaN first; plus the shape rules.
+// Usage: channelconv_tests [seed]. Prints "N passed, N failed"; exit status 1 on any failure.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/conv.h"
+#include "core/error.h"
+#include "core/reference.h"
+#include "core/shape.h"
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what) {
+  if (ok) ++g_passed;
+  else { ++g_failed; std::printf("FAIL: %s\n", what.c_str()); }
+}
+
+// Max |y - ref| / max(1, max |ref|): relative to the output's scale so sums near zero do not blow up.
+double rel_error(const std::vector<float>& y, const std::vector<double>& ref) {
+  double scale = 1.0, err = 0.0;
+  for (double r : ref) scale = std::max(scale, std::fabs(r));
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double e = std::fabs(double(y[i]) - ref[i]);
+    if (!(e <= err)) err = std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
+  }
+  return err / scale;
+}
+
+void lecture_examples() {
+  // Two input channels, 3x3 input, 2x2 kernels: 56 at the top left (Dive into Deep Learning 7.4).
+  cc::ConvDesc d;
+  d.C = 2; d.H = 3; d.W = 3; d.K = 1; d.Cg = 2; d.KH = 2; d.KW = 2;
+  const cc::ConvShape s = cc::make_shape(d);
+  std::vector<float> x = {0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<float> w = {0, 1, 2, 3, 1, 2, 3, 4};
+  std::vector<float> y(4, NAN);
+  cc::conv2d(s, x.data(), w.data(), nullptr, y.data());
+  check(y == std::vector<float>({56, 72, 104, 120}), "lecture multi-input example gives [[56,72],[104,120]]");
+  // Three output channels: K, K+1, K+2 stacked.
+  cc::ConvDesc d3 = d;
+  d3.K = 3;
+  const cc::ConvShape s3 = cc::make_shape(d3);
+  std::vector<float> w3;
+  for (int k = 0; k < 3; ++k) for (float v : w) w3.push_back(v + k);
+  std::vector<float> y3(12, NAN);
+  cc::conv2d(s3, x.data(), w3.data(), nullptr, y3.data());
+  check(y3 == std::vector<float>({56, 72, 104, 120, 76, 100, 148, 172, 96, 128, 192, 224}),
+        "lecture multi-output example stacks 3 channels");
+}
+
+void shape_rules() {
+  auto expect_throw = [](const char* code, std::function<void()> f, const char* what) {
+    try { f(); check(false, std::string(what) + ": no error"); }
+    catch (const cc::Error& e) { check(e.code() == code, std::string(what) + ": code " + e.code()); }
+  };
+  cc::ConvDesc d;
+  d.C = 4; d.H = 5; d.W = 7; d.K = 6; d.Cg = 4; d.KH = 3; d.KW = 3;
+  d.pad_mode = cc::PadMode::SameUpper; d.stride_h = 2; d.stride_w = 2;
+  cc::ConvShape s = cc::make_shape(d);
+  check(s.OH == 3 && s.OW == 4, "same stride 2: ceil(5/2) x ceil(7/2)");
+  check(s.pad_t == 1 && s.pad_b == 1 && s.pad_l == 1 && s.pad_r == 1, "same 3x3 stride 2 pads 1 each side");
+  d.KH = 2; d.KW = 2; d.stride_h = 1; d.stride_w = 1;
+  s = cc::make_shape(d);
+  check(s.pad_t == 0 && s.pad_b == 1 && s.pad_l == 0 && s.pad_r == 1, "same (upper) puts the odd pixel bottom/right");
+  d.pad_mode = cc::PadMode::SameLower;
+  s = cc::make_shape(d);
+  check(s.pad_t == 1 && s.pad_b == 0 && s.pad_l == 1 && s.pad_r == 0, "same_lower puts it top/left");
+  cc::ConvDesc bad = d;
+  bad.Cg = 3;
+  expect_throw(cc::codes::kChannelMismatch, [&] { cc::make_shape(bad); }, "channel mismatch");
+  bad = d; bad.groups = 3;
+  expect_throw(cc::codes::kInvalidGroups, [&] { cc::make_shape(bad); }, "groups not dividing C");
+  bad = d; bad.stride_h = 0;
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::make_shape(bad); }, "stride 0");
+  bad = d; bad.pad_mode = cc::PadMode::Explicit; bad.pad_l = -1;
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::make_shape(bad); }, "negative padding");
+  bad = d; bad.pad_mode = cc::PadMode::Valid; bad.KH = 9;
+  expect_throw(cc::codes::kEmptyOutput, [&] { cc::make_shape(bad); }, "kernel larger than input");
+  bad = d; bad.N = 1 << 20; bad.H = 1 << 12; bad.W = 1 << 12;
+  expect_throw(cc::codes::kTooLarge, [&] { cc::make_shape(bad); }, "element count past 2^31");
+}
+
+struct Rng {
+  std::mt19937_64 g;
+  explicit Rng(uint64_t seed) : g(seed) {}
+  int64_t pick(std::initializer_list<int64_t> v) { return v.begin()[g() % v.size()]; }
+  int64_t range(int64_t lo, int64_t hi) { return lo + int64_t(g() % uint64_t(hi - lo + 1)); }
+  float uniform() { return std::uniform_real_distribution<float>(-1.f, 1.f)(g); }
+};
+
+void random_sweep(uint64_t seed, int cases) {
+  Rng r(seed);
+  for (int t = 0; t < cases; ++t) {
+    cc::ConvDesc d;
+    d.groups = r.pick({1, 1, 1, 2, 3});
+    d.N = r.pick({1, 1, 2, 3});
+    d.Cg = r.pick({1, 2, 3, 5, 8, 17});
+    d.C = d.Cg * d.groups;
+    d.K = d.groups * r.pick({1, 2, 3, 4, 7, 16, 33});
+    d.KH = r.pick({1, 2, 3, 5, 7});
+    d.KW = r.pick({1, 2, 3, 5, 7});
+    d.H = r.range(1, 23);
+    d.W = r.range(1, 23);
+    d.stride_h = r.pick({1, 1, 2, 3});
+    d.stride_w = r.pick({1, 1, 2, 3});
+    d.dil_h = r.pick({1, 1, 2});
+    d.dil_w = r.pick({1, 1, 2});
+    d.pad_mode = cc::PadMode(r.range(0, 3));
+    d.pad_t = r.range(0, 3); d.pad_b = r.range(0, 3); d.pad_l = r.range(0, 3); d.pad_r = r.range(0, 3);
+    d.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
+    d.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+    if (r.range(0, 9) == 0) {  // depthwise
+      d.groups = d.C; d.Cg = 1; d.K = d.C * r.pick({1, 2});
+    }
+    cc::ConvShape s;
+    try { s = cc::make_shape(d); } catch (const cc::Error&) { --t; continue; }  // empty output: redraw
+    std::vector<float> x(s.input_elems()), w(s.weight_elems()), bias(s.K);
+    for (auto& v : x) v = r.uniform();
+    for (auto& v : w) v = r.uniform();
+    for (auto& v : bias) v = r.uniform();
+    const bool with_bias = r.range(0, 1);
+    std::vector<double> ref(s.output_elems());
+    cc::conv2d_reference(s, x.data(), w.data(), with_bias ? bias.data() : nullptr, ref.data());
+    for (int threads : {1, 2}) {
+      std::vector<float> y(s.output_elems(), NAN);
+      cc::RunOptions opt;
+      opt.threads = threads;
+      cc::conv2d(s, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), opt);
+      const double err = rel_error(y, ref);
+      check(err <= 1e-5, "case " + std::to_string(t) + " threads " + std::to_string(threads) + " " +
+                             cc::describe(s) + (with_bias ? " bias" : "") + ": rel err " + std::to_string(err));
+    }
+  }
+}
+
+// Larger shapes that cross the column tile and the GEMM's K block.
+void tile_remainders(uint64_t seed) {
+  Rng r(seed ^ 0x9e3779b97f4a7c15ULL);
+  const int64_t sizes[][4] = {{17, 40, 3, 31}, {64, 1, 5, 16}, {3, 300, 1, 17}, {33, 29, 3, 16}};
+  for (auto& z : sizes) {
+    cc::ConvDesc d;
+    d.C = z[0]; d.Cg = z[0]; d.K = z[1]; d.KH = d.KW = z[2]; d.H = z[3]; d.W = z[3] + 2;
+    d.pad_mode = cc::PadMode::SameUpper;
+    const cc::ConvShape s = cc::make_shape(d);
+    std::vector<float> x(s.input_elems()), w(s.weight_elems());
+    for (auto& v : x) v = r.uniform();
+    for (auto& v : w) v = r.uniform();
+    std::vector<double> ref(s.output_elems());
+    cc::conv2d_reference(s, x.data(), w.data(), nullptr, ref.data());
+    std::vector<float> y(s.output_elems(), NAN);
+    cc::conv2d(s, x.data(), w.data(), nullptr, y.data());
+    const double err = rel_error(y, ref);
+    check(err <= 1e-5, "tile remainder " + cc::describe(s) + ": rel err " + std::to_string(err));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : std::random_device{}();
+  std::printf("channelconv native tests, seed %llu\n", (unsigned long long)seed);
+  lecture_examples();
+  shape_rules();
+  random_sweep(seed, 300);
+  tile_remainders(seed);
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// npm test: brings the build up to date, runs the native test executable and the vitest suites, and
+// ends with the plain line "N passed, N failed" that CI reads (vitest's own summary is not read).
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+
+let passed = 0;
+let failed = 0;
+
+function step(name, cmd, args) {
+  const r = run(cmd, args);
+  if (r.status !== 0) {
+    console.error(`\n${name} failed (exit ${r.status})`);
+    failed += 1;
+    return false;
+  }
+  return true;
+}
+
+const built = step('native build', bin('cmake-js'), ['build', '--log-level', 'warn']) &&
+  step('TypeScript build', 'npm', ['run', '--silent', 'build:ts']);
+
+// Native tests: parse their own "N passed, N failed" line.
+const nativeExe = path.join(root, 'build', 'channelconv_tests');
+if (built && fs.existsSync(nativeExe)) {
+  const r = spawnSync(nativeExe, process.argv.slice(2).filter((a) => /^\d+$/.test(a)), { cwd: root, encoding: 'utf8' });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
+  if (m) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
+  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1; // crashed, or failed without saying
+} else if (built) {
+  console.error(`native test executable missing: ${nativeExe}`);
+  failed += 1;
+}
+
+if (built) {
+  const json = path.join(os.tmpdir(), `channelconv-vitest-${process.pid}.json`);
+  const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`];
+  const r = run(bin('vitest'), vitestArgs.concat(process.argv.slice(2).filter((a) => !/^\d+$/.test(a))));
+  try {
+    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
+    passed += report.numPassedTests;
+    failed += report.numFailedTests;
+    // A suite that failed to load has no failed tests of its own: count it.
+    failed += (report.testResults || []).filter((f) => f.status === 'failed' && (f.assertionResults || []).length === 0).length;
+    fs.unlinkSync(json);
+  } catch (e) {
+    console.error(`could not read vitest's JSON report: ${e.message}`);
+    failed += 1;
+  }
+  if (r.status !== 0 && failed === 0) failed += 1;
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,103 @@
+// Test helpers: a float64 reference convolution written from the definition (independent of the
+// native code), seeded random data, and error measures.
+import type { Tensor } from '../lib/index';
+
+export interface RefOptions {
+  stride?: [number, number];
+  dilation?: [number, number];
+  padding?: [number, number, number, number]; // top, bottom, left, right (resolved)
+  groups?: number;
+  bias?: Float32Array | null;
+  layout?: 'NCHW' | 'NHWC';
+  weightLayout?: 'OIHW' | 'HWIO';
+}
+
+/** Float64 reference: returns [N, K, OH, OW] (or NHWC) as a Float64Array, plus its shape (4-D). */
+export function refConv(input: Tensor, weight: Tensor, o: RefOptions = {}): { data: Float64Array; shape: number[] } {
+  const [sh, sw] = o.stride ?? [1, 1];
+  const [dh, dw] = o.dilation ?? [1, 1];
+  const [pt, pb, pl, pr] = o.padding ?? [0, 0, 0, 0];
+  const groups = o.groups ?? 1;
+  const nhwc = o.layout === 'NHWC';
+  const hwio = o.weightLayout === 'HWIO';
+  const s4 = input.shape.length === 3 ? [1, ...input.shape] : input.shape;
+  const [N, C, H, W] = nhwc ? [s4[0], s4[3], s4[1], s4[2]] : s4;
+  const ws = weight.shape;
+  const [K, Cg, KH, KW] = hwio ? [ws[3], ws[2], ws[0], ws[1]] : ws;
+  const OH = Math.floor((H + pt + pb - dh * (KH - 1) - 1) / sh) + 1;
+  const OW = Math.floor((W + pl + pr - dw * (KW - 1) - 1) / sw) + 1;
+  const x = (n: number, c: number, h: number, w: number) =>
+    input.data[nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w];
+  const wt = (k: number, c: number, h: number, w: number) =>
+    weight.data[hwio ? ((h * KW + w) * Cg + c) * K + k : ((k * Cg + c) * KH + h) * KW + w];
+  const out = new Float64Array(N * K * OH * OW);
+  const Kg = K / groups;
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < K; k++) {
+      const g = Math.floor(k / Kg);
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          let acc = o.bias ? o.bias[k] : 0;
+          for (let c = 0; c < Cg; c++)
+            for (let i = 0; i < KH; i++) {
+              const ih = oh * sh - pt + i * dh;
+              if (ih < 0 || ih >= H) continue;
+              for (let j = 0; j < KW; j++) {
+                const iw = ow * sw - pl + j * dw;
+                if (iw < 0 || iw >= W) continue;
+                acc += x(n, g * Cg + c, ih, iw) * wt(k, c, i, j);
+              }
+            }
+          out[nhwc ? ((n * OH + oh) * OW + ow) * K + k : ((n * K + k) * OH + oh) * OW + ow] = acc;
+        }
+    }
+  return { data: out, shape: nhwc ? [N, OH, OW, K] : [N, K, OH, OW] };
+}
+
+/** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let scale = 1;
+  let err = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    if (!(e <= err)) err = Number.isNaN(e) ? Infinity : e;
+  }
+  return err / scale;
+}
+
+/** Small seeded PRNG (mulberry32); the seed is printed by each suite so failures can be replayed. */
+export function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
+    floats: (n: number) => {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = next() * 2 - 1;
+      return a;
+    },
+  };
+}
+
+export function seedFromEnv(): number {
+  const s = process.env.CHANNELCONV_SEED ? Number(process.env.CHANNELCONV_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) >>> 0;
+  return s;
+}
+
+/** SAME padding along one axis (TensorFlow SAME = ONNX SAME_UPPER unless lower). */
+export function samePad(inp: number, k: number, stride: number, dil: number, lower: boolean): [number, number] {
+  const out = Math.ceil(inp / stride);
+  const total = Math.max((out - 1) * stride + dil * (k - 1) + 1 - inp, 0);
+  const small = Math.floor(total / 2);
+  return lower ? [total - small, small] : [small, total - small];
+}
