@@ -56,7 +56,7 @@ describe('demo on the synthetic picture (CLI)', () => {
     cli = spawnSync(process.execPath, ['demo/demo.js', '--out', out], { cwd: root, encoding: 'utf8' });
     json = JSON.parse(fs.readFileSync(path.join(out, 'features.json'), 'utf8'));
     // The same run in-process, for the output tensor and the panel layout.
-    result = await runDemo({ outDir: path.join(tmp, 'synthetic-inproc') });
+    result = await runDemo({ outDir: path.join(tmp, 'synthetic-inproc'), timingRuns: 1 });
     [, , H, W] = result.json.input.shape;
     ch = (o, x, y) => result.output.data[(o * H + y) * W + x];
   });
@@ -73,6 +73,8 @@ describe('demo on the synthetic picture (CLI)', () => {
     expect(json.conv2d.weightShape).toEqual([7, 3, 35, 35]);
     expect(json.conv2d.outputShape).toEqual([1, 7, 192, 256]);
     expect(json.conv2d.macs).toBe(7 * 3 * 35 * 35 * 192 * 256);
+    expect(json.conv2d.runsMs).toHaveLength(3); // the CLI times 3 calls and reports the median
+    expect(json.conv2d.ms).toBe([...json.conv2d.runsMs].sort((a: number, b: number) => a - b)[1]);
     expect(json.conv2d.ms).toBeGreaterThan(0);
     expect(json.channels.map((c: any) => c.name)).toEqual([
       'vertical edges', 'horizontal edges', 'diagonal / edges', 'diagonal \\ edges', 'blob', 'greenness', 'blueness',
@@ -233,7 +235,7 @@ describe('demo on image files', () => {
     // 400×100: left half pure green, right half pure blue.
     writeImage(file, 400, 100, (x) => (x < 200 ? [0, 255, 0] : [0, 0, 255]));
     const outDir = path.join(tmp, 'png');
-    const r = await runDemo({ input: file, outDir });
+    const r = await runDemo({ input: file, outDir, timingRuns: 1 });
     expect(MAX_SIDE).toBe(320);
     expect(r.json.input).toMatchObject({ source: file, format: 'png', decodedSize: [400, 100], shape: [1, 3, 80, 320] });
     expect(r.json.conv2d.outputShape).toEqual([1, 7, 80, 320]);
@@ -260,7 +262,7 @@ describe('demo on image files', () => {
     // 48×40: a white disk (radius 11, the blob detector's size) on black.
     writeImage(file, 48, 40, (x, y) => (Math.hypot(x + 0.5 - 24, y + 0.5 - 20) <= 11 ? [255, 255, 255] : [0, 0, 0]));
     const outDir = path.join(tmp, 'jpeg');
-    const r = await runDemo({ input: file, outDir });
+    const r = await runDemo({ input: file, outDir, timingRuns: 1 });
     expect(r.json.input).toMatchObject({ format: 'jpeg', decodedSize: [48, 40], shape: [1, 3, 40, 48] });
     expect(r.layout.scale).toBe(5); // floor(256 / 48)
     const features = readPng(path.join(outDir, 'features.png'));
