@@ -111,6 +111,19 @@ describe('demo on the synthetic picture (CLI)', () => {
     expect(result.layout.features).toHaveLength(8);
   });
 
+  it('docs/images holds the pictures this demo makes', () => {
+    // Tolerant to the last bit of float rounding (another GEMM kernel may round differently).
+    for (const f of ['channels.png', 'features.png']) {
+      const made = readPng(path.join(out, f));
+      const docs = readPng(path.join(root, 'docs', 'images', f));
+      const hint = `docs/images/${f} is out of date: run npm run demo -- --out docs/images`;
+      expect([docs.width, docs.height], hint).toEqual([made.width, made.height]);
+      let diff = 0;
+      for (let i = 0; i < made.data.length; i++) diff = Math.max(diff, Math.abs(made.data[i] - docs.data[i]));
+      expect(diff, hint).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('the synthetic picture has its shapes where SCENE says', () => {
     const at = (x: number, y: number) => [0, 1, 2].map((c) => result.image.data[(c * H + y) * W + x]);
     const mid = ([x0, y0, x1, y1]: number[]) => [Math.floor((x0 + x1) / 2), Math.floor((y0 + y1) / 2)];
