@@ -302,24 +302,38 @@ async function runDemo(opts = {}) {
   return { paths, json, output: out, image, layout };
 }
 
-module.exports = { runDemo, parseArgs, diverging, MAX_SIDE };
+const USAGE = 'usage: npm run demo -- [image.png|jpg] [--out DIR]\n' +
+  'Without an image, a synthetic test picture is used. Writes channels.png, features.png and\n' +
+  'features.json to DIR (default demo-out/).';
 
-if (require.main === module) {
+/**
+ * The command line: returns the exit status (0 done, 1 failed, 2 bad arguments) and the run's result.
+ * `log` / `error` print a line (console.log / console.error from the shell).
+ */
+async function main(argv, { log = console.log, error = console.error } = {}) {
   let opts;
   try {
-    opts = parseArgs(process.argv.slice(2));
+    opts = parseArgs(argv);
   } catch (e) {
-    console.error(`demo: ${e.message}`);
-    process.exit(2);
+    error(`demo: ${e.message}`);
+    return { status: 2 };
   }
   if (opts.help) {
-    console.log('usage: npm run demo -- [image.png|jpg] [--out DIR]\n' +
-      'Without an image, a synthetic test picture is used. Writes channels.png, features.png and\n' +
-      `features.json to DIR (default demo-out/).`);
-  } else {
-    runDemo({ ...opts, log: console.log }).catch((e) => {
-      console.error(`demo: ${e.message}`);
-      process.exit(1);
-    });
+    log(USAGE);
+    return { status: 0 };
   }
+  try {
+    return { status: 0, result: await runDemo({ ...opts, log }) };
+  } catch (e) {
+    error(`demo: ${e.message}`); // a message, not a stack trace: these are the user's mistakes
+    return { status: 1 };
+  }
+}
+
+module.exports = { runDemo, main, parseArgs, diverging, MAX_SIDE };
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(({ status }) => {
+    process.exitCode = status;
+  });
 }

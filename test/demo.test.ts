@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The demo is plain CommonJS run by Node (`npm run demo`); load it the same way, not through vite.
 const require = createRequire(import.meta.url);
 const root = path.join(__dirname, '..');
-const { runDemo, parseArgs, diverging, MAX_SIDE } = require('../demo/demo.js');
+const { runDemo, main, parseArgs, diverging, MAX_SIDE } = require('../demo/demo.js');
 const { SCENE } = require('../demo/synthetic.js');
 const { PNG } = require('pngjs');
 const jpeg = require('jpeg-js');
@@ -42,9 +42,11 @@ function writeImage(file: string, width: number, height: number, f: (x: number, 
   fs.writeFileSync(file, buf);
 }
 
-describe('demo on the synthetic picture (CLI)', () => {
+describe('demo on the synthetic picture', () => {
   const out = path.join(tmp, 'synthetic');
-  let cli: ReturnType<typeof spawnSync>;
+  const logged: string[] = [];
+  const errors: string[] = [];
+  let status: number;
   let json: any;
   let W: number;
   let H: number;
@@ -52,19 +54,17 @@ describe('demo on the synthetic picture (CLI)', () => {
   let result: any;
 
   beforeAll(async () => {
-    // The command line, as `npm run demo -- --out DIR` runs it.
-    cli = spawnSync(process.execPath, ['demo/demo.js', '--out', out], { cwd: root, encoding: 'utf8' });
+    // The command line's code path (`npm run demo -- --out DIR`), in-process to keep its tensors.
+    ({ status, result } = await main(['--out', out], { log: (l: string) => logged.push(l), error: (l: string) => errors.push(l) }));
     json = JSON.parse(fs.readFileSync(path.join(out, 'features.json'), 'utf8'));
-    // The same run in-process, for the output tensor and the panel layout.
-    result = await runDemo({ outDir: path.join(tmp, 'synthetic-inproc'), timingRuns: 1 });
-    [, , H, W] = result.json.input.shape;
+    [, , H, W] = json.input.shape;
     ch = (o, x, y) => result.output.data[(o * H + y) * W + x];
   });
 
   it('runs and writes the three files', () => {
-    expect(cli.stderr).toBe('');
-    expect(cli.status).toBe(0);
-    expect(cli.stdout).toMatch(/one conv2d call: \[1,3,192,256\] \* \[7,3,35,35\] -> \[1,7,192,256\]/);
+    expect(errors).toEqual([]);
+    expect(status).toBe(0);
+    expect(logged.join('\n')).toMatch(/one conv2d call: \[1,3,192,256\] \* \[7,3,35,35\] -> \[1,7,192,256\]/);
     for (const f of ['channels.png', 'features.png', 'features.json']) expect(fs.existsSync(path.join(out, f))).toBe(true);
   });
 
@@ -292,7 +292,7 @@ describe('demo on image files', () => {
     const broken = path.join(tmp, 'broken.png');
     fs.writeFileSync(broken, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(20)]));
     await expect(runDemo({ input: broken, outDir: tmp })).rejects.toThrow(/cannot decode PNG/);
-    // The command line prints the message and exits with status 1, without a stack trace.
+    // The command line (a real process) prints the message and exits with status 1, no stack trace.
     const r = spawnSync(process.execPath, ['demo/demo.js', path.join(tmp, 'nope.png'), '--out', tmp], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(`demo: image not found: ${path.join(tmp, 'nope.png')}`);
