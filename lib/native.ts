@@ -77,8 +77,9 @@ function loadFailure(tried: string[], haveLoader: boolean, file: string | undefi
   const fixes: string[] = [];
   const rebuild = [
     '- Build it from source: install CMake >= 3.18 and a C++17 compiler with OpenMP (Debian/Ubuntu:',
-    '    apt-get install cmake g++), then run: npm rebuild channelconv --build-from-source',
-    '    (an install with --ignore-scripts skips this build; prebuilt binaries need no install script).',
+    '    apt-get install cmake g++), then run: npm_config_build_from_source=true npm rebuild channelconv',
+    '    (install scripts must be allowed: an install with --ignore-scripts, or one whose scripts npm',
+    '    did not approve, skips this build; prebuilt binaries need no install script).',
   ];
   let pkgName: string | undefined;
   try {
