@@ -72,7 +72,8 @@ function runtime(): string {
   return `${process.platform}-${process.arch} (${libc}Node ${process.versions.node}, N-API ${process.versions.napi})`;
 }
 
-function loadFailure(tried: string[], haveLoader: boolean, file: string | undefined, error: unknown): string {
+/** The LOAD_FAILED message: the runtime, what was tried, the likely fixes for `error` (exported for tests). */
+export function loadFailure(tried: string[], haveLoader: boolean, file: string | undefined, error: unknown): string {
   const cause = message(error);
   const fixes: string[] = [];
   const rebuild = [
