@@ -162,11 +162,14 @@ describe('the packed tarball', () => {
     }
   });
 
-  it('has a prebuild that needs no more than the glibc the README states, and only libc, libgomp and libgcc_s', () => {
+  it('has a portable prebuild: no -march=native, the glibc the README states, only libc, libgomp and libgcc_s', () => {
     const dir = path.join(tmp, 'unpacked');
     fs.mkdirSync(dir);
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
     const node = path.join(dir, 'package', 'prebuilds', 'linux-x64', 'channelconv.glibc.node');
+    // One binary for every x86-64 CPU: no build-machine tuning (ISA kernels are picked at run time).
+    const cmake = fs.readFileSync(path.join(dir, 'package', 'CMakeLists.txt'), 'utf8').replace(/#.*$/gm, '');
+    expect(cmake).not.toMatch(/-m(arch|tune|cpu)=native/);
     const symbols = execFileSync('objdump', ['-T', node], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const versions = [...symbols.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
     const needed = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a), [2, 0]);
