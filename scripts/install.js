@@ -1,33 +1,101 @@
 #!/usr/bin/env node
-// npm install hook: use a binary that loads (a prebuild or an earlier build); otherwise build from
-// source with cmake-js. node-gyp-build's own fallback would run node-gyp, which this package does not use.
+// npm install hook: use a binary that loads (the prebuild shipped in prebuilds/, or an earlier source
+// build); otherwise build from source with cmake-js. node-gyp-build's own fallback would run node-gyp,
+// which this package does not use. `npm_config_build_from_source=true` (or `--build-from-source`)
+// skips the prebuild. Environment switches such as CHANNELCONV_CUDA=OFF reach CMake (cmake-js-args.js).
 'use strict';
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
+const { cmakeJsArgs } = require('./cmake-js-args');
 
 const root = path.join(__dirname, '..');
+const target = `${process.platform}-${process.arch}`;
 const forceSource = /^(1|true)$/i.test(process.env.npm_config_build_from_source || '');
 
-function loads() {
+/** Why the shipped or already-built binary cannot be used; null when it loads. */
+function loadProblem() {
   try {
     require('node-gyp-build')(root);
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (err) {
+    return String(err.message || err).trim().split('\n')[0];
   }
 }
 
-if (!forceSource && loads()) process.exit(0);
+/** The first of `names` that is an executable file on PATH, or null. */
+function onPath(names) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    for (const name of names) {
+      const file = path.join(dir || '.', name);
+      try {
+        fs.accessSync(file, fs.constants.X_OK);
+        if (fs.statSync(file).isFile()) return file;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return null;
+}
 
-let cmakeJs;
-try {
-  cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-} catch {
-  console.error(
-    'channelconv: no prebuilt binary for this platform and cmake-js is not installed, so it cannot be built\n' +
-      'from source. Install cmake (>= 3.18), a C++17 compiler and cmake-js, then run `npm rebuild channelconv`.',
+function fail(tried, missing) {
+  const lines = [
+    '',
+    `channelconv: cannot install its native addon for ${target} (Node ${process.versions.node}).`,
+    ...tried.map((t) => `  tried: ${t}`),
+  ];
+  if (missing.length) lines.push(`  missing for a build from source: ${missing.join('; ')}`);
+  lines.push(
+    'How to fix:',
+    '  - Prebuilt binaries exist for linux-x64 with glibc (minimum version: README, "Install"). On such a',
+    '    machine, install without --build-from-source / npm_config_build_from_source.',
+    '  - Or build from source: install CMake >= 3.18 and a C++17 compiler with OpenMP',
+    '    (Debian/Ubuntu: apt-get install cmake g++; Fedora/RHEL: dnf install cmake gcc-c++;',
+    '    Alpine: apk add cmake g++ make), make sure they are on PATH, then run `npm rebuild channelconv`.',
+    '    The build tools cmake-js, node-addon-api and node-api-headers are optional dependencies of',
+    '    channelconv; if they were omitted (--omit=optional), add them: npm install cmake-js node-addon-api node-api-headers',
+    '',
   );
+  console.error(lines.join('\n'));
   process.exit(1);
 }
-const r = spawnSync(process.execPath, [cmakeJs, 'build'], { cwd: root, stdio: 'inherit' });
-process.exit(r.status === null ? 1 : r.status);
+
+const tried = [];
+if (forceSource) {
+  tried.push('prebuilt binary: skipped (npm_config_build_from_source is set)');
+} else {
+  const problem = loadProblem();
+  if (problem === null) process.exit(0);
+  tried.push(`prebuilt binary: ${problem}`);
+}
+
+const missing = [];
+const resolveTool = (request) => {
+  try {
+    return require.resolve(request, { paths: [root] });
+  } catch {
+    missing.push(`the npm package ${request.split('/')[0]}`);
+    return null;
+  }
+};
+const cmakeJs = resolveTool('cmake-js/bin/cmake-js');
+resolveTool('node-addon-api');
+resolveTool('node-api-headers');
+// cmake-js looks cmake up on PATH (or takes npm_config_cmake_path); CMake finds the compiler from CXX or PATH.
+if (!process.env.npm_config_cmake_path && !onPath(['cmake'])) missing.push('cmake (>= 3.18) on PATH');
+if (!process.env.CXX && !onPath(['c++', 'g++', 'clang++'])) missing.push('a C++17 compiler (c++, g++ or clang++) on PATH');
+if (missing.length) fail(tried, missing);
+
+console.error(`channelconv: building the native addon from source for ${target} with cmake-js`);
+const args = [cmakeJs, 'build', '--directory', root, '--out', path.join(root, 'build'), ...cmakeJsArgs()];
+const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) {
+  tried.push(`build from source: cmake-js build exited with ${r.status === null ? r.signal : r.status} (its output is above)`);
+  fail(tried, []);
+}
+const problem = loadProblem();
+if (problem !== null) {
+  tried.push(`build from source: built, but the result does not load: ${problem}`);
+  fail(tried, []);
+}
