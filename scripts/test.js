@@ -44,6 +44,23 @@ if (built && fs.existsSync(nativeExe)) {
   failed += 1;
 }
 
+// Native CUDA tests (built only when nvcc was found): without a GPU they print a SKIPPED line and
+// "0 passed, 0 failed"; the skip is reported here.
+const cudaExe = path.join(root, 'build', 'channelconv_cuda_tests');
+if (built && fs.existsSync(cudaExe)) {
+  const r = spawnSync(cudaExe, process.argv.slice(2).filter((a) => /^\d+$/.test(a)), { cwd: root, encoding: 'utf8' });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
+  if (m) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
+  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1;
+  const skip = /cuda tests: SKIPPED \((.*)\)/.exec(r.stdout);
+  if (skip) console.log(`native CUDA tests skipped: ${skip[1]}`);
+}
+
 if (built) {
   const json = path.join(os.tmpdir(), `channelconv-vitest-${process.pid}.json`);
   const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`];
