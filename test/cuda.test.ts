@@ -3,6 +3,7 @@
 // the GPU-only tests skip (the reason is printed) and the fallback behaviour is asserted instead.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -53,6 +54,35 @@ describe('backendInfo().cuda', () => {
       }
     }
   });
+});
+
+describe('a CPU-only build (CHANNELCONV_CUDA=OFF)', () => {
+  // A second build of the addon in a temporary folder (~20 s of compiling on 2 cores). Set
+  // CHANNELCONV_SKIP_CPU_ONLY_BUILD=1 to skip it.
+  const skip = process.env.CHANNELCONV_SKIP_CPU_ONLY_BUILD === '1' || expectCompiled === false;
+  it.skipIf(skip)('reports compiled: false and throws ERR_CHANNELCONV_NO_CUDA from every CUDA entry point', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'channelconv-cpuonly-'));
+    try {
+      execFileSync(path.join(root, 'node_modules', '.bin', 'cmake-js'), ['build', '-O', out, '--log-level', 'error'], {
+        cwd: root, env: { ...process.env, CHANNELCONV_CUDA: 'OFF' }, stdio: 'pipe',
+      });
+      expect(fs.readFileSync(path.join(out, 'channelconv_cuda.txt'), 'utf8').trim()).toBe('OFF');
+      const code = `
+        const b = require(${JSON.stringify(path.join(out, 'Release', 'channelconv.node'))});
+        const errs = [];
+        for (const f of [() => b.cudaUpload(new Float32Array(1)), () => b.cudaConv2dSync()]) {
+          try { f(); errs.push('none'); } catch (e) { errs.push(e.code); }
+        }
+        console.log(JSON.stringify({ cuda: b.backendInfo().cuda, errs }));`;
+      const res = JSON.parse(execFileSync(process.execPath, ['-e', code], { encoding: 'utf8' }).trim());
+      expect(res.cuda.compiled).toBe(false);
+      expect(res.cuda.available).toBe(false);
+      expect(res.cuda.reason).toMatch(/no CUDA support/);
+      expect(res.errs).toEqual(['ERR_CHANNELCONV_NO_CUDA', 'ERR_CHANNELCONV_NO_CUDA']);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
 
 describe('CUDA is probed only when asked', () => {
