@@ -33,7 +33,7 @@ else
   # Fallback: nvcc directly, sm_90 only (the core's OpenMP pragmas compile as plain loops without -fopenmp).
   stamp "fallback build with nvcc -arch=sm_90"
   mkdir -p "$BUILD"
-  SRC="native/core/shape.cpp native/core/threads.cpp native/core/layout.cpp native/core/im2col.cpp native/core/conv.cpp native/core/reference.cpp native/cpu/gemm_generic.cpp native/cuda/conv.cu native/cuda/im2col.cu native/cuda/gemm_fp32.cu native/cuda/gemm_tf32.cu"
+  SRC="native/core/shape.cpp native/core/threads.cpp native/core/layout.cpp native/core/im2col.cpp native/core/conv.cpp native/core/reference.cpp native/cpu/gemm_generic.cpp native/cuda/conv.cu native/cuda/im2col.cu native/cuda/gemm_fp32.cu native/cuda/gemm_tf32.cu native/cuda/depthwise.cu"
   FLAGS="-std=c++17 -O3 -arch=sm_90 -Inative -DCHANNELCONV_HAS_CUDA -Xcompiler=-fopenmp -lgomp"
   timeout 240 nvcc $FLAGS $SRC native/cuda/tests/cuda_tests.cpp -o "$BUILD/channelconv_cuda_tests" &&
   timeout 240 nvcc $FLAGS $SRC native/cuda/bench/cuda_bench.cu -o "$BUILD/channelconv_cuda_bench" || { echo "fallback build failed"; exit 2; }

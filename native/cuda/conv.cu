@@ -111,7 +111,9 @@ int64_t im2col_chunk(const ConvShape& s) {
 }
 
 Algo resolve_algo(const ConvShape& s, Algo a) {
+  if (a == Algo::Direct && s.Cg != 1) a = Algo::Auto;  // Direct handles depthwise only
   if (a != Algo::Auto) return a;
+  if (s.Cg == 1) return Algo::Direct;
   return Algo::Implicit;  // (pointwise shapes take the dense path inside Implicit, see below)
 }
 }  // namespace
@@ -155,7 +157,9 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
     else launch_sgemm(q, b, stream);
   };
 
-  if (s.is_pointwise()) {
+  if (algo == Algo::Direct) {
+    launch_depthwise(g, s.N, s.K, s.OH, w, bias, opt.relu, y, stream);
+  } else if (s.is_pointwise()) {
     // 1x1 stride 1 unpadded: the input image already is B [C, H*W]; no gather, no workspace.
     DenseB b;
     b.B = x;

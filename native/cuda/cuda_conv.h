@@ -16,9 +16,10 @@ namespace cuda {
 
 enum class Precision { FP32, TF32 };  // FP32: plain float32 FMAs; TF32: tensor cores, 10-bit mantissa
 enum class Algo {
-  Auto,        // 1x1 stride 1 unpadded: GEMM straight on the input; otherwise Implicit
+  Auto,        // Cin/groups == 1: Direct; 1x1 stride 1 unpadded: GEMM on the input; else Implicit
   Im2colGemm,  // im2col into a workspace, then the tiled GEMM
   Implicit,    // the GEMM gathers its B tiles straight from the input (no workspace)
+  Direct,      // one thread per output element; only for Cin/groups == 1 (depthwise)
 };
 
 struct DeviceInfo {

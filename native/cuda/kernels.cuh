@@ -41,6 +41,10 @@ void launch_tf32(const GemmProblem& p, const DenseB& b, cudaStream_t s);
 void launch_tf32(const GemmProblem& p, const ImplicitB& b, cudaStream_t s);
 
 // im2col of `images` images starting at x: [images, C, H, W] -> [images, C*KH*KW, OH*OW].
+// Direct conv for Cin/groups == 1: x [N, C, H, W], w [K, 1, KH, KW] -> y [N, K, OH, OW] (+bias, relu).
+void launch_depthwise(const ImplicitB& g, int64_t N, int64_t K, int64_t OH, const float* w, const float* bias,
+                      bool relu, float* y, cudaStream_t s);
+
 void launch_im2col(const ImplicitB& g, int64_t images, int64_t OH, float* cols, cudaStream_t s);
 
 }  // namespace cuda

@@ -46,6 +46,8 @@ const Variant kVariants[] = {
     {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::FP32},
     {"implicit_tf32", cc::cuda::Algo::Implicit, cc::cuda::Precision::TF32},
     {"im2col_tf32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::TF32},
+    {"auto_fp32", cc::cuda::Algo::Auto, cc::cuda::Precision::FP32},  // what the addon runs (depthwise: direct)
+    {"auto_tf32", cc::cuda::Algo::Auto, cc::cuda::Precision::TF32},
 };
 
 // fma_peak: 8 independent FMA chains per thread, nothing but FMAs in the loop.

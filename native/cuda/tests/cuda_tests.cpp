@@ -48,6 +48,8 @@ const Variant kVariants[] = {
     {"implicit fp32", cc::cuda::Algo::Implicit, cc::cuda::Precision::FP32, 1e-5},
     {"im2col+gemm tf32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::TF32, 1e-3},
     {"implicit tf32", cc::cuda::Algo::Implicit, cc::cuda::Precision::TF32, 1e-3},
+    {"auto fp32", cc::cuda::Algo::Auto, cc::cuda::Precision::FP32, 1e-5},     // depthwise: Direct
+    {"direct fp32", cc::cuda::Algo::Direct, cc::cuda::Precision::FP32, 1e-5},  // Auto unless Cg == 1
 };
 
 // One shape through every variant, with and without relu, device and host entry points.
