@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AUTO_CUDA_MIN_MACS, backendInfo, conv2d, conv2dSync, convCost, DeviceTensor, toDevice, type Tensor,
 } from '../lib/index';
+import { autoPrefersCuda } from '../lib/device';
 import { refConv, relError, rng, seedFromEnv } from './helpers';
 
 const root = path.join(__dirname, '..');
@@ -153,6 +154,19 @@ describe('device routing', () => {
   it.skipIf(gpu)('toDevice without a GPU throws ERR_CHANNELCONV_NO_CUDA with the reason', () => {
     expect(() => toDevice(x)).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_NO_CUDA' }));
     expect(() => toDevice(x)).toThrow(info.reason!);
+  });
+});
+
+describe("the 'auto' cost model", () => {
+  it('keeps calls below the floor on the CPU whatever the other terms say', () => {
+    expect(autoPrefersCuda(AUTO_CUDA_MIN_MACS - 1, 0, 1)).toBe(false);
+  });
+  it('sends the lecture layer (S1: 1.024e9 multiply-adds, ~2 MB moved) to the GPU from a 2-core CPU', () => {
+    expect(autoPrefersCuda(1.024e9, 4 * (100 * 64 * 64 * 2 + 100 * 100 * 25), 2)).toBe(true);
+  });
+  it('keeps a transfer-bound call on a many-core CPU (S4: 4.1e8 multiply-adds, 32 MB moved, 64 threads)', () => {
+    expect(autoPrefersCuda(4.11e8, 32e6, 64)).toBe(false);
+    expect(autoPrefersCuda(4.11e8, 32e6, 2)).toBe(true);
   });
 });
 

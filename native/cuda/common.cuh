@@ -13,6 +13,9 @@ namespace cuda {
 // Turns a CUDA error into cc::Error: out of memory keeps its own code, anything else is
 // ERR_CHANNELCONV_CUDA with the call, the place and CUDA's own name and text.
 [[noreturn]] inline void throw_cuda(cudaError_t e, const char* what, const char* file, int line) {
+  // Reset the thread's last-error slot (non-sticky errors such as a failed cudaMalloc stay there
+  // and would otherwise be reported again by the next launch check).
+  cudaGetLastError();
   const std::string msg = std::string("CUDA error ") + cudaGetErrorName(e) + " (" + std::to_string(int(e)) +
                           "): " + cudaGetErrorString(e) + " in " + what + " at " + file + ":" +
                           std::to_string(line);

@@ -91,7 +91,7 @@ Buffer::Buffer(size_t bytes) : bytes_(bytes) {
 }
 
 Buffer::~Buffer() {
-  if (ptr_) cudaFree(ptr_);  // errors ignored: may run at exit, after the runtime unloaded
+  if (ptr_ && cudaFree(ptr_) != cudaSuccess) cudaGetLastError();  // ignored (e.g. at exit) and cleared
 }
 
 void upload(float* dst, const float* src, size_t count) {
@@ -127,6 +127,7 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
                    const ConvOptions& opt) {
   require_available();
   use_device();
+  cudaGetLastError();  // a stale non-sticky error from an unrelated call must not fail our launches
   const bool tf32 = opt.precision == Precision::TF32 && tf32_supported();  // older GPUs: exact fp32
   const Algo algo = resolve_algo(s, opt.algo);
   std::optional<Stream> own;
