@@ -44,11 +44,15 @@ if (built && fs.existsSync(nativeExe)) {
   failed += 1;
 }
 
-// Native CUDA tests (built only when nvcc was found): without a GPU they print a SKIPPED line and
-// "0 passed, 0 failed"; the skip is reported here.
-const cudaExe = path.join(root, 'build', 'channelconv_cuda_tests');
-if (built && fs.existsSync(cudaExe)) {
-  const r = spawnSync(cudaExe, process.argv.slice(2).filter((a) => /^\d+$/.test(a)), { cwd: root, encoding: 'utf8' });
+// Native CUDA tests: channelconv_cuda_tests (built when nvcc was found; without a GPU it prints a
+// SKIPPED line and "0 passed, 0 failed", reported here) and channelconv_cuda_emu_tests (the same
+// tests, fp32 kernels run on the CPU through a CUDA stand-in; 12 random shapes to keep it short).
+for (const [exe, extra] of [['channelconv_cuda_tests', []], ['channelconv_cuda_emu_tests', ['12']]]) {
+  const file = path.join(root, 'build', exe);
+  if (!built || !fs.existsSync(file)) continue;
+  const seedArg = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).slice(0, 1);
+  const args = seedArg.length || extra.length ? [seedArg[0] || String(Date.now() % 1000000007), ...extra] : [];
+  const r = spawnSync(file, args, { cwd: root, encoding: 'utf8' });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);

@@ -33,6 +33,12 @@ namespace cuda {
 // synchronising call, which is checked too (Caffe's CUDA_POST_KERNEL_CHECK).
 #define CC_CUDA_LAUNCH_CHECK(name) CC_CUDA_CHECK(cudaGetLastError())
 
+// Kernel launch, written as CC_LAUNCH(kernel, grid, block, smem, stream)(args...). Under
+// CC_CUDA_EMULATE (the CPU emulation test, native/cuda/tests/emu) the shim defines it instead.
+#ifndef CC_LAUNCH
+#define CC_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#endif
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Grid dimensions y and z are limited to 65535; kernels loop over the remainder.
 inline unsigned clamp_grid(int64_t n, int64_t limit = 65535) {

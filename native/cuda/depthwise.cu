@@ -38,7 +38,7 @@ void launch_depthwise(const ImplicitB& g, int64_t N, int64_t K, int64_t OH, cons
                       bool relu, float* y, cudaStream_t s) {
   const int64_t total = N * K * OH * g.OW;
   const int threads = 256;
-  depthwise_kernel<<<clamp_grid(ceil_div(total, threads), 1 << 20), threads, 0, s>>>(g, N, K, OH, w, bias, relu, y);
+  CC_LAUNCH(depthwise_kernel, clamp_grid(ceil_div(total, threads), 1 << 20), threads, 0, s)(g, N, K, OH, w, bias, relu, y);
   CC_CUDA_LAUNCH_CHECK("depthwise_kernel");
 }
 

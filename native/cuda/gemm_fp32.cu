@@ -107,7 +107,8 @@ template <class BP, int BM>
 void launch_bm(const GemmProblem& p, const BP& b, cudaStream_t s) {
   const dim3 grid(clamp_grid(ceil_div(p.N, BN), 0x7fffffff), clamp_grid(ceil_div(p.M, BM)),
                   clamp_grid(p.images * p.groups));
-  sgemm_kernel<BP, BM><<<grid, THREADS, 0, s>>>(p, b);
+  auto* kernel = sgemm_kernel<BP, BM>;
+  CC_LAUNCH(kernel, grid, THREADS, 0, s)(p, b);
   CC_CUDA_LAUNCH_CHECK("sgemm_kernel");
 }
 

@@ -126,7 +126,8 @@ template <class BP>
 void launch(const GemmProblem& p, const BP& b, cudaStream_t s) {
   const dim3 grid(clamp_grid(ceil_div(p.N, BN), 0x7fffffff), clamp_grid(ceil_div(p.M, BM)),
                   clamp_grid(p.images * p.groups));
-  tf32_kernel<BP><<<grid, THREADS, 0, s>>>(p, b);
+  auto* kernel = tf32_kernel<BP>;
+  CC_LAUNCH(kernel, grid, THREADS, 0, s)(p, b);
   CC_CUDA_LAUNCH_CHECK("tf32_kernel");
 }
 

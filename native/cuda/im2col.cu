@@ -26,7 +26,7 @@ __global__ void im2col_kernel(ImplicitB g, int64_t OH, int64_t total, float* col
 void launch_im2col(const ImplicitB& g, int64_t images, int64_t OH, float* cols, cudaStream_t s) {
   const int64_t total = images * g.C * g.KH * g.KW * OH * g.OW;
   const int threads = 256;
-  im2col_kernel<<<clamp_grid(ceil_div(total, threads), 1 << 20), threads, 0, s>>>(g, OH, total, cols);
+  CC_LAUNCH(im2col_kernel, clamp_grid(ceil_div(total, threads), 1 << 20), threads, 0, s)(g, OH, total, cols);
   CC_CUDA_LAUNCH_CHECK("im2col_kernel");
 }
 

@@ -2,7 +2,8 @@
 // TF32, the bias + relu epilogue, the 1x1 dense path) against the float64 reference conv over a
 // random sweep of shapes, outputs poisoned with NaN first. Plain C++ through cuda_conv.h, the same
 // API the addon calls. Usage: channelconv_cuda_tests [seed] [cases]. Without a usable GPU it prints
-// "cuda tests: SKIPPED (<reason>)" and "0 passed, 0 failed" and exits 0.
+// "cuda tests: SKIPPED (<reason>)" and "0 passed, 0 failed" and exits 0. Built with CC_CUDA_EMULATE
+// (channelconv_cuda_emu_tests) the same file runs the kernels on the CPU (see tests/emu).
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -121,6 +122,9 @@ int main(int argc, char** argv) {
   }
   std::printf("cuda tests on %s (cc %d.%d), seed %llu\n", st.devices[0].name.c_str(), st.devices[0].major,
               st.devices[0].minor, (unsigned long long)seed);
+#ifdef CC_CUDA_EMULATE
+  std::printf("CPU emulation: fp32 kernels only; the tf32 variants fall back to fp32 (wmma is not emulated)\n");
+#endif
   std::mt19937_64 rng(seed);
   try {
     // Fixed shapes that hit the kernels' edges: 1 channel, tile remainders in M, N and Kd, the 1x1
