@@ -18,7 +18,7 @@ constexpr int BM = 128, BN = 128, BK = 16, THREADS = 256;
 // tf32 gemm: A [M, Kd], B [Kd, N] -> C [M, N] + bias, per z = (image, group)
 template <class BP>
 __global__ void __launch_bounds__(THREADS) tf32_kernel(GemmProblem p, BP bp) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(CC_CUDA_EMULATE)
   using namespace nvcuda;
   __shared__ __align__(32) float As[2][BM][LDA];
   __shared__ __align__(32) float Bs[2][BK][LDB];

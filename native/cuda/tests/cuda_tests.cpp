@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   std::printf("cuda tests on %s (cc %d.%d), seed %llu\n", st.devices[0].name.c_str(), st.devices[0].major,
               st.devices[0].minor, (unsigned long long)seed);
 #ifdef CC_CUDA_EMULATE
-  std::printf("CPU emulation: fp32 kernels only; the tf32 variants fall back to fp32 (wmma is not emulated)\n");
+  std::printf("CPU emulation: all kernels; wmma (TF32) by the stand-in in tests/emu/mma.h\n");
 #endif
   std::mt19937_64 rng(seed);
   try {

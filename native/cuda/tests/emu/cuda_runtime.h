@@ -1,8 +1,7 @@
 // A CPU stand-in for the CUDA runtime, so the real kernel sources (native/cuda/*.cu, included as
 // C++) run without a GPU: each block's threads run as cooperative fibers (ucontext), switching at
 // __syncthreads, `__shared__` arrays are function statics shared by the block's threads (blocks run
-// one after another), device memory is host memory. Enough for the fp32 kernels, im2col and
-// depthwise (not wmma / TF32). It checks indexing, tiling, remainders and barriers; it says nothing
+// one after another), device memory is host memory. Enough for every kernel (wmma: mma.h here). It checks indexing, tiling, remainders and barriers; it says nothing
 // about speed, the memory model of a real GPU, or alignment faults.
 #pragma once
 #ifndef CC_CUDA_EMULATE
@@ -103,7 +102,9 @@ inline void __syncthreads() {
   ccemu::Sched& s = ccemu::sched();
   swapcontext(&s.ctx[s.cur], &s.main);
 }
-inline void __syncwarp() {}
+// A scheduling point too (stronger than the real one: it waits for the whole block), so that lanes
+// see each other's shared-memory writes; every thread of a block must reach it equally often.
+inline void __syncwarp() { __syncthreads(); }
 [[noreturn]] inline void __trap() { std::abort(); }
 
 namespace ccemu {
@@ -131,7 +132,7 @@ Launch<P...> launch(void (*k)(P...), dim3 g, dim3 b) { return {k, g, b}; }
 }  // namespace ccemu
 #define CC_LAUNCH(kernel, grid, block, smem, stream) ::ccemu::launch(kernel, dim3(grid), dim3(block))
 
-// ---- runtime API: host memory, no streams, one emulated device of compute capability 7.5 ----------
+// ---- runtime API: host memory, no streams, one emulated device of compute capability 8.0 ----------
 enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInsufficientDriver = 35 };
 typedef void* cudaStream_t;
 enum { cudaStreamNonBlocking = 1 };
@@ -149,8 +150,8 @@ inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   std::strcpy(p->name, "CPU emulation");
-  p->major = 7;  // below 8.0: the launcher never picks the (not emulated) TF32 kernels
-  p->minor = 5;
+  p->major = 8;  // 8.0: the launcher uses the TF32 kernels (wmma emulated in mma.h)
+  p->minor = 0;
   p->multiProcessorCount = 1;
   p->totalGlobalMem = size_t(1) << 32;
   return cudaSuccess;
