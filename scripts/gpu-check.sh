@@ -9,11 +9,11 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 LOG="$OUT/gpu-check.log"
-exec > >(tee -a "$LOG") 2>&1
 T0=$(date +%s)
 stamp() { echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
-status=0
 
+main() {
+status=0
 stamp "machine"
 date -u
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv || true
@@ -36,7 +36,7 @@ else
   SRC="native/core/shape.cpp native/core/threads.cpp native/core/layout.cpp native/core/im2col.cpp native/core/conv.cpp native/core/reference.cpp native/cpu/gemm_generic.cpp native/cuda/conv.cu native/cuda/im2col.cu native/cuda/gemm_fp32.cu native/cuda/gemm_tf32.cu native/cuda/depthwise.cu"
   FLAGS="-std=c++17 -O3 -arch=sm_90 -Inative -DCHANNELCONV_HAS_CUDA -Xcompiler=-fopenmp -lgomp"
   timeout 240 nvcc $FLAGS $SRC native/cuda/tests/cuda_tests.cpp -o "$BUILD/channelconv_cuda_tests" &&
-  timeout 240 nvcc $FLAGS $SRC native/cuda/bench/cuda_bench.cu -o "$BUILD/channelconv_cuda_bench" || { echo "fallback build failed"; exit 2; }
+  timeout 240 nvcc $FLAGS $SRC native/cuda/bench/cuda_bench.cu -o "$BUILD/channelconv_cuda_bench" || { echo "fallback build failed"; return 2; }
   TESTS="$BUILD/channelconv_cuda_tests"; BENCH="$BUILD/channelconv_cuda_bench"
 fi
 stamp "built"
@@ -46,7 +46,7 @@ stamp "native CUDA tests: seed $SEED, 300 random shapes"
 timeout 150 "$TESTS" "$SEED" 300 | tee "$OUT/cuda-tests.log" | grep -v '^$' | tail -40
 rc=${PIPESTATUS[0]}
 echo "cuda tests exit $rc"; [ "$rc" -eq 0 ] || status=1
-grep -q "SKIPPED" "$OUT/cuda-tests.log" && { echo "no usable GPU: stopping"; exit 3; }
+if grep -q "SKIPPED" "$OUT/cuda-tests.log"; then echo "no usable GPU: stopping"; return 3; fi
 
 if command -v compute-sanitizer >/dev/null; then
   stamp "compute-sanitizer memcheck (seed $SEED, 8 random shapes)"
@@ -65,4 +65,9 @@ timeout 150 python3 scripts/gpu_torch_bench.py --ours "$OUT/cuda_bench.json" --j
 
 stamp "done (exit $status); files in $OUT"
 ls -la "$OUT"
-exit $status
+return $status
+}
+
+# Everything to the terminal and to $OUT/gpu-check.log (a plain pipe: the log is complete on exit).
+main 2>&1 | tee "$LOG"
+exit "${PIPESTATUS[0]}"
