@@ -61,7 +61,10 @@ struct BLoader<ImplicitB> {
       v[0] = v[1] = v[2] = v[3] = 0.f;
       return;
     }
-    const int64_t c = k / KHW, r = k - c * KHW, kh = r / KW, kw = r - kh * KW;
+    // 32-bit division (k < Kd <= 2^31 - 1): a 64-bit divide costs several times more, per K step.
+    const uint32_t ku = uint32_t(k), khw = uint32_t(KHW), kwu = uint32_t(KW);
+    const uint32_t cu = ku / khw, r = ku - cu * khw, khu = r / kwu;
+    const int64_t c = cu, kh = khu, kw = r - khu * kwu;
     const float* plane = base + c * HW;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
