@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -113,7 +114,10 @@ int main(int argc, char** argv) {
     const double measured_peak = measure_peak_gflops();
     std::printf("device %s (cc %d.%d); fp32 peak: datasheet %.0f GFLOP/s, FMA kernel measured %.0f GFLOP/s\n",
                 st.devices[0].name.c_str(), st.devices[0].major, st.devices[0].minor, peak, measured_peak);
-    std::string json = "{\n  \"device\": \"" + st.devices[0].name + "\",\n  \"computeCapability\": \"" +
+    char date[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    std::string json = "{\n  \"date\": \"" + std::string(date) + "\",\n  \"device\": \"" + st.devices[0].name + "\",\n  \"computeCapability\": \"" +
                        std::to_string(st.devices[0].major) + "." + std::to_string(st.devices[0].minor) +
                        "\",\n  \"peakGflopsDatasheet\": " + std::to_string(peak) +
                        ",\n  \"peakGflopsMeasured\": " + std::to_string(measured_peak) + ",\n  \"cases\": [";
