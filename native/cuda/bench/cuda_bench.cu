@@ -2,7 +2,7 @@
 // precision, timed with CUDA events after warm-up (median of the timed runs), in GFLOP/s and as a
 // fraction of the fp32 peak: the datasheet figure (--peak, default 67000 GFLOP/s, H200/H100 SXM)
 // and the rate of an FMA-only kernel measured here first. --json PATH writes the same as JSON.
-// Usage: channelconv_cuda_bench [--json PATH] [--peak GFLOPS] [--reps N]
+// Usage: channelconv_cuda_bench [--json PATH] [--peak GFLOPS] [--reps N] [--cases S1,S3,...]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -70,16 +70,20 @@ double measure_peak_gflops() {
   CC_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   float* out = nullptr;
   CC_CUDA_CHECK(cudaMalloc(&out, 4));
+#ifdef CC_CUDA_EMULATE
+  const int blocks = 1, threads = 32, iters = 1 << 10;  // the CPU emulation: just exercise the code
+#else
   const int blocks = prop.multiProcessorCount * 8, threads = 256, iters = 1 << 14;
+#endif
   cudaEvent_t e0, e1;
   CC_CUDA_CHECK(cudaEventCreate(&e0));
   CC_CUDA_CHECK(cudaEventCreate(&e1));
-  fma_peak<<<blocks, threads>>>(out, iters, 0.999f, 0.001f);
+  CC_LAUNCH(fma_peak, blocks, threads, 0, nullptr)(out, iters, 0.999f, 0.001f);
   CC_CUDA_LAUNCH_CHECK("fma_peak");
   std::vector<float> ms;
   for (int r = 0; r < 5; ++r) {
     CC_CUDA_CHECK(cudaEventRecord(e0));
-    fma_peak<<<blocks, threads>>>(out, iters, 0.999f, 0.001f);
+    CC_LAUNCH(fma_peak, blocks, threads, 0, nullptr)(out, iters, 0.999f, 0.001f);
     CC_CUDA_LAUNCH_CHECK("fma_peak");
     CC_CUDA_CHECK(cudaEventRecord(e1));
     CC_CUDA_CHECK(cudaEventSynchronize(e1));
@@ -100,10 +104,12 @@ int main(int argc, char** argv) {
   const char* json_path = nullptr;
   double peak = 67000.0;
   int reps = 20;
+  std::string only;  // comma-separated case ids; empty: all
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     else if (!std::strcmp(argv[i], "--peak") && i + 1 < argc) peak = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(3, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--cases") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
   }
   const cc::cuda::Status& st = cc::cuda::status();
   if (!st.available) {
@@ -132,6 +138,7 @@ int main(int argc, char** argv) {
     bool first_case = true;
     std::printf("%-6s %-14s %10s %10s %8s %8s\n", "shape", "variant", "ms(median)", "GFLOP/s", "%sheet", "%meas");
     for (const Case& c : kCases) {
+      if (!only.empty() && only.find(std::string(",") + c.id + ",") == std::string::npos) continue;
       cc::ConvDesc d;
       d.N = c.N; d.C = c.C; d.H = c.H; d.W = c.W; d.K = c.K; d.Cg = c.C / c.groups; d.KH = c.KH; d.KW = c.KW;
       d.stride_h = d.stride_w = c.stride; d.pad_t = d.pad_b = d.pad_l = d.pad_r = c.pad; d.groups = c.groups;
