@@ -34,6 +34,15 @@ export interface NativeBackendInfo {
   };
 }
 
+/** A device (CUDA) buffer of float32: an opaque External, freed by cudaFree or the GC. */
+export interface NativeDeviceHandle {
+  readonly __channelconvDeviceHandle: never;
+}
+
+export interface NativeCudaOptions {
+  precision: 'fp32' | 'tf32';
+}
+
 export interface Binding {
   backendInfo(): NativeBackendInfo;
   /** Validates shapes and options; throws TypeError/RangeError with `code`. */
@@ -44,4 +53,25 @@ export interface Binding {
   /** As conv2dSync, on the libuv pool; argument errors throw synchronously. */
   conv2dAsync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
               bias: Float32Array | null, params: NativeConvParams, out: Float32Array): Promise<void>;
+  /** backendInfo().cuda; probes the driver once per process (compiled builds only). */
+  cudaStatus(): NativeBackendInfo['cuda'];
+  /** Whether this process has probed CUDA (cudaStatus / backendInfo / a CUDA call). */
+  cudaProbed(): boolean;
+  /** Copies data to a new device buffer (synchronous). Throws ERR_CHANNELCONV_NO_CUDA without a GPU. */
+  cudaUpload(data: Float32Array): NativeDeviceHandle;
+  /** Copies a device buffer into `out` (same length) on the libuv pool. */
+  cudaDownload(handle: NativeDeviceHandle, out: Float32Array): Promise<void>;
+  /** Releases the handle's device memory (after any work using it finishes). Idempotent. */
+  cudaFree(handle: NativeDeviceHandle): void;
+  /**
+   * conv2d on the GPU. Host input: writes `out`, returns undefined. Device input (NCHW): returns a new
+   * device buffer holding the output ([N, Cout, OH, OW]); `out` is ignored.
+   */
+  cudaConv2dSync(input: Float32Array | NativeDeviceHandle, inputShape: number[], weight: Float32Array,
+                 weightShape: number[], bias: Float32Array | null, params: NativeConvParams,
+                 out: Float32Array | null, options: NativeCudaOptions): NativeDeviceHandle | undefined;
+  /** As cudaConv2dSync, on the libuv pool (the pool thread waits for the GPU). */
+  cudaConv2dAsync(input: Float32Array | NativeDeviceHandle, inputShape: number[], weight: Float32Array,
+                  weightShape: number[], bias: Float32Array | null, params: NativeConvParams,
+                  out: Float32Array | null, options: NativeCudaOptions): Promise<NativeDeviceHandle | undefined>;
 }

@@ -1,9 +1,15 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
-import { codes, plainError, rangeError } from './errors';
+import { autoPrefersCuda, defaultThreads, DeviceTensor, requireCuda } from './device';
+import { codes, rangeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
 import { checkShape, checkTensor, type Tensor } from './tensor';
+
+/** A conv2d result on the host, with the device that computed it. */
+export interface ConvOutput extends Tensor {
+  device: 'cpu' | 'cuda';
+}
 
 export interface ConvCost {
   /** Output shape, with the input's rank and layout. */
@@ -19,37 +25,61 @@ export interface ConvCost {
 }
 
 interface PreparedCall {
-  input: Tensor;
+  input: Tensor | DeviceTensor;
   weight: Tensor;
   opts: NormalizedOptions;
   plan: NativePlan;
   out: Float32Array;
+  device: 'cpu' | 'cuda';
 }
 
-function deviceCheck(device: NormalizedOptions['device']): void {
-  if (device !== 'cuda') return;
-  const info = native().backendInfo();
-  if (!info.cuda.available) {
-    throw plainError(codes.NO_CUDA, `device 'cuda' requested but CUDA is not available: ${info.cuda.reason ?? 'unknown reason'}`);
+// Where a call runs. DeviceTensor inputs always run on the GPU; 'auto' asks the cost model before
+// it even probes CUDA, so small calls (and every 'cpu' call) never initialise it.
+function chooseDevice(opts: NormalizedOptions, plan: NativePlan, input: Tensor | DeviceTensor, weight: Tensor): 'cpu' | 'cuda' {
+  if (input instanceof DeviceTensor) {
+    if (opts.device === 'cpu') {
+      throw rangeError(codes.INVALID_OPTION, "options.device is 'cpu' but the input is a DeviceTensor; call toHost() first");
+    }
+    if (opts.params.layout !== 'NCHW') {
+      throw rangeError(codes.INVALID_OPTION, "DeviceTensor inputs are NCHW: options.layout must be 'NCHW'");
+    }
+    if (opts.out !== null) throw rangeError(codes.INVALID_OPTION, 'options.out cannot be used with a DeviceTensor input');
+    requireCuda('a DeviceTensor input');
+    return 'cuda';
   }
+  if (opts.device === 'cpu') return 'cpu';
+  if (opts.device === 'cuda') {
+    requireCuda("device 'cuda'");
+    return 'cuda';
+  }
+  const outSize = plan.outputShape.reduce((a, b) => a * b, 1);
+  const bytes = 4 * (input.data.length + weight.data.length + outSize);
+  if (!autoPrefersCuda(plan.macs, bytes, opts.params.threads || defaultThreads())) return 'cpu';
+  return native().cudaStatus().available ? 'cuda' : 'cpu';
 }
 
 function prepare(input: unknown, weight: unknown, options: unknown): PreparedCall {
-  checkTensor(input, 'input', [3, 4]);
+  if (input instanceof DeviceTensor) {
+    checkShape(input.shape, 'input.shape', [3, 4]);
+    input.handle('input');
+  } else {
+    checkTensor(input, 'input', [3, 4]);
+  }
   checkTensor(weight, 'weight', [4]);
   const opts = normalizeOptions(options);
-  deviceCheck(opts.device);
   const plan = native().plan(input.shape, weight.shape, opts.params);
+  const device = chooseDevice(opts, plan, input, weight);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
-  if (out === null) out = new Float32Array(size);
+  if (input instanceof DeviceTensor) out = new Float32Array(0);  // unused: the output stays on the GPU
+  else if (out === null) out = new Float32Array(size);
   else if (out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,
       `options.out has ${out.length} elements, expected ${size} for output shape [${plan.outputShape.join(', ')}]`,
     );
   }
-  return { input, weight, opts, plan, out };
+  return { input, weight, opts, plan, out, device };
 }
 
 /**
@@ -58,10 +88,23 @@ function prepare(input: unknown, weight: unknown, options: unknown): PreparedCal
  * (HWIO: [KH, KW, C/groups, Cout]). Returns [N, Cout, OH, OW] with the input's rank and layout.
  * Blocks the calling thread; see conv2d for the asynchronous form.
  */
-export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): Tensor {
+export function conv2dSync(input: DeviceTensor, weight: Tensor, options?: Conv2dOptions): DeviceTensor;
+export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): ConvOutput;
+export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor;
+export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor {
   const c = prepare(input, weight, options);
-  native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
-  return { data: c.out, shape: c.plan.outputShape };
+  const cuda = { precision: c.opts.precision };
+  if (c.input instanceof DeviceTensor) {
+    const h = native().cudaConv2dSync(c.input.handle('input'), c.input.shape, c.weight.data, c.weight.shape,
+      c.opts.bias, c.opts.params, null, cuda);
+    return new DeviceTensor(h!, c.plan.outputShape);
+  }
+  if (c.device === 'cuda') {
+    native().cudaConv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out, cuda);
+  } else {
+    native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
+  }
+  return { data: c.out, shape: c.plan.outputShape, device: c.device };
 }
 
 /**
@@ -69,10 +112,23 @@ export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOption
  * same errors conv2dSync throws. The input, weight, bias and out arrays must not be modified (or
  * transferred) until the promise settles; the result is then unspecified, but the process is safe.
  */
-export async function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<Tensor> {
+export function conv2d(input: DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<DeviceTensor>;
+export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput>;
+export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
+export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
   const c = prepare(input, weight, options);
-  await native().conv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
-  return { data: c.out, shape: c.plan.outputShape };
+  const cuda = { precision: c.opts.precision };
+  if (c.input instanceof DeviceTensor) {
+    const h = await native().cudaConv2dAsync(c.input.handle('input'), c.input.shape, c.weight.data, c.weight.shape,
+      c.opts.bias, c.opts.params, null, cuda);
+    return new DeviceTensor(h!, c.plan.outputShape);
+  }
+  if (c.device === 'cuda') {
+    await native().cudaConv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out, cuda);
+  } else {
+    await native().conv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
+  }
+  return { data: c.out, shape: c.plan.outputShape, device: c.device };
 }
 
 /**

@@ -25,8 +25,18 @@ export interface Conv2dOptions {
   layout?: 'NCHW' | 'NHWC';
   /** Default 'OIHW'. */
   weightLayout?: 'OIHW' | 'HWIO';
-  /** Default 'auto'. */
+  /**
+   * Default 'auto': the GPU when CUDA is available and the call is large enough to win (see
+   * README "CUDA"), else the CPU. 'cpu' never touches CUDA; 'cuda' throws ERR_CHANNELCONV_NO_CUDA
+   * when no GPU is usable.
+   */
   device?: 'auto' | 'cpu' | 'cuda';
+  /**
+   * Default 'fp32' (exact float32 on every device). 'tf32' lets the GPU use TF32 tensor cores
+   * (compute capability 8.0+; inputs rounded to a 10-bit mantissa, about 1e-3 relative error);
+   * the CPU always computes in float32.
+   */
+  precision?: 'fp32' | 'tf32';
   /** CPU threads for this call; default all cores. */
   threads?: number;
   /** Preallocated output, length = product of the output shape; must not overlap the inputs. */
@@ -35,6 +45,7 @@ export interface Conv2dOptions {
 
 export const knownOptions = [
   'bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out',
+  'precision',
 ] as const;
 
 export interface NormalizedOptions {
@@ -42,6 +53,7 @@ export interface NormalizedOptions {
   bias: Float32Array | null;
   out: Float32Array | null;
   device: 'auto' | 'cpu' | 'cuda';
+  precision: 'fp32' | 'tf32';
 }
 
 const MAX_INT = 2 ** 31 - 1;
@@ -128,5 +140,6 @@ export function normalizeOptions(options: unknown, known: readonly string[] = kn
     bias: floatArrayOrNull('options.bias', o.bias),
     out: floatArrayOrNull('options.out', o.out),
     device: oneOf('options.device', o.device, ['auto', 'cpu', 'cuda'] as const, 'auto'),
+    precision: oneOf('options.precision', o.precision, ['fp32', 'tf32'] as const, 'fp32'),
   };
 }

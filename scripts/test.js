@@ -44,6 +44,27 @@ if (built && fs.existsSync(nativeExe)) {
   failed += 1;
 }
 
+// Native CUDA tests: channelconv_cuda_tests (built when nvcc was found; without a GPU it prints a
+// SKIPPED line and "0 passed, 0 failed", reported here) and channelconv_cuda_emu_tests (the same
+// tests, fp32 kernels run on the CPU through a CUDA stand-in; 12 random shapes to keep it short).
+for (const [exe, extra] of [['channelconv_cuda_tests', []], ['channelconv_cuda_emu_tests', ['12']]]) {
+  const file = path.join(root, 'build', exe);
+  if (!built || !fs.existsSync(file)) continue;
+  const seedArg = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).slice(0, 1);
+  const args = seedArg.length || extra.length ? [seedArg[0] || String(Date.now() % 1000000007), ...extra] : [];
+  const r = spawnSync(file, args, { cwd: root, encoding: 'utf8' });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
+  if (m) {
+    passed += Number(m[1]);
+    failed += Number(m[2]);
+  }
+  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1;
+  const skip = /cuda tests: SKIPPED \((.*)\)/.exec(r.stdout);
+  if (skip) console.log(`native CUDA tests skipped: ${skip[1]}`);
+}
+
 if (built) {
   const json = path.join(os.tmpdir(), `channelconv-vitest-${process.pid}.json`);
   const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`];

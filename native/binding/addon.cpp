@@ -5,6 +5,7 @@
 #include "../core/threads.h"
 #include "../cpu/gemm.h"
 #include "conv_binding.h"
+#include "cuda_binding.h"
 
 #ifndef CHANNELCONV_VERSION
 #define CHANNELCONV_VERSION "0.0.0"
@@ -18,11 +19,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("isa", cc::gemm_isa());
   cpu.Set("threads", cc::default_threads());
-  Napi::Object cuda = Napi::Object::New(env);
-  cuda.Set("compiled", false);
-  cuda.Set("available", false);
-  cuda.Set("reason", "this build of channelconv has no CUDA support");
-  cuda.Set("devices", Napi::Array::New(env));
+  Napi::Object cuda = cuda_status_object(env);  // probes the driver once per process
   Napi::Object r = Napi::Object::New(env);
   r.Set("version", CHANNELCONV_VERSION);
   r.Set("cpu", cpu);
@@ -33,6 +30,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   init_conv(env, exports);
+  init_cuda(env, exports);
   return exports;
 }
 

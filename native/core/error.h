@@ -33,6 +33,8 @@ inline constexpr const char* kOutMismatch = "ERR_CHANNELCONV_OUT_MISMATCH";
 inline constexpr const char* kAlias = "ERR_CHANNELCONV_ALIAS";
 inline constexpr const char* kOutOfMemory = "ERR_CHANNELCONV_OUT_OF_MEMORY";
 inline constexpr const char* kNoCuda = "ERR_CHANNELCONV_NO_CUDA";
+inline constexpr const char* kCuda = "ERR_CHANNELCONV_CUDA";
+inline constexpr const char* kDisposed = "ERR_CHANNELCONV_DISPOSED";
 inline constexpr const char* kInternal = "ERR_CHANNELCONV_INTERNAL";
 }  // namespace codes
 

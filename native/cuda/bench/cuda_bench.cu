@@ -1,0 +1,207 @@
+// Native CUDA benchmark (no Node): S1-S7 and S1 at batch 64 through every GPU algorithm and
+// precision, timed with CUDA events after warm-up (median of the timed runs), in GFLOP/s and as a
+// fraction of the fp32 peak: the datasheet figure (--peak, default 67000 GFLOP/s, H200/H100 SXM)
+// and the rate of an FMA-only kernel measured here first. --json PATH writes the same as JSON.
+// Usage: channelconv_cuda_bench [--json PATH] [--peak GFLOPS] [--reps N] [--cases S1,S3,...]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "core/shape.h"
+#include "cuda/common.cuh"
+#include "cuda/cuda_conv.h"
+
+namespace {
+
+struct Case {
+  const char* id;
+  int64_t N, C, H, W, K, KH, KW, stride, pad, groups;
+};
+
+// The suite's shapes (issue 3 / 7).
+const Case kCases[] = {
+    {"S1", 1, 100, 64, 64, 100, 5, 5, 1, 2, 1},
+    {"S1b64", 64, 100, 64, 64, 100, 5, 5, 1, 2, 1},
+    {"S2", 8, 100, 64, 64, 100, 5, 5, 1, 2, 1},
+    {"S3", 8, 64, 56, 56, 64, 3, 3, 1, 1, 1},
+    {"S4", 8, 256, 56, 56, 64, 1, 1, 1, 0, 1},
+    {"S5", 8, 3, 224, 224, 64, 7, 7, 2, 3, 1},
+    {"S6", 1, 2, 3, 3, 1, 2, 2, 1, 0, 1},
+    {"S7", 8, 128, 56, 56, 128, 3, 3, 1, 1, 128},
+};
+
+struct Variant {
+  const char* name;
+  cc::cuda::Algo algo;
+  cc::cuda::Precision precision;
+};
+const Variant kVariants[] = {
+    {"implicit_fp32", cc::cuda::Algo::Implicit, cc::cuda::Precision::FP32},
+    {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::FP32},
+    {"implicit_tf32", cc::cuda::Algo::Implicit, cc::cuda::Precision::TF32},
+    {"im2col_tf32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::TF32},
+    {"auto_fp32", cc::cuda::Algo::Auto, cc::cuda::Precision::FP32},  // what the addon runs (depthwise: direct)
+    {"auto_tf32", cc::cuda::Algo::Auto, cc::cuda::Precision::TF32},
+};
+
+// fma_peak: 8 independent FMA chains per thread, nothing but FMAs in the loop.
+__global__ void fma_peak(float* out, int iters, float a, float b) {
+  float v[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) v[j] = threadIdx.x + j;
+  for (int i = 0; i < iters; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = fmaf(v[j], a, b);
+  float s = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) s += v[j];
+  if (s == 12345.f) out[0] = s;  // keeps the chains alive
+}
+
+double measure_peak_gflops() {
+  cudaDeviceProp prop{};
+  CC_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  float* out = nullptr;
+  CC_CUDA_CHECK(cudaMalloc(&out, 4));
+#ifdef CC_CUDA_EMULATE
+  const int blocks = 1, threads = 32, iters = 1 << 10;  // the CPU emulation: just exercise the code
+#else
+  const int blocks = prop.multiProcessorCount * 8, threads = 256, iters = 1 << 14;
+#endif
+  cudaEvent_t e0, e1;
+  CC_CUDA_CHECK(cudaEventCreate(&e0));
+  CC_CUDA_CHECK(cudaEventCreate(&e1));
+  CC_LAUNCH(fma_peak, blocks, threads, 0, nullptr)(out, iters, 0.999f, 0.001f);
+  CC_CUDA_LAUNCH_CHECK("fma_peak");
+  std::vector<float> ms;
+  for (int r = 0; r < 5; ++r) {
+    CC_CUDA_CHECK(cudaEventRecord(e0));
+    CC_LAUNCH(fma_peak, blocks, threads, 0, nullptr)(out, iters, 0.999f, 0.001f);
+    CC_CUDA_LAUNCH_CHECK("fma_peak");
+    CC_CUDA_CHECK(cudaEventRecord(e1));
+    CC_CUDA_CHECK(cudaEventSynchronize(e1));
+    float t = 0;
+    CC_CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaFree(out);
+  return 2.0 * 8 * double(iters) * blocks * threads / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* json_path = nullptr;
+  double peak = 67000.0;
+  int reps = 20;
+  std::string only;  // comma-separated case ids; empty: all
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--peak") && i + 1 < argc) peak = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(3, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--cases") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
+  }
+  const cc::cuda::Status& st = cc::cuda::status();
+  if (!st.available) {
+    std::printf("cuda bench: SKIPPED (%s)\n", st.reason.c_str());
+    return 0;
+  }
+  try {
+    const double measured_peak = measure_peak_gflops();
+    std::printf("device %s (cc %d.%d); fp32 peak: datasheet %.0f GFLOP/s, FMA kernel measured %.0f GFLOP/s\n",
+                st.devices[0].name.c_str(), st.devices[0].major, st.devices[0].minor, peak, measured_peak);
+    char date[32];
+    const std::time_t now = std::time(nullptr);
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    std::string json = "{\n  \"date\": \"" + std::string(date) + "\",\n  \"device\": \"" + st.devices[0].name + "\",\n  \"computeCapability\": \"" +
+                       std::to_string(st.devices[0].major) + "." + std::to_string(st.devices[0].minor) +
+                       "\",\n  \"peakGflopsDatasheet\": " + std::to_string(peak) +
+                       ",\n  \"peakGflopsMeasured\": " + std::to_string(measured_peak) + ",\n  \"cases\": [";
+    std::string s1_fields;
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> U(-1.f, 1.f);
+    cudaEvent_t e0, e1;
+    CC_CUDA_CHECK(cudaEventCreate(&e0));
+    CC_CUDA_CHECK(cudaEventCreate(&e1));
+    cudaStream_t stream;
+    CC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    bool first_case = true;
+    std::printf("%-6s %-14s %10s %10s %8s %8s\n", "shape", "variant", "ms(median)", "GFLOP/s", "%sheet", "%meas");
+    for (const Case& c : kCases) {
+      if (!only.empty() && only.find(std::string(",") + c.id + ",") == std::string::npos) continue;
+      cc::ConvDesc d;
+      d.N = c.N; d.C = c.C; d.H = c.H; d.W = c.W; d.K = c.K; d.Cg = c.C / c.groups; d.KH = c.KH; d.KW = c.KW;
+      d.stride_h = d.stride_w = c.stride; d.pad_t = d.pad_b = d.pad_l = d.pad_r = c.pad; d.groups = c.groups;
+      const cc::ConvShape s = cc::make_shape(d);
+      const double flops = 2.0 * s.macs();
+      std::vector<float> hx(size_t(s.input_elems())), hw(size_t(s.weight_elems()));
+      for (float& v : hx) v = U(rng);
+      for (float& v : hw) v = U(rng);
+      cc::cuda::Buffer x(hx.size() * 4), w(hw.size() * 4), y(size_t(s.output_elems()) * 4);
+      cc::cuda::upload(x.data(), hx.data(), hx.size());
+      cc::cuda::upload(w.data(), hw.data(), hw.size());
+      json += std::string(first_case ? "" : ",") + "\n    {\"id\": \"" + c.id + "\", \"flops\": " +
+              std::to_string(flops) + ", \"results\": {";
+      first_case = false;
+      bool first_v = true;
+      for (const Variant& v : kVariants) {
+        cc::cuda::ConvOptions o;
+        o.algo = v.algo;
+        o.precision = v.precision;
+        o.stream = stream;
+        for (int i = 0; i < 3; ++i) cc::cuda::conv2d_device(s, x.data(), w.data(), nullptr, y.data(), o);
+        CC_CUDA_CHECK(cudaStreamSynchronize(stream));
+        std::vector<float> ms;
+        for (int r = 0; r < reps; ++r) {
+          CC_CUDA_CHECK(cudaEventRecord(e0, stream));
+          cc::cuda::conv2d_device(s, x.data(), w.data(), nullptr, y.data(), o);
+          CC_CUDA_CHECK(cudaEventRecord(e1, stream));
+          CC_CUDA_CHECK(cudaEventSynchronize(e1));
+          float t = 0;
+          CC_CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+          ms.push_back(t);
+        }
+        std::sort(ms.begin(), ms.end());
+        const double med = ms[ms.size() / 2];
+        const double gflops = flops / (med * 1e-3) / 1e9;
+        std::printf("%-6s %-14s %10.4f %10.1f %7.1f%% %7.1f%%\n", c.id, v.name, med, gflops, 100 * gflops / peak,
+                    100 * gflops / measured_peak);
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "%s\"%s\": {\"msMedian\": %.6f, \"msMin\": %.6f, \"gflops\": %.3f}",
+                      first_v ? "" : ", ", v.name, med, ms.front(), gflops);
+        json += buf;
+        first_v = false;
+        if (!std::strcmp(c.id, "S1")) {
+          std::snprintf(buf, sizeof buf, ",\n  \"S1_%s_gflops\": %.3f", v.name, gflops);
+          s1_fields += buf;
+        }
+      }
+      json += "}}";
+    }
+    json += "\n  ]" + s1_fields + "\n}\n";
+    cudaStreamDestroy(stream);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    if (json_path) {
+      FILE* f = std::fopen(json_path, "w");
+      if (!f) { std::fprintf(stderr, "cannot write %s\n", json_path); return 1; }
+      std::fputs(json.c_str(), f);
+      std::fclose(f);
+      std::printf("wrote %s\n", json_path);
+    }
+  } catch (const cc::Error& e) {
+    std::fprintf(stderr, "cuda bench: %s: %s\n", e.code().c_str(), e.what());
+    return 1;
+  }
+  return 0;
+}
