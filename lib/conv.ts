@@ -3,7 +3,7 @@ import type { NativePlan } from '../binding';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
-import { checkShape, checkTensor, type Tensor } from './tensor';
+import { readShape, readTensor, type Tensor } from './tensor';
 
 export interface ConvCost {
   /** Output shape, with the input's rank and layout. */
@@ -23,7 +23,7 @@ interface PreparedCall {
   weight: Tensor;
   opts: NormalizedOptions;
   plan: NativePlan;
-  out: Float32Array;
+  out: Float32Array | null;
 }
 
 function deviceCheck(device: NormalizedOptions['device']): void {
@@ -34,15 +34,16 @@ function deviceCheck(device: NormalizedOptions['device']): void {
   }
 }
 
-function prepare(input: unknown, weight: unknown, options: unknown): PreparedCall {
-  checkTensor(input, 'input', [3, 4]);
-  checkTensor(weight, 'weight', [4]);
+function prepare(inputArg: unknown, weightArg: unknown, options: unknown, allocate = true): PreparedCall {
+  // Snapshots: every property is read once, so getters cannot change a value between check and use.
+  const input = readTensor(inputArg, 'input', [3, 4]);
+  const weight = readTensor(weightArg, 'weight', [4]);
   const opts = normalizeOptions(options);
   deviceCheck(opts.device);
   const plan = native().plan(input.shape, weight.shape, opts.params);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
-  if (out === null) out = new Float32Array(size);
+  if (out === null) out = allocate ? new Float32Array(size) : null;
   else if (out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,
@@ -60,19 +61,21 @@ function prepare(input: unknown, weight: unknown, options: unknown): PreparedCal
  */
 export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): Tensor {
   const c = prepare(input, weight, options);
-  native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
-  return { data: c.out, shape: c.plan.outputShape };
+  const out = c.out as Float32Array;
+  native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out);
+  return { data: out, shape: c.plan.outputShape };
 }
 
 /**
  * As conv2dSync, computed on the libuv thread pool: the event loop is never blocked. Rejects with the
- * same errors conv2dSync throws. The input, weight, bias and out arrays must not be modified (or
- * transferred) until the promise settles; the result is then unspecified, but the process is safe.
+ * same errors conv2dSync throws. Input, weight and bias are copied when the call starts, so changing or
+ * transferring them afterwards does not affect the result; `options.out` is written when the call
+ * completes (detaching it meanwhile rejects with ERR_CHANNELCONV_INVALID_TYPE).
  */
 export async function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<Tensor> {
-  const c = prepare(input, weight, options);
-  await native().conv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
-  return { data: c.out, shape: c.plan.outputShape };
+  const c = prepare(input, weight, options, false);
+  const data = await native().conv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
+  return { data, shape: c.plan.outputShape };
 }
 
 /**
@@ -80,10 +83,10 @@ export async function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOpti
  * and the workspace a call allocates.
  */
 export function convCost(inputShape: number[], weightShape: number[], options?: Conv2dOptions): ConvCost {
-  checkShape(inputShape, 'inputShape', [3, 4]);
-  checkShape(weightShape, 'weightShape', [4]);
+  const inShape = readShape(inputShape, 'inputShape', [3, 4]);
+  const wShape = readShape(weightShape, 'weightShape', [4]);
   const opts = normalizeOptions(options);
-  const plan = native().plan(inputShape, weightShape, opts.params);
+  const plan = native().plan(inShape, wShape, opts.params);
   return {
     outputShape: plan.outputShape,
     macs: plan.macs,

@@ -28,6 +28,14 @@ function withCode<E extends Error>(err: E, code: ErrorCode): E & { code: ErrorCo
 
 /** Short description of a value for error messages: its type, or the value itself when small. */
 export function describe(v: unknown): string {
+  try {
+    return describeUnsafe(v);
+  } catch {
+    return typeof v; // a Proxy or a throwing getter: say no more than the type
+  }
+}
+
+function describeUnsafe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
@@ -57,4 +65,29 @@ export function unknownOptionError(name: string, known: readonly string[]): Type
     new TypeError(`unknown option ${JSON.stringify(name)}; known options: ${known.join(', ')}`),
     codes.UNKNOWN_OPTION,
   );
+}
+
+/** Whether `e` is one of ours (it has an ERR_CHANNELCONV_ code). */
+export function isChannelconvError(e: unknown): boolean {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' &&
+    (e as unknown as { code: string }).code.startsWith('ERR_CHANNELCONV_');
+}
+
+/**
+ * Runs `read` (which reads the user's argument `name`), turning anything it throws that is not one of
+ * our errors (a throwing getter, a revoked Proxy, a Symbol converted to a string) into a TypeError
+ * with a code that names the argument; the original error is its `cause`.
+ */
+export function guarded<T>(name: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (isChannelconvError(e)) throw e;
+    const err = withCode(
+      new TypeError(`${name} could not be read: ${e instanceof Error ? e.message : describe(e)}`),
+      codes.INVALID_TYPE,
+    );
+    (err as Error & { cause?: unknown }).cause = e;
+    throw err;
+  }
 }

@@ -32,7 +32,7 @@ const cases: [string, Args, string][] = [
   ['bias Int32Array', variant(4, new Int32Array(3)), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['params null', variant(5, null), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['out too short', variant(6, new Float32Array(3)), 'ERR_CHANNELCONV_OUT_MISMATCH'],
-  ['out missing', variant(6, undefined), 'ERR_CHANNELCONV_INVALID_TYPE'],
+  ['out a string', variant(6, 'out'), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['stride 0', withParam('stride', [0, 1]), 'ERR_CHANNELCONV_INVALID_OPTION'],
   ['stride not array', withParam('stride', 1), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['groups 1.5', withParam('groups', 1.5), 'ERR_CHANNELCONV_INVALID_OPTION'],
