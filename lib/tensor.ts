@@ -116,6 +116,9 @@ export function readShape(shape: unknown, name: string, ranks?: readonly number[
       if (!Number.isInteger(d) || d < 1) {
         throw rangeError(codes.INVALID_SHAPE, `${name}[${i}] must be an integer >= 1, got ${describe(d)}`);
       }
+      if (d > MAX_ELEMENTS) {
+        throw rangeError(codes.TOO_LARGE, `${name}[${i}] must be <= ${MAX_ELEMENTS}, got ${describe(d)}`);
+      }
       dims[i] = d;
     }
     return dims;

@@ -23,7 +23,7 @@ const cases: [string, Args, string][] = [
   ['input plain array', variant(0, [1, 2, 3]), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['input.shape string', variant(1, 'abc'), 'ERR_CHANNELCONV_INVALID_TYPE'],
   ['input.shape NaN', variant(1, [2, NaN, 4]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['input.shape 2^53', variant(1, [2, 2 ** 53, 4]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
+  ['input.shape 2^53', variant(1, [2, 2 ** 53, 4]), 'ERR_CHANNELCONV_TOO_LARGE'],
   ['input.shape huge', variant(1, [2, 2 ** 40, 4]), 'ERR_CHANNELCONV_TOO_LARGE'],
   ['input.shape negative', variant(1, [2, -4, 4]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
   ['input length mismatch', variant(0, new Float32Array(31)), 'ERR_CHANNELCONV_INVALID_SHAPE'],

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace ccjs {
 
@@ -41,6 +42,10 @@ std::string type_name(Napi::Value v) {
   if (v.IsNumber()) return "a number";
   if (v.IsString()) return "a string";
   if (v.IsBoolean()) return "a boolean";
+  if (v.IsSymbol()) return "a symbol";
+  if (v.IsFunction()) return "a function";
+  if (v.IsArrayBuffer()) return "an ArrayBuffer";
+  if (v.Type() == napi_bigint) return "a bigint";
   return "an object";
 }
 
@@ -48,8 +53,13 @@ std::string type_name(Napi::Value v) {
 int64_t int_value(Napi::Env env, Napi::Value v, const std::string& name, const char* range_code) {
   if (!v.IsNumber()) type_error(env, name + " must be a number, got " + type_name(v));
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740991.0)
-    range_error(env, range_code, name + " must be an integer, got " + std::to_string(d));
+  char got[32];
+  std::snprintf(got, sizeof got, "%.17g", d);
+  if (!std::isfinite(d) || std::floor(d) != d)
+    range_error(env, range_code, name + " must be an integer, got " + got);
+  // Past 2^31 every size is refused later anyway; clamping here keeps int64 arithmetic exact.
+  if (std::fabs(d) > 9007199254740991.0)
+    range_error(env, cc::codes::kTooLarge, name + " must be at most 2147483647, got " + got);
   return int64_t(d);
 }
 
