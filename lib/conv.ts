@@ -34,6 +34,16 @@ function deviceCheck(device: NormalizedOptions['device']): void {
   }
 }
 
+function allocateOutput(size: number): Float32Array {
+  try {
+    return new Float32Array(size);
+  } catch (cause) { // V8's RangeError "Array buffer allocation failed"
+    const err = plainError(codes.OUT_OF_MEMORY, `could not allocate ${4 * size} bytes for the output`);
+    (err as Error & { cause?: unknown }).cause = cause;
+    throw err;
+  }
+}
+
 function prepare(inputArg: unknown, weightArg: unknown, options: unknown, allocate = true): PreparedCall {
   // Snapshots: every property is read once, so getters cannot change a value between check and use.
   const input = readTensor(inputArg, 'input', [3, 4]);
@@ -43,7 +53,7 @@ function prepare(inputArg: unknown, weightArg: unknown, options: unknown, alloca
   const plan = native().plan(input.shape, weight.shape, opts.params);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
-  if (out === null) out = allocate ? new Float32Array(size) : null;
+  if (out === null) out = allocate ? allocateOutput(size) : null;
   else if (out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,

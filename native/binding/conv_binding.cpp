@@ -95,8 +95,8 @@ std::unique_ptr<float[]> alloc_copy(Napi::Env env, const FloatView& v, const cha
 // Runs one call on the libuv pool. Execute() never touches memory JS can reach: while it runs, JS may
 // transfer (detach) or shrink a resizable ArrayBuffer, or terminate the worker that owns it, and
 // the memory behind it is then freed. So input, weight and bias are copied here, on the main thread,
-// and the output goes to memory nobody else can see: a new Float32Array that is handed to JS only
-// when the promise resolves, or (for a caller's `out`) a native buffer copied into `out` in OnOK.
+// and the output goes to a native buffer nobody else can see, handed to JS (without a copy) when the
+// promise resolves, or copied into the caller's `out` then.
 class ConvWorker : public Napi::AsyncWorker {
  public:
   ConvWorker(Napi::Env env, ConvCall call)
@@ -104,26 +104,15 @@ class ConvWorker : public Napi::AsyncWorker {
     x_ = alloc_copy(env, call_.x, "the input copy of an async call");
     w_ = alloc_copy(env, call_.w, "the weight copy of an async call");
     bias_ = alloc_copy(env, call_.bias, "the bias copy of an async call");
+    // Not Napi::Float32Array::New: V8 aborts the process when that allocation fails.
     const int64_t out_elems = call_.shape.output_elems();
-    if (call_.y.object.IsEmpty()) {
-      Napi::Float32Array y;
-      try {
-        y = Napi::Float32Array::New(env, size_t(out_elems));
-      } catch (const Napi::Error&) {
-        throw_out_of_memory(env, out_elems * 4, "the output of an async call");
-      }
-      result_ = Napi::Persistent(static_cast<Napi::Object>(y));
-      y_ = y.Data();
-    } else {
-      y_own_.reset(new (std::nothrow) float[size_t(out_elems)]);
-      if (!y_own_) throw_out_of_memory(env, out_elems * 4, "the output buffer of an async call");
-      y_ = y_own_.get();
-      result_ = Napi::Persistent(call_.y.object);
-    }
+    y_own_.reset(new (std::nothrow) float[size_t(out_elems)]);
+    if (!y_own_) throw_out_of_memory(env, out_elems * 4, "the output buffer of an async call");
+    if (!call_.y.object.IsEmpty()) result_ = Napi::Persistent(call_.y.object);
     call_.x.object = call_.w.object = call_.bias.object = call_.y.object = Napi::Object();
     // Tell V8 about native memory it cannot see, so its GC heuristics account for it.
     external_ = int64_t(call_.x.length + call_.w.length + (bias_ ? call_.bias.length : 0)) * 4 +
-                (y_own_ ? out_elems * 4 : 0) + int64_t(cc::workspace_bytes(call_.shape, call_.run.threads));
+                out_elems * 4 + int64_t(cc::workspace_bytes(call_.shape, call_.run.threads));
     Napi::MemoryManagement::AdjustExternalMemory(env, external_);
   }
   ~ConvWorker() override {
@@ -134,7 +123,7 @@ class ConvWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {  // libuv pool thread: no N-API calls, no JS-visible memory
     try {
-      cc::conv2d(call_.shape, x_.get(), w_.get(), bias_.get(), y_, call_.run);
+      cc::conv2d(call_.shape, x_.get(), w_.get(), bias_.get(), y_own_.get(), call_.run);
     } catch (const cc::Error& e) {
       fail(e.kind(), e.code(), e.what());
     } catch (const std::bad_alloc&) {
@@ -146,17 +135,35 @@ class ConvWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (failed_) return deferred_.Reject(make_js_error(env, kind_, code_, message_).Value());
+    const size_t n = size_t(call_.shape.output_elems());
+    if (result_.IsEmpty()) return deferred_.Resolve(adopt_output(env, n));
+    // The caller's `out` may have been detached or resized while we ran: check before copying.
     Napi::Float32Array out = result_.Value().As<Napi::Float32Array>();
-    if (y_own_) {
-      // The caller's `out` may have been detached or resized while we ran: check before copying.
-      const size_t n = size_t(call_.shape.output_elems());
-      if (out.ArrayBuffer().IsDetached() || out.ElementLength() != n)
-        return deferred_.Reject(make_js_error(env, cc::ErrorKind::Type, cc::codes::kInvalidType,
-                                              "options.out was detached or resized while conv2d ran")
-                                    .Value());
-      std::memcpy(out.Data(), y_, n * sizeof(float));
-    }
+    if (out.ArrayBuffer().IsDetached() || out.ElementLength() != n)
+      return deferred_.Reject(make_js_error(env, cc::ErrorKind::Type, cc::codes::kInvalidType,
+                                            "options.out was detached or resized while conv2d ran")
+                                  .Value());
+    std::memcpy(out.Data(), y_own_.get(), n * sizeof(float));
     deferred_.Resolve(out);
+  }
+
+  // Hands the output buffer to JS without copying (an external ArrayBuffer that frees it). Where
+  // external buffers are not allowed (some embedders), copies it into a V8-allocated array.
+  Napi::Value adopt_output(Napi::Env env, size_t n) {
+    napi_value ab, ta;
+    float* raw = y_own_.get();
+    if (napi_create_external_arraybuffer(
+            env, raw, n * sizeof(float), [](napi_env, void* data, void*) { delete[] static_cast<float*>(data); },
+            nullptr, &ab) == napi_ok) {
+      y_own_.release();
+    } else {
+      if (env.IsExceptionPending()) env.GetAndClearPendingException();
+      Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, n * sizeof(float));
+      std::memcpy(copy.Data(), raw, n * sizeof(float));
+      ab = copy;
+    }
+    NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, napi_float32_array, n, ab, 0, &ta), Napi::Value());
+    return Napi::Value(env, ta);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
@@ -170,8 +177,7 @@ class ConvWorker : public Napi::AsyncWorker {
   ConvCall call_;
   Napi::Promise::Deferred deferred_;
   std::unique_ptr<float[]> x_, w_, bias_, y_own_;
-  float* y_ = nullptr;
-  Napi::ObjectReference result_;
+  Napi::ObjectReference result_;  // the caller's `out`, if any
   int64_t external_ = 0;
   bool failed_ = false;
   cc::ErrorKind kind_ = cc::ErrorKind::Generic;
