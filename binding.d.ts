@@ -48,4 +48,6 @@ export interface Binding {
    */
   conv2dAsync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
               bias: Float32Array | null, params: NativeConvParams, out: Float32Array | null): Promise<Float32Array>;
+  /** Bytes of native memory reported to V8 (AdjustExternalMemory); async calls add theirs while they run. */
+  externalMemory(): number;
 }
