@@ -1,3 +1,4 @@
+import { types } from 'util';
 import { codes, describe, guarded, rangeError, typeError } from './errors';
 
 /** A dense row-major float32 tensor. */
@@ -72,10 +73,8 @@ const bufferOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')!.get
 
 /** Whether `v` is a real Float32Array (from any realm; a Proxy or a look-alike object is not). */
 export function isFloat32Array(v: unknown): v is Float32Array {
-  return isFloat32ArrayImpl(v);
+  return types.isFloat32Array(v);
 }
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const isFloat32ArrayImpl = (require('util') as typeof import('util')).types.isFloat32Array;
 
 /**
  * Checks that `v` is a Float32Array over a live (not detached) buffer; returns its real length.

@@ -4,7 +4,7 @@
 #   scripts/sanitize.sh asan      ASan + UBSan (g++), halt on the first error          -> build-asan/
 #   scripts/sanitize.sh valgrind  valgrind memcheck on an unsanitized -O2 -g build     -> build-valgrind/
 # Env: CHANNELCONV_SEED (default: random, printed), CHANNELCONV_SWEEP_CASES (random-sweep size;
-# default 300 for asan, 40 for valgrind, which runs ~50x slower).
+# default 300 for asan, 150 for valgrind, which runs ~50x slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-asan}"
@@ -32,7 +32,7 @@ case "$mode" in
   valgrind)
     command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install -y valgrind)"; exit 1; }
     configure_and_build build-valgrind
-    export CHANNELCONV_SWEEP_CASES="${CHANNELCONV_SWEEP_CASES:-40}"
+    export CHANNELCONV_SWEEP_CASES="${CHANNELCONV_SWEEP_CASES:-150}"
     echo "valgrind memcheck: build-valgrind/channelconv_tests $seed (sweep $CHANNELCONV_SWEEP_CASES)"
     # Leaks: only "definitely lost" fails; libgomp keeps its threads' stacks until exit ("possibly").
     OMP_WAIT_POLICY=passive valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
