@@ -700,3 +700,83 @@ describe('hostile inputs: the native binding called directly', () => {
     expect((b.backendInfo as (...x: unknown[]) => { version: string })(1, 2).version).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
+
+// --- random hostile arguments: whatever is passed, the answer is a result or a coded error -------
+describe('random hostile arguments (property test)', () => {
+  const scalars: (() => unknown)[] = [
+    () => undefined, () => null, () => 0, () => -1, () => 1, () => 2, () => 3, () => 1.5, () => NaN, () => Infinity,
+    () => 2 ** 31, () => 2 ** 53, () => -0, () => '', () => 'same', () => 'NHWC', () => 'HWIO', () => Symbol('s'),
+    () => 1n, () => true, () => ({}), () => [], () => [1], () => [1, 1], () => [0, 0, 0, 0], () => [2, 5, 5],
+    () => [1, 2, 3, 3], () => [1, 1, 1, 1], () => new Float32Array(r.int(0, 60)), () => new Float64Array(3),
+    () => detached(4), revoked, () => throwingGetter('data'), () => trapProxy({}, 'get'), () => () => 1,
+    () => new Float32Array(new SharedArrayBuffer(16)), () => new Array(3), () => [Symbol('x')], () => [1n, 2],
+  ];
+  const anyScalar = () => r.pick(scalars)();
+  const shapes = [[2, 5, 5], [1, 2, 5, 5], [3, 2, 3, 3], [1, 1, 1, 1], [2, 2], [5], [], [1, 2, 3, 4, 5]];
+  const tensorish = (): unknown => {
+    switch (r.int(0, 5)) {
+      case 0: return X();
+      case 1: return W();
+      case 2: {
+        const shape = r.pick(shapes).slice();
+        if (r.next() < 0.3) shape[r.int(0, Math.max(0, shape.length - 1))] = anyScalar() as number;
+        const n = shape.reduce((a: number, b) => a * (typeof b === 'number' && b > 0 && b < 100 ? b : 1), 1);
+        return { data: r.next() < 0.8 ? r.floats(r.next() < 0.8 ? n : r.int(0, 60)) : anyScalar(), shape };
+      }
+      case 3: return { data: anyScalar(), shape: anyScalar() };
+      default: return anyScalar();
+    }
+  };
+  const keys = ['bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out', 'strid', ''];
+  const optionsish = (): unknown => {
+    if (r.next() < 0.2) return anyScalar();
+    const o: Record<string, unknown> = {};
+    for (let k = r.int(0, 3); k > 0; k--) {
+      const key = r.pick(keys);
+      o[key] = key === 'device' && r.next() < 0.5 ? 'cpu' : anyScalar();
+    }
+    return r.next() < 0.1 ? Object.freeze(o) : o;
+  };
+  type Call = [string, () => unknown];
+  const calls: (() => Call)[] = [
+    () => ['conv2dSync', () => conv2dSync(tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['conv2d', () => conv2d(tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['convCost', () => convCost(r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, optionsish() as never)],
+    () => ['corr2d', () => corr2d(tensorish() as never, tensorish() as never)],
+    () => ['corr2dMultiIn', () => corr2dMultiIn(tensorish() as never, tensorish() as never)],
+    () => ['corr2dMultiInOut', () => corr2dMultiInOut(tensorish() as never, tensorish() as never)],
+    () => ['corr2dMultiInOut1x1', () => corr2dMultiInOut1x1(tensorish() as never, tensorish() as never)],
+    () => ['tensor', () => tensor((r.next() < 0.5 ? [[anyScalar(), 1], [2, anyScalar()]] : anyScalar()) as never)],
+    () => ['toNested', () => toNested(tensorish() as never)],
+  ];
+  const coded = (e: unknown) =>
+    e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_CHANNELCONV_') &&
+    e.message.length > 5;
+
+  it('3000 random calls of every public function: a result or a coded TypeError/RangeError/Error', async () => {
+    const counts: Record<string, { ok: number; errors: number }> = {};
+    for (let i = 0; i < 3000; i++) {
+      const [name, call] = r.pick(calls)();
+      const c = (counts[name] ??= { ok: 0, errors: 0 });
+      let result: unknown;
+      try {
+        result = call();
+        if (result instanceof Promise) result = await result;
+        c.ok++;
+      } catch (e) {
+        if (!coded(e)) throw new Error(`call ${i} ${name}: uncoded ${String(e)} (seed ${seed})`);
+        c.errors++;
+        continue;
+      }
+      // Results are well formed: data length = product of the shape.
+      if (result && typeof result === 'object' && 'shape' in result) {
+        const t = result as Tensor;
+        expect(t.data.length).toBe(t.shape.reduce((a, b) => a * b, 1));
+      }
+    }
+    console.log('random hostile calls:', JSON.stringify(counts));
+    // Some calls of each kind were valid and some were refused, or the generator is broken.
+    expect(Object.values(counts).reduce((a, c) => a + c.errors, 0)).toBeGreaterThan(1000);
+    expect(Object.values(counts).reduce((a, c) => a + c.ok, 0)).toBeGreaterThan(30);
+  });
+});
