@@ -310,6 +310,23 @@ describe('worker_threads', () => {
     expect(res.stdout).toContain('survived');
   });
 
+  it('process.exit() while async calls and a worker\'s sync call are running exits cleanly (child process)', () => {
+    for (const delay of [0, 15, 40]) {
+      const script = `
+        const { Worker } = require('worker_threads');
+        const cc = require(${JSON.stringify(entry)});
+        const x = { data: new Float32Array(64 * 200 * 200).fill(1), shape: [64, 200, 200] };
+        const w = { data: new Float32Array(64 * 64 * 9).fill(1), shape: [64, 64, 3, 3] };
+        for (let i = 0; i < 6; i++) cc.conv2d(x, w);
+        new Worker('const cc = require(' + JSON.stringify(${JSON.stringify(entry)}) + '); const x = { data: new Float32Array(64 * 200 * 200), shape: [64, 200, 200] }; cc.conv2dSync(x, { data: new Float32Array(64 * 64 * 9), shape: [64, 64, 3, 3] });', { eval: true });
+        setTimeout(() => process.exit(7), ${delay});
+      `;
+      const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120_000 });
+      expect(res.signal, res.stderr).toBeNull();
+      expect(res.status, res.stderr).toBe(7);
+    }
+  });
+
   it('many workers started and terminated at random moments while calling', async () => {
     const { input, weight } = bigCase(5e7);
     for (let round = 0; round < 3; round++) {
