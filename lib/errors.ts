@@ -27,22 +27,26 @@ function withCode<E extends Error>(err: E, code: ErrorCode): E & { code: ErrorCo
 }
 
 /** Short description of a value for error messages: its type, or the value itself when small. */
-export function describe(v: unknown): string {
+export function describe(v: unknown, depth = 0): string {
   try {
-    return describeUnsafe(v);
+    const d = describeUnsafe(v, depth);
+    return d.length > 120 ? d.slice(0, 119) + '…' : d;
   } catch {
     return typeof v; // a Proxy or a throwing getter: say no more than the type
   }
 }
 
-function describeUnsafe(v: unknown): string {
+function describeUnsafe(v: unknown, depth: number): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
   if (typeof v === 'bigint') return `${v}n`;
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
-  if (Array.isArray(v)) return v.length <= 8 ? `[${v.map(describe).join(', ')}]` : `an Array(${v.length})`;
+  if (Array.isArray(v)) {
+    // Small and shallow arrays are shown; deep or cyclic ones are not walked.
+    return v.length <= 8 && depth < 2 ? `[${Array.from(v, (x) => describe(x, depth + 1)).join(', ')}]` : `an Array(${v.length})`;
+  }
   if (typeof v === 'object') return (v as object).constructor?.name === 'Object' ? 'an object' : `a ${(v as object).constructor?.name ?? 'object'}`;
   return typeof v;
 }
@@ -62,7 +66,7 @@ export function plainError(code: ErrorCode, message: string): Error & { code: Er
 
 export function unknownOptionError(name: string, known: readonly string[]): TypeError & { code: ErrorCode } {
   return withCode(
-    new TypeError(`unknown option ${JSON.stringify(name)}; known options: ${known.join(', ')}`),
+    new TypeError(`unknown option ${describe(name)}; known options: ${known.join(', ')}`),
     codes.UNKNOWN_OPTION,
   );
 }

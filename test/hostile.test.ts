@@ -780,3 +780,28 @@ describe('random hostile arguments (property test)', () => {
     expect(Object.values(counts).reduce((a, c) => a + c.ok, 0)).toBeGreaterThan(30);
   });
 });
+
+describe('messages stay short whatever the input', () => {
+  const deep = (d: number): unknown => { let v: unknown = 1; for (let i = 0; i < d; i++) v = [v]; return v; };
+  const cyclic: unknown[] = [1];
+  cyclic.push(cyclic);
+  const huge = 'x'.repeat(1e6);
+  const calls: [string, () => unknown][] = [
+    ['a 100000-deep shape', () => conv2dSync({ data: new Float32Array(1), shape: deep(1e5) } as never, W())],
+    ['a cyclic shape', () => conv2dSync({ data: new Float32Array(1), shape: cyclic } as never, W())],
+    ['a cyclic tensor()', () => tensor(cyclic as never)],
+    ['a cyclic padding', () => convCost([1, 1, 1], [1, 1, 1, 1], { padding: [cyclic, 1] as never })],
+    ['a 1 MB layout word', () => conv2dSync(X(), W(), { layout: huge as never })],
+    ['a 1 MB padMode, native', () => (b.plan as (...a: unknown[]) => unknown)([2, 4, 4], [3, 2, 2, 2], { ...params(), padMode: huge })],
+    ['a 1 MB option name', () => conv2dSync(X(), W(), { [huge.slice(0, 1e5)]: 1 } as never)],
+  ];
+  for (const [label, call] of calls) {
+    it(`${label}: a coded error with a message under 300 characters`, () => {
+      let err: unknown;
+      try { call(); } catch (e) { err = e; }
+      expect(coded(err)).toBe(true);
+      expect((err as Error).message.length).toBeLessThan(300);
+    });
+  }
+  const coded = (e: unknown) => e instanceof Error && /^ERR_CHANNELCONV_/.test(String((e as { code?: unknown }).code));
+});

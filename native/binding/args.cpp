@@ -65,6 +65,9 @@ int64_t int_value(Napi::Env env, Napi::Value v, const std::string& name, const c
 
 Napi::Value get(Napi::Object o, const char* key) { return o.Get(key); }
 
+// A user string for a message: at most 40 characters.
+std::string clip(const std::string& s) { return s.size() <= 40 ? s : s.substr(0, 40) + "..."; }
+
 std::string str_value(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsString()) type_error(env, name + " must be a string, got " + type_name(v));
   return v.As<Napi::String>().Utf8Value();
@@ -123,11 +126,11 @@ ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in, const std:
   const std::string layout = str_value(env, get(params, "layout"), "layout");
   if (layout == "NCHW") d.layout = cc::Layout::NCHW;
   else if (layout == "NHWC") d.layout = cc::Layout::NHWC;
-  else range_error(env, cc::codes::kInvalidOption, "layout must be 'NCHW' or 'NHWC', got '" + layout + "'");
+  else range_error(env, cc::codes::kInvalidOption, "layout must be 'NCHW' or 'NHWC', got '" + clip(layout) + "'");
   const std::string wl = str_value(env, get(params, "weightLayout"), "weightLayout");
   if (wl == "OIHW") d.weight_layout = cc::WeightLayout::OIHW;
   else if (wl == "HWIO") d.weight_layout = cc::WeightLayout::HWIO;
-  else range_error(env, cc::codes::kInvalidOption, "weightLayout must be 'OIHW' or 'HWIO', got '" + wl + "'");
+  else range_error(env, cc::codes::kInvalidOption, "weightLayout must be 'OIHW' or 'HWIO', got '" + clip(wl) + "'");
 
   if (in.size() != 3 && in.size() != 4)
     range_error(env, cc::codes::kInvalidShape,
@@ -162,7 +165,7 @@ ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in, const std:
   else if (mode == "same") d.pad_mode = cc::PadMode::SameUpper;
   else if (mode == "same_lower") d.pad_mode = cc::PadMode::SameLower;
   else range_error(env, cc::codes::kInvalidOption,
-                   "padMode must be 'explicit', 'valid', 'same' or 'same_lower', got '" + mode + "'");
+                   "padMode must be 'explicit', 'valid', 'same' or 'same_lower', got '" + clip(mode) + "'");
 
   Napi::Value th = get(params, "threads");
   if (!th.IsUndefined()) {
