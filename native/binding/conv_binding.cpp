@@ -77,7 +77,7 @@ Napi::Value Conv2dSync(const Napi::CallbackInfo& info) {
   } catch (const cc::Error& e) {
     throw_js(info.Env(), e);
   } catch (const std::bad_alloc&) {  // a C++ exception must never cross into N-API (abort)
-    throw_out_of_memory(info.Env(), -1, "conv2d");
+    throw_js(info.Env(), cc::ErrorKind::Generic, cc::codes::kOutOfMemory, "could not allocate the memory conv2d needs");
   } catch (const std::exception& e) {
     throw_js(info.Env(), cc::ErrorKind::Generic, cc::codes::kInternal, e.what());
   }
@@ -136,7 +136,14 @@ class ConvWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     if (failed_) return deferred_.Reject(make_js_error(env, kind_, code_, message_).Value());
     const size_t n = size_t(call_.shape.output_elems());
-    if (result_.IsEmpty()) return deferred_.Resolve(adopt_output(env, n));
+    if (result_.IsEmpty()) {
+      // An exception escaping OnOK would be an uncaught exception in the process: reject instead.
+      try {
+        return deferred_.Resolve(adopt_output(env, n));
+      } catch (const Napi::Error& e) {
+        return deferred_.Reject(e.Value());
+      }
+    }
     // The caller's `out` may have been detached or resized while we ran: check before copying.
     Napi::Float32Array out = result_.Value().As<Napi::Float32Array>();
     if (out.ArrayBuffer().IsDetached() || out.ElementLength() != n)
