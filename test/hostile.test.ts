@@ -286,6 +286,9 @@ const costCases: [string, unknown, unknown, unknown, string, string][] = [
   ['options getter throws', [2, 5, 5], [1, 2, 3, 3], throwingGetter('padding'), T, 'options.padding'],
   ['out in convCost is allowed but checked', [2, 5, 5], [1, 2, 3, 3], { out: new Float64Array(9) }, T, 'options.out'],
   ['dilation 0', [2, 5, 5], [1, 2, 3, 3], { dilation: 0 }, OPT, 'options.dilation'],
+  // Found by the fuzzer: 'same' padding for a huge dilated kernel passed the padding limit.
+  ['same padding past 2^31 (huge dilation)', [4, 8, 8], [4, 4, 7, 3], { padding: 'same', dilation: [2 ** 31 - 1, 1] }, LARGE, "'same' padding"],
+  ['same_lower padding past 2^31', [4, 8, 8], [4, 4, 3, 65536], { padding: 'same_lower', dilation: [1, 2 ** 31 - 1] }, LARGE, "'same' padding"],
 ];
 
 describe('hostile inputs: convCost', () => {
