@@ -48,8 +48,8 @@ function tensorUnguarded(nested: Nested): Tensor {
 }
 
 /** Converts a Tensor back to nested number arrays. */
-export function toNested(tensorArg: Tensor): Nested {
-  const t = readTensor(tensorArg, 't');
+export function toNested(t: Tensor): Nested {
+  t = readTensor(t, 't'); // a snapshot: each property read once
   if (t.shape.length === 0) return t.data[0];
   const build = (depth: number, offset: number): Nested[] => {
     const n = t.shape[depth];
