@@ -123,6 +123,33 @@ describe.skipIf(!create)('prepared layers (createConv2d)', () => {
     }
   });
 
+  it('transferring the input during run() + GC: no crash, the result of the input at call time (child process)', () => {
+    // The same hazard as conv2d's (docs/RELIABILITY.md): detached memory is freed by GC under the pool thread.
+    const script = `
+      const cc = require(${JSON.stringify(entry)});
+      (async () => {
+        const C = 32, H = 128;
+        const layer = cc.createConv2d({ data: new Float32Array(32 * C * 9).fill(1), shape: [32, C, 3, 3] });
+        for (let i = 0; i < 4; i++) {
+          const x = { data: new Float32Array(C * H * H).fill(1), shape: [C, H, H] };
+          const p = layer.run(x);
+          let t = structuredClone(x.data.buffer, { transfer: [x.data.buffer] });
+          t = null;
+          global.gc();
+          const junk = []; for (let j = 0; j < 8; j++) junk.push(new Float32Array(C * H * H).fill(NaN));
+          const y = await p;
+          if (y.data[0] !== 288) throw new Error('wrong result ' + y.data[0]);
+        }
+        layer.dispose();
+        console.log('survived');
+      })().catch((e) => { console.error(e); process.exit(3); });
+    `;
+    const res = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    expect(res.signal, res.stderr).toBeNull();
+    expect(res.status, res.stderr).toBe(0);
+    expect(res.stdout).toContain('survived');
+  });
+
   it('layers dropped without dispose() are freed (FinalizationRegistry backstop), in a child process', () => {
     // 4000 layers of 1.2 MB of weights each: 4.8 GB if none were ever freed.
     const script = `
