@@ -50,9 +50,15 @@ export interface Binding {
   /** Writes the convolution into `out` (length = product of the planned output shape). */
   conv2dSync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
              bias: Float32Array | null, params: NativeConvParams, out: Float32Array): void;
-  /** As conv2dSync, on the libuv pool; argument errors throw synchronously. */
+  /**
+   * As conv2dSync, on the libuv pool; argument errors throw synchronously. Input, weight and bias are
+   * copied when the call starts; the output is written to `out` when the promise settles (or, when
+   * `out` is null, to a new array). Resolves with the output array.
+   */
   conv2dAsync(input: Float32Array, inputShape: number[], weight: Float32Array, weightShape: number[],
-              bias: Float32Array | null, params: NativeConvParams, out: Float32Array): Promise<void>;
+              bias: Float32Array | null, params: NativeConvParams, out: Float32Array | null): Promise<Float32Array>;
+  /** Bytes of native memory reported to V8 (AdjustExternalMemory); async calls add theirs while they run. */
+  externalMemory(): number;
   /** backendInfo().cuda; probes the driver once per process (compiled builds only). */
   cudaStatus(): NativeBackendInfo['cuda'];
   /** Whether this process has probed CUDA (cudaStatus / backendInfo / a CUDA call). */

@@ -1,10 +1,10 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
 import { autoPrefersCuda, defaultThreads, DeviceTensor, requireCuda } from './device';
-import { codes, rangeError } from './errors';
+import { codes, plainError, rangeError, typeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
-import { checkShape, checkTensor, type Tensor } from './tensor';
+import { readShape, readTensor, type Tensor } from './tensor';
 
 /** A conv2d result on the host, with the device that computed it. */
 export interface ConvOutput extends Tensor {
@@ -29,7 +29,7 @@ interface PreparedCall {
   weight: Tensor;
   opts: NormalizedOptions;
   plan: NativePlan;
-  out: Float32Array;
+  out: Float32Array | null;
   device: 'cpu' | 'cuda';
 }
 
@@ -58,21 +58,35 @@ function chooseDevice(opts: NormalizedOptions, plan: NativePlan, input: Tensor |
   return native().cudaStatus().available ? 'cuda' : 'cpu';
 }
 
-function prepare(input: unknown, weight: unknown, options: unknown): PreparedCall {
-  if (input instanceof DeviceTensor) {
-    checkShape(input.shape, 'input.shape', [3, 4]);
-    input.handle('input');
-  } else {
-    checkTensor(input, 'input', [3, 4]);
+function allocateOutput(size: number): Float32Array {
+  try {
+    return new Float32Array(size);
+  } catch (cause) { // V8's RangeError "Array buffer allocation failed"
+    const err = plainError(codes.OUT_OF_MEMORY, `could not allocate ${4 * size} bytes for the output`);
+    (err as Error & { cause?: unknown }).cause = cause;
+    throw err;
   }
-  checkTensor(weight, 'weight', [4]);
+}
+
+// `allocate`: whether a missing `out` is allocated here (sync) or by the native side (async CPU).
+function prepare(inputArg: unknown, weightArg: unknown, options: unknown, allocate = true): PreparedCall {
+  // Snapshots: every property is read once, so getters cannot change a value between check and use.
+  let input: Tensor | DeviceTensor;
+  if (inputArg instanceof DeviceTensor) {
+    readShape(inputArg.shape, 'input.shape', [3, 4]);
+    inputArg.handle('input');
+    input = inputArg;
+  } else {
+    input = readTensor(inputArg, 'input', [3, 4]);
+  }
+  const weight = readTensor(weightArg, 'weight', [4]);
   const opts = normalizeOptions(options);
   const plan = native().plan(input.shape, weight.shape, opts.params);
   const device = chooseDevice(opts, plan, input, weight);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
-  if (input instanceof DeviceTensor) out = new Float32Array(0);  // unused: the output stays on the GPU
-  else if (out === null) out = new Float32Array(size);
+  if (input instanceof DeviceTensor) out = null;  // the output stays on the GPU
+  else if (out === null) out = allocate ? allocateOutput(size) : null;
   else if (out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,
@@ -99,35 +113,49 @@ export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options
       c.opts.bias, c.opts.params, null, cuda);
     return new DeviceTensor(h!, c.plan.outputShape);
   }
+  const out = c.out as Float32Array;
   if (c.device === 'cuda') {
-    native().cudaConv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out, cuda);
+    native().cudaConv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out, cuda);
   } else {
-    native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
+    native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out);
   }
-  return { data: c.out, shape: c.plan.outputShape, device: c.device };
+  return { data: out, shape: c.plan.outputShape, device: c.device };
 }
 
 /**
  * As conv2dSync, computed on the libuv thread pool: the event loop is never blocked. Rejects with the
- * same errors conv2dSync throws. The input, weight, bias and out arrays must not be modified (or
- * transferred) until the promise settles; the result is then unspecified, but the process is safe.
+ * same errors conv2dSync throws. On the CPU, input, weight and bias are copied when the call starts, so
+ * changing or transferring them afterwards does not affect the result; `options.out` is written when
+ * the call completes (detaching it meanwhile rejects with ERR_CHANNELCONV_INVALID_TYPE).
  */
 export function conv2d(input: DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<DeviceTensor>;
 export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput>;
 export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
 export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
-  const c = prepare(input, weight, options);
+  const c = prepare(input, weight, options, false);
+  if (c.device === 'cpu') {
+    const data = await native().conv2dAsync((c.input as Tensor).data, c.input.shape, c.weight.data, c.weight.shape,
+      c.opts.bias, c.opts.params, c.out);
+    return { data, shape: c.plan.outputShape, device: c.device };
+  }
+  // The pool thread reads and writes host memory while the GPU works: give it private copies, so
+  // that user code changing or transferring the arrays meanwhile cannot touch freed memory.
   const cuda = { precision: c.opts.precision };
+  const weightCopy = c.weight.data.slice();
+  const biasCopy = c.opts.bias ? c.opts.bias.slice() : null;
   if (c.input instanceof DeviceTensor) {
-    const h = await native().cudaConv2dAsync(c.input.handle('input'), c.input.shape, c.weight.data, c.weight.shape,
-      c.opts.bias, c.opts.params, null, cuda);
+    const h = await native().cudaConv2dAsync(c.input.handle('input'), c.input.shape, weightCopy, c.weight.shape,
+      biasCopy, c.opts.params, null, cuda);
     return new DeviceTensor(h!, c.plan.outputShape);
   }
-  if (c.device === 'cuda') {
-    await native().cudaConv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out, cuda);
-  } else {
-    await native().conv2dAsync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
+  const result = allocateOutput(c.plan.outputShape.reduce((a, b) => a * b, 1));
+  await native().cudaConv2dAsync(c.input.data.slice(), c.input.shape, weightCopy, c.weight.shape, biasCopy,
+    c.opts.params, result, cuda);
+  if (c.out === null) return { data: result, shape: c.plan.outputShape, device: c.device };
+  if (c.out.length !== result.length) {
+    throw typeError('options.out', `a Float32Array of ${result.length} elements when the call completed (was it detached?)`, c.out);
   }
+  c.out.set(result);
   return { data: c.out, shape: c.plan.outputShape, device: c.device };
 }
 
@@ -136,10 +164,10 @@ export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, optio
  * and the workspace a call allocates.
  */
 export function convCost(inputShape: number[], weightShape: number[], options?: Conv2dOptions): ConvCost {
-  checkShape(inputShape, 'inputShape', [3, 4]);
-  checkShape(weightShape, 'weightShape', [4]);
+  const inShape = readShape(inputShape, 'inputShape', [3, 4]);
+  const wShape = readShape(weightShape, 'weightShape', [4]);
   const opts = normalizeOptions(options);
-  const plan = native().plan(inputShape, weightShape, opts.params);
+  const plan = native().plan(inShape, wShape, opts.params);
   return {
     outputShape: plan.outputShape,
     macs: plan.macs,

@@ -3,7 +3,7 @@ import * as os from 'os';
 import type { NativeBackendInfo, NativeDeviceHandle } from '../binding';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
-import { checkTensor, type Tensor } from './tensor';
+import { readTensor, type Tensor } from './tensor';
 
 /**
  * 'auto' never considers the GPU below this many multiply-adds (about 1 ms of CPU work on a few
@@ -111,8 +111,8 @@ export function isDeviceTensor(v: unknown): v is DeviceTensor {
  * Copies a host Tensor to the GPU (synchronously: returns when the copy is done). Throws
  * ERR_CHANNELCONV_NO_CUDA with the reason when no GPU is usable.
  */
-export function toDevice(t: Tensor): DeviceTensor {
-  checkTensor(t, 't');
+export function toDevice(arg: Tensor): DeviceTensor {
+  const t = readTensor(arg, 't');
   if (t.shape.length === 0) throw rangeError(codes.INVALID_SHAPE, 't must have rank >= 1');
   requireCuda('toDevice');
   return new DeviceTensor(native().cudaUpload(t.data), t.shape);

@@ -29,14 +29,26 @@ function withCode<E extends Error>(err: E, code: ErrorCode): E & { code: ErrorCo
 }
 
 /** Short description of a value for error messages: its type, or the value itself when small. */
-export function describe(v: unknown): string {
+export function describe(v: unknown, depth = 0): string {
+  try {
+    const d = describeUnsafe(v, depth);
+    return d.length > 120 ? d.slice(0, 119) + '…' : d;
+  } catch {
+    return typeof v; // a Proxy or a throwing getter: say no more than the type
+  }
+}
+
+function describeUnsafe(v: unknown, depth: number): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';
   if (typeof v === 'number') return Number.isNaN(v) ? 'NaN' : String(v);
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
   if (typeof v === 'bigint') return `${v}n`;
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
-  if (Array.isArray(v)) return v.length <= 8 ? `[${v.map(describe).join(', ')}]` : `an Array(${v.length})`;
+  if (Array.isArray(v)) {
+    // Small and shallow arrays are shown; deep or cyclic ones are not walked.
+    return v.length <= 8 && depth < 2 ? `[${Array.from(v, (x) => describe(x, depth + 1)).join(', ')}]` : `an Array(${v.length})`;
+  }
   if (typeof v === 'object') return (v as object).constructor?.name === 'Object' ? 'an object' : `a ${(v as object).constructor?.name ?? 'object'}`;
   return typeof v;
 }
@@ -56,7 +68,32 @@ export function plainError(code: ErrorCode, message: string): Error & { code: Er
 
 export function unknownOptionError(name: string, known: readonly string[]): TypeError & { code: ErrorCode } {
   return withCode(
-    new TypeError(`unknown option ${JSON.stringify(name)}; known options: ${known.join(', ')}`),
+    new TypeError(`unknown option ${describe(name)}; known options: ${known.join(', ')}`),
     codes.UNKNOWN_OPTION,
   );
+}
+
+/** Whether `e` is one of ours (it has an ERR_CHANNELCONV_ code). */
+export function isChannelconvError(e: unknown): boolean {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' &&
+    (e as unknown as { code: string }).code.startsWith('ERR_CHANNELCONV_');
+}
+
+/**
+ * Runs `read` (which reads the user's argument `name`), turning anything it throws that is not one of
+ * our errors (a throwing getter, a revoked Proxy, a Symbol converted to a string) into a TypeError
+ * with a code that names the argument; the original error is its `cause`.
+ */
+export function guarded<T>(name: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (isChannelconvError(e)) throw e;
+    const err = withCode(
+      new TypeError(`${name} could not be read: ${e instanceof Error ? e.message : describe(e)}`),
+      codes.INVALID_TYPE,
+    );
+    (err as Error & { cause?: unknown }).cause = e;
+    throw err;
+  }
 }

@@ -1,6 +1,7 @@
 // Conv2dOptions: the public option object, validated and normalised into the native parameters.
 import type { NativeConvParams } from '../binding';
-import { codes, describe, rangeError, typeError, unknownOptionError } from './errors';
+import { codes, describe, guarded, rangeError, typeError, unknownOptionError } from './errors';
+import { checkFloat32Array } from './tensor';
 
 export type Padding =
   | 'valid'
@@ -77,8 +78,10 @@ function pair(name: string, v: unknown, min: number): [number, number] {
     return [x, x];
   }
   if (!Array.isArray(v)) throw typeError(name, 'an integer or a pair [h, w] of integers', v);
-  if (v.length !== 2) throw rangeError(codes.INVALID_OPTION, `${name} must have 2 entries [h, w], got ${v.length}`);
-  return [checkInt(`${name}[0]`, v[0], min), checkInt(`${name}[1]`, v[1], min)];
+  return guarded(name, () => {
+    if (v.length !== 2) throw rangeError(codes.INVALID_OPTION, `${name} must have 2 entries [h, w], got ${v.length}`);
+    return [checkInt(`${name}[0]`, v[0], min), checkInt(`${name}[1]`, v[1], min)] as [number, number];
+  });
 }
 
 function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], dflt: T): T {
@@ -104,7 +107,10 @@ function padding(v: unknown): Pick<NativeConvParams, 'padMode' | 'padding'> {
   if (!Array.isArray(v)) {
     throw typeError(name, "'valid' | 'same' | 'same_lower' | an integer | [h, w] | [top, bottom, left, right]", v);
   }
-  const p = v.map((x, i) => checkInt(`${name}[${i}]`, x, 0));
+  const p = guarded(name, () => {
+    if (v.length !== 2 && v.length !== 4) throw rangeError(codes.INVALID_OPTION, `${name} must have 2 or 4 entries, got ${v.length}`);
+    return Array.from({ length: v.length }, (_, i) => checkInt(`${name}[${i}]`, v[i], 0));
+  });
   if (p.length === 2) return { padMode: 'explicit', padding: [p[0], p[0], p[1], p[1]] };
   if (p.length === 4) return { padMode: 'explicit', padding: [p[0], p[1], p[2], p[3]] };
   throw rangeError(codes.INVALID_OPTION, `${name} must have 2 or 4 entries, got ${p.length}`);
@@ -112,24 +118,36 @@ function padding(v: unknown): Pick<NativeConvParams, 'padMode' | 'padding'> {
 
 function floatArrayOrNull(name: string, v: unknown): Float32Array | null {
   if (v === undefined) return null;
-  if (!(v instanceof Float32Array)) throw typeError(name, 'a Float32Array', v);
-  return v;
+  checkFloat32Array(v, name);
+  return v as Float32Array;
+}
+
+/**
+ * Copies the own enumerable properties of `options`, each read exactly once (as `{ ...options }`
+ * would): inherited properties are ignored, so a polluted Object.prototype cannot inject options, and
+ * a getter cannot return one value to the check and another to the call.
+ */
+function snapshot(options: object, known: readonly string[]): Record<string, unknown> {
+  const o: Record<string, unknown> = Object.create(null);
+  const keys = guarded('options', () => Object.keys(options));
+  for (const key of keys) {
+    if (!known.includes(key)) throw unknownOptionError(key, known);
+    o[key] = guarded(`options.${key}`, () => (options as Record<string, unknown>)[key]);
+  }
+  return o;
 }
 
 /** Validates `options` (undefined or a plain object) and normalises it. Throws TypeError / RangeError. */
 export function normalizeOptions(options: unknown, known: readonly string[] = knownOptions): NormalizedOptions {
   if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object' || Array.isArray(options) || ArrayBuffer.isView(options)) {
+  if (typeof options !== 'object' || guarded('options', () => Array.isArray(options)) || ArrayBuffer.isView(options)) {
     throw typeError('options', 'an object', options);
   }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw unknownOptionError(key, known);
-  }
+  const o = snapshot(options as object, known);
   const params: NativeConvParams = {
-    stride: pair('options.stride', o.stride, 1),
-    dilation: pair('options.dilation', o.dilation, 1),
-    ...padding(o.padding),
+    stride: guarded('options.stride', () => pair('options.stride', o.stride, 1)),
+    dilation: guarded('options.dilation', () => pair('options.dilation', o.dilation, 1)),
+    ...guarded('options.padding', () => padding(o.padding)),
     groups: o.groups === undefined ? 1 : checkInt('options.groups', o.groups, 1),
     layout: oneOf('options.layout', o.layout, ['NCHW', 'NHWC'] as const, 'NCHW'),
     weightLayout: oneOf('options.weightLayout', o.weightLayout, ['OIHW', 'HWIO'] as const, 'OIHW'),

@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdio>
 
 namespace ccjs {
 
@@ -41,6 +42,10 @@ std::string type_name(Napi::Value v) {
   if (v.IsNumber()) return "a number";
   if (v.IsString()) return "a string";
   if (v.IsBoolean()) return "a boolean";
+  if (v.IsSymbol()) return "a symbol";
+  if (v.IsFunction()) return "a function";
+  if (v.IsArrayBuffer()) return "an ArrayBuffer";
+  if (v.Type() == napi_bigint) return "a bigint";
   return "an object";
 }
 
@@ -48,12 +53,20 @@ std::string type_name(Napi::Value v) {
 int64_t int_value(Napi::Env env, Napi::Value v, const std::string& name, const char* range_code) {
   if (!v.IsNumber()) type_error(env, name + " must be a number, got " + type_name(v));
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740991.0)
-    range_error(env, range_code, name + " must be an integer, got " + std::to_string(d));
+  char got[32];
+  std::snprintf(got, sizeof got, "%.17g", d);
+  if (!std::isfinite(d) || std::floor(d) != d)
+    range_error(env, range_code, name + " must be an integer, got " + got);
+  // Past 2^31 every size is refused later anyway; clamping here keeps int64 arithmetic exact.
+  if (std::fabs(d) > 9007199254740991.0)
+    range_error(env, cc::codes::kTooLarge, name + " must be at most 2147483647, got " + got);
   return int64_t(d);
 }
 
 Napi::Value get(Napi::Object o, const char* key) { return o.Get(key); }
+
+// A user string for a message: at most 40 characters.
+std::string clip(const std::string& s) { return s.size() <= 40 ? s : s.substr(0, 40) + "..."; }
 
 std::string str_value(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsString()) type_error(env, name + " must be a string, got " + type_name(v));
@@ -113,11 +126,11 @@ ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in, const std:
   const std::string layout = str_value(env, get(params, "layout"), "layout");
   if (layout == "NCHW") d.layout = cc::Layout::NCHW;
   else if (layout == "NHWC") d.layout = cc::Layout::NHWC;
-  else range_error(env, cc::codes::kInvalidOption, "layout must be 'NCHW' or 'NHWC', got '" + layout + "'");
+  else range_error(env, cc::codes::kInvalidOption, "layout must be 'NCHW' or 'NHWC', got '" + clip(layout) + "'");
   const std::string wl = str_value(env, get(params, "weightLayout"), "weightLayout");
   if (wl == "OIHW") d.weight_layout = cc::WeightLayout::OIHW;
   else if (wl == "HWIO") d.weight_layout = cc::WeightLayout::HWIO;
-  else range_error(env, cc::codes::kInvalidOption, "weightLayout must be 'OIHW' or 'HWIO', got '" + wl + "'");
+  else range_error(env, cc::codes::kInvalidOption, "weightLayout must be 'OIHW' or 'HWIO', got '" + clip(wl) + "'");
 
   if (in.size() != 3 && in.size() != 4)
     range_error(env, cc::codes::kInvalidShape,
@@ -152,7 +165,7 @@ ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in, const std:
   else if (mode == "same") d.pad_mode = cc::PadMode::SameUpper;
   else if (mode == "same_lower") d.pad_mode = cc::PadMode::SameLower;
   else range_error(env, cc::codes::kInvalidOption,
-                   "padMode must be 'explicit', 'valid', 'same' or 'same_lower', got '" + mode + "'");
+                   "padMode must be 'explicit', 'valid', 'same' or 'same_lower', got '" + clip(mode) + "'");
 
   Napi::Value th = get(params, "threads");
   if (!th.IsUndefined()) {

@@ -109,6 +109,13 @@ ConvShape make_shape(const ConvDesc& d) {
     }
   }
   s.pad_mode = PadMode::Explicit;
+  // 'same' padding grows with the dilated kernel; keep it within the limit every padding has (found
+  // by the fuzzer: dilation 2^31 - 1 gave paddings of 2^46, which 32-bit index math would wrap).
+  for (const int64_t pad : {s.pad_t, s.pad_b, s.pad_l, s.pad_r})
+    if (pad > kMaxTensorElements)
+      throw_range(codes::kTooLarge, "'same' padding would be " + str(pad) + " (dilated kernel " +
+                                        str(d.dil_h * (d.KH - 1) + 1) + "x" + str(d.dil_w * (d.KW - 1) + 1) +
+                                        "), more than the limit of " + str(kMaxTensorElements));
   // Products below cannot overflow: every factor is <= 2^31 and padding is bounded the same way.
   s.OH = out_size(d.H, s.pad_t, s.pad_b, d.KH, d.stride_h, d.dil_h);
   s.OW = out_size(d.W, s.pad_l, s.pad_r, d.KW, d.stride_w, d.dil_w);

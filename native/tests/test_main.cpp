@@ -170,7 +170,9 @@ int main(int argc, char** argv) {
   std::printf("channelconv native tests, seed %llu\n", (unsigned long long)seed);
   lecture_examples();
   shape_rules();
-  random_sweep(seed, 300);
+  // CHANNELCONV_SWEEP_CASES: a smaller sweep for slow runs (valgrind), a larger one for soaks.
+  const char* cases_env = std::getenv("CHANNELCONV_SWEEP_CASES");
+  random_sweep(seed, cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 300);
   tile_remainders(seed);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
