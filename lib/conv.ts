@@ -1,6 +1,6 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
-import { autoPrefersCuda, defaultThreads, DeviceTensor, requireCuda } from './device';
+import { autoPrefersCuda, defaultThreads, DeviceTensor, isDeviceTensor, requireCuda } from './device';
 import { codes, plainError, rangeError, typeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
@@ -72,7 +72,7 @@ function allocateOutput(size: number): Float32Array {
 function prepare(inputArg: unknown, weightArg: unknown, options: unknown, allocate = true): PreparedCall {
   // Snapshots: every property is read once, so getters cannot change a value between check and use.
   let input: Tensor | DeviceTensor;
-  if (inputArg instanceof DeviceTensor) {
+  if (isDeviceTensor(inputArg)) {
     readShape(inputArg.shape, 'input.shape', [3, 4]);
     inputArg.handle('input');
     input = inputArg;

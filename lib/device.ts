@@ -104,7 +104,11 @@ export class DeviceTensor {
 }
 
 export function isDeviceTensor(v: unknown): v is DeviceTensor {
-  return v instanceof DeviceTensor;
+  try {
+    return v instanceof DeviceTensor;
+  } catch {
+    return false; // instanceof throws on a revoked Proxy: not a DeviceTensor
+  }
 }
 
 /**
