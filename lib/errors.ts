@@ -14,6 +14,8 @@ export const codes = {
   NO_CUDA: 'ERR_CHANNELCONV_NO_CUDA',
   LOAD_FAILED: 'ERR_CHANNELCONV_LOAD_FAILED',
   INTERNAL: 'ERR_CHANNELCONV_INTERNAL',
+  INVALID_ISA: 'ERR_CHANNELCONV_INVALID_ISA',
+  DISPOSED: 'ERR_CHANNELCONV_DISPOSED',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

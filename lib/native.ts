@@ -14,6 +14,8 @@ export function native(): Binding {
   try {
     binding = load(packageRoot) as Binding;
   } catch (cause) {
+    // The binary loaded but CHANNELCONV_ISA is unusable: its own message says which values are valid.
+    if ((cause as { code?: unknown }).code === codes.INVALID_ISA) throw cause;
     const err = plainError(
       codes.LOAD_FAILED,
       `channelconv: could not load its native binary for ${process.platform}-${process.arch} ` +

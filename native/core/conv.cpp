@@ -17,6 +17,8 @@ namespace {
 
 // Below this many multiply-adds a call runs on the calling thread: an OpenMP team costs more.
 constexpr double kSerialMacs = 1 << 18;
+// Below this many multiply-adds the direct kernel wins whatever the shape: nothing to pack.
+constexpr double kDirectMacs = 1 << 14;
 
 std::unique_ptr<float[]> alloc_floats(int64_t n, const char* what) {
   float* p = new (std::nothrow) float[size_t(std::max<int64_t>(n, 1))];
@@ -26,87 +28,188 @@ std::unique_ptr<float[]> alloc_floats(int64_t n, const char* what) {
   return std::unique_ptr<float[]>(p);
 }
 
-int64_t tile_floats(const ConvShape& s) {
-  return s.is_pointwise() ? 0 : s.Cg * s.KH * s.KW * kColTile;
-}
-
-int plan_threads(const ConvShape& s, int requested) {
+int want_threads(const ConvShape& s, int requested) {
   if (s.macs() < kSerialMacs) return 1;
-  const int64_t tiles = s.N * s.groups * ((s.OH * s.OW + kColTile - 1) / kColTile);
-  return int(std::min<int64_t>(requested > 0 ? requested : default_threads(), tiles));
+  return requested > 0 ? requested : default_threads();
 }
 
-// x: [N, C, H, W], w: [K, Cg, KH, KW], y: [N, K, OH, OW]. Work is split into (image, group, column
-// tile) tasks; each thread owns its im2col buffer, so no freshly written cache line is shared.
-void conv2d_nchw(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
-                 int threads) {
-  const int64_t Kg = s.K / s.groups;         // output channels per group: GEMM M
-  const int64_t Kd = s.Cg * s.KH * s.KW;     // GEMM K
-  const int64_t P = s.OH * s.OW;             // output pixels: GEMM N
-  const int64_t tiles = (P + kColTile - 1) / kColTile;
-  const int64_t tasks = s.N * s.groups * tiles;
-  const bool pointwise = s.is_pointwise();
-  const int64_t per_thread = tile_floats(s);
-  auto buf = alloc_floats(per_thread * threads, "im2col tiles");
+// Direct convolution when the GEMM would be mostly padding: few channels per group in and out
+// (depthwise), or a problem too small to pay for packing. NCHW only.
+bool use_direct(const ConvShape& s) {
+  if (s.layout != Layout::NCHW) return false;
+  const int64_t Kg = s.K / s.groups;
+  return s.macs() < kDirectMacs || (s.Cg <= 4 && Kg <= 4);
+}
 
-  auto run = [&](int64_t task, float* col) {
-    const int64_t t = task % tiles, ng = task / tiles, g = ng % s.groups, n = ng / s.groups;
-    const int64_t p0 = t * kColTile, cols = std::min(kColTile, P - p0);
+// ----- direct: y[n, k, oh, :] = bias[k] + sum over (c, kh, kw) of w * x row, one AXPY per tap ------
+struct DirectPlan {
+  int64_t row_blocks, tasks;
+  int threads;
+};
+
+DirectPlan plan_direct(const ConvShape& s, int requested) {
+  DirectPlan p;
+  const int64_t planes = s.N * s.K;
+  const int t = want_threads(s, requested);
+  // Enough tasks to balance the team: split planes into blocks of output rows when they are few.
+  p.row_blocks = t > 1 ? std::min<int64_t>(s.OH, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1;
+  p.tasks = planes * p.row_blocks;
+  p.threads = int(std::min<int64_t>(t, p.tasks));
+  return p;
+}
+
+void conv2d_direct(const ConvShape& s, const DirectPlan& p, const float* x, const float* w,
+                   const float* bias, float* y, bool relu, int threads) {
+  const Axpy axpy = gemm_kernels().axpy;
+  const int64_t Kg = s.K / s.groups;
+  auto run = [&](int64_t task) {
+    const int64_t rb = task % p.row_blocks, plane = task / p.row_blocks;
+    const int64_t k = plane % s.K, n = plane / s.K, g = k / Kg;
+    const int64_t oh0 = rb * s.OH / p.row_blocks, oh1 = (rb + 1) * s.OH / p.row_blocks;
     const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
-    const float* B;
-    int64_t ldb;
-    if (pointwise) {
-      B = xg + p0;  // 1x1 stride-1 unpadded: the input plane already is B [Cg, H*W]
-      ldb = s.H * s.W;
-    } else {
-      im2col_tile(s, xg, p0, cols, col);
-      B = col;
-      ldb = cols;
+    const float* wk = w + k * s.Cg * s.KH * s.KW;
+    const float b = bias ? bias[k] : 0.0f;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      float* yr = y + (plane * s.OH + oh) * s.OW;
+      for (int64_t j = 0; j < s.OW; ++j) yr[j] = b;
+      for (int64_t c = 0; c < s.Cg; ++c)
+        for (int64_t kh = 0; kh < s.KH; ++kh) {
+          const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h;
+          if (ih < 0 || ih >= s.H) continue;
+          const float* xr = xg + (c * s.H + ih) * s.W;
+          for (int64_t kw = 0; kw < s.KW; ++kw) {
+            // Output columns whose input column lies inside the row: 0 <= ow*sw + iw0 < W.
+            const int64_t iw0 = kw * s.dil_w - s.pad_l, sw = s.stride_w;
+            const int64_t lo = iw0 >= 0 ? 0 : std::min(s.OW, (-iw0 + sw - 1) / sw);
+            const int64_t hi = iw0 >= s.W ? lo : std::max(lo, std::min(s.OW, (s.W - 1 - iw0) / sw + 1));
+            if (hi > lo) axpy(hi - lo, wk[(c * s.KH + kh) * s.KW + kw], xr + lo * sw + iw0, sw, yr + lo);
+          }
+        }
+      if (relu)
+        for (int64_t j = 0; j < s.OW; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
     }
-    sgemm(Kg, cols, Kd, w + g * Kg * Kd, Kd, B, ldb, y + (n * s.K + g * Kg) * P + p0, P,
-          bias ? bias + g * Kg : nullptr);
+  };
+  if (threads <= 1) {
+    for (int64_t t = 0; t < p.tasks; ++t) run(t);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t t = 0; t < p.tasks; ++t) run(t);
+}
+
+// ----- packed GEMM: per (image, group, pixel tile) task, B packed from the input by the thread ---
+struct GemmPlan {
+  const GemmKernels* kr;
+  int64_t M, Kd, P, Mp, kc;  // GEMM M (= K / groups), K (= Cg*KH*KW), N (= OH*OW); padded M; K block
+  int64_t panels, tiles, tasks, nc;  // NR panels per image; tiles per image; all tasks; tile width
+  int threads;
+};
+
+GemmPlan plan_gemm(const ConvShape& s, int requested) {
+  GemmPlan p;
+  p.kr = &gemm_kernels();
+  const int nr = p.kr->nr;
+  p.M = s.K / s.groups;
+  p.Kd = s.Cg * s.KH * s.KW;
+  p.P = s.OH * s.OW;
+  p.Mp = (p.M + p.kr->mr - 1) / p.kr->mr * p.kr->mr;
+  p.kc = std::min<int64_t>(p.kr->kc, p.Kd);
+  p.panels = (p.P + nr - 1) / nr;
+  const int64_t images = s.N * s.groups;
+  const int t = want_threads(s, requested);
+  p.tiles = (p.panels + p.kr->nc / nr - 1) / (p.kr->nc / nr);
+  // Few tasks: make their count a multiple of the team so no thread idles at the end (S1: N = 1).
+  if (t > 1 && images * p.tiles < 16 * t)
+    while ((images * p.tiles) % t != 0 && p.tiles < p.panels) ++p.tiles;
+  p.tasks = images * p.tiles;
+  p.nc = (p.panels + p.tiles - 1) / p.tiles * nr;
+  p.threads = int(std::min<int64_t>(t, p.tasks));
+  return p;
+}
+
+int64_t gemm_pack_floats(const ConvShape& s, const GemmPlan& p) {
+  return s.groups * p.Mp * p.Kd;
+}
+
+void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* x, const float* w,
+                 const float* bias, float* y, bool relu, int threads) {
+  const GemmKernels& kr = *p.kr;
+  const int mr = kr.mr, nr = kr.nr;
+  const int64_t per_thread = p.kc * p.nc;
+  auto apack = alloc_floats(gemm_pack_floats(s, p), "the packed weights");
+  auto bbuf = alloc_floats(per_thread * threads, "the packed input panels");
+  for (int64_t g = 0; g < s.groups; ++g)
+    pack_a(kr, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, apack.get() + g * p.Mp * p.Kd);
+  const bool nhwc = s.layout == Layout::NHWC;
+
+  auto run = [&](int64_t task, float* buf) {
+    const int64_t t = task % p.tiles, img = task / p.tiles, g = img % s.groups, n = img / s.groups;
+    const int64_t q0 = t * p.panels / p.tiles * nr;
+    const int64_t ncols = std::min(p.P, (t + 1) * p.panels / p.tiles * nr) - q0;
+    const InputView in = nhwc ? InputView{x + n * s.H * s.W * s.C + g * s.Cg, 1, s.W * s.C, s.C}
+                              : InputView{x + (n * s.C + g * s.Cg) * s.H * s.W, s.H * s.W, s.W, 1};
+    const float* ag = apack.get() + g * p.Mp * p.Kd;
+    for (int64_t k0 = 0; k0 < p.Kd; k0 += p.kc) {
+      const int64_t kcb = std::min(p.kc, p.Kd - k0);
+      pack_b_im2col(s, in, k0, kcb, q0, ncols, nr, buf);
+      const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == p.Kd ? kUkRelu : 0);
+      for (int64_t i0 = 0; i0 < p.M; i0 += mr) {
+        const float* a = ag + p.Mp * k0 + i0 * kcb;
+        const int m = int(std::min<int64_t>(mr, p.M - i0));
+        const float* bi = bias ? bias + g * p.M + i0 : nullptr;
+        for (int64_t jr = 0; jr < ncols; jr += nr) {
+          const int ncb = int(std::min<int64_t>(nr, ncols - jr));
+          const int64_t q = q0 + jr, row = g * p.M + i0;
+          if (nhwc) kr.ukernel(kcb, a, buf + jr * kcb, y + (n * p.P + q) * s.K + row, 1, s.K, m, ncb, bi, flags);
+          else kr.ukernel(kcb, a, buf + jr * kcb, y + (n * s.K + row) * p.P + q, p.P, 1, m, ncb, bi, flags);
+        }
+      }
+    }
   };
 
   if (threads <= 1) {
-    for (int64_t task = 0; task < tasks; ++task) run(task, buf.get());
+    for (int64_t task = 0; task < p.tasks; ++task) run(task, bbuf.get());
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
-    float* col = buf.get() + per_thread * omp_get_thread_num();
+    float* buf = bbuf.get() + per_thread * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) run(task, col);
+    for (int64_t task = 0; task < p.tasks; ++task) run(task, buf);
   }
 }
 
 }  // namespace
 
 size_t workspace_bytes(const ConvShape& s, int threads) {
-  const int nt = plan_threads(s, threads);
-  int64_t floats = tile_floats(s) * nt;
-  if (s.layout == Layout::NHWC) floats += s.input_elems() + s.output_elems();
+  int64_t floats = 0;
+  if (use_direct(s)) {
+    // no scratch memory
+  } else {
+    const GemmPlan p = plan_gemm(s, threads);
+    floats = gemm_pack_floats(s, p) + p.kc * p.nc * p.threads;
+  }
   if (s.weight_layout == WeightLayout::HWIO) floats += s.weight_elems();
   return size_t(floats) * sizeof(float);
 }
 
 void conv2d(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
             const RunOptions& opt) {
-  ThreadLease lease(plan_threads(s, opt.threads));
-  std::unique_ptr<float[]> xt, wt, yt;
+  std::unique_ptr<float[]> wt;
   if (s.weight_layout == WeightLayout::HWIO) {
     wt = alloc_floats(s.weight_elems(), "the OIHW weight copy");
     hwio_to_oihw(w, wt.get(), s.K, s.Cg, s.KH, s.KW);
     w = wt.get();
   }
-  if (s.layout == Layout::NHWC) {
-    xt = alloc_floats(s.input_elems(), "the NCHW input copy");
-    yt = alloc_floats(s.output_elems(), "the NCHW output copy");
-    nhwc_to_nchw(x, xt.get(), s.N, s.C, s.H, s.W);
-    conv2d_nchw(s, xt.get(), w, bias, yt.get(), lease.count());
-    nchw_to_nhwc(yt.get(), y, s.N, s.K, s.OH, s.OW);
-    return;
+  if (use_direct(s)) {
+    const DirectPlan p = plan_direct(s, opt.threads);
+    if (p.threads <= 1) return conv2d_direct(s, p, x, w, bias, y, opt.relu, 1);
+    ThreadLease lease(p.threads);
+    return conv2d_direct(s, p, x, w, bias, y, opt.relu, lease.count());
   }
-  conv2d_nchw(s, x, w, bias, y, lease.count());
+  const GemmPlan p = plan_gemm(s, opt.threads);
+  ThreadLease lease(p.threads);
+  conv2d_gemm(s, p, x, w, bias, y, opt.relu, lease.count());
 }
 
 }  // namespace cc

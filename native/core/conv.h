@@ -9,12 +9,12 @@ namespace cc {
 
 struct RunOptions {
   int threads = 0;  // <= 0: default_threads(); the call leases at most this many from the budget
+  bool relu = false;  // y = max(conv + bias, 0), fused into the kernels' epilogue
 };
 
-// Output pixels per column tile: the unit of work of one thread and the width of its im2col buffer.
-inline constexpr int64_t kColTile = 256;
-
-// Scratch memory a call allocates (per-thread im2col tiles plus layout conversions), in bytes.
+// Scratch memory a call allocates, in bytes: the packed weights plus one packed-input block
+// (K block x tile width, at most a few hundred KB) per thread; an HWIO weight copy. Independent of
+// N, H and W beyond the tile width.
 size_t workspace_bytes(const ConvShape& s, int threads);
 
 // y = conv2d(x, w) + bias. x: input in s.layout, w: weight in s.weight_layout, bias: [K] or null,

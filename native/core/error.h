@@ -34,6 +34,8 @@ inline constexpr const char* kAlias = "ERR_CHANNELCONV_ALIAS";
 inline constexpr const char* kOutOfMemory = "ERR_CHANNELCONV_OUT_OF_MEMORY";
 inline constexpr const char* kNoCuda = "ERR_CHANNELCONV_NO_CUDA";
 inline constexpr const char* kInternal = "ERR_CHANNELCONV_INTERNAL";
+inline constexpr const char* kInvalidIsa = "ERR_CHANNELCONV_INVALID_ISA";
+inline constexpr const char* kDisposed = "ERR_CHANNELCONV_DISPOSED";
 }  // namespace codes
 
 [[noreturn]] inline void throw_range(const char* code, const std::string& msg) {

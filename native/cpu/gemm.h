@@ -1,15 +1,56 @@
-// Single-precision GEMM used by the convolution driver.
+// Packed single-precision GEMM, shaped like BLIS: A (weights) packed into MR-row panels, B packed into
+// NR-column panels, an MR x NR register-blocked micro-kernel per ISA, chosen once per process.
 #pragma once
 #include <cstdint>
 
 namespace cc {
 
-// C[M x N] = A[M x K] * B[K x N] (+ bias[m] on every element of row m, when bias is non-null).
-// Row-major with leading dimensions lda, ldb, ldc. C is overwritten, never read.
+// Micro-kernel epilogue flags.
+inline constexpr int kUkAccumulate = 1;  // C += A*B (C is read); otherwise C = A*B + bias
+inline constexpr int kUkRelu = 2;        // max(., 0) after the sum (set on the last K block only)
+
+// C[m x n] (op)= A[MR x kc] * B[kc x NR], stored at c + i*rs_c + j*cs_c for i < m <= MR, j < n <= NR.
+// a: packed panel, a[k*MR + i]; b: packed panel, b[k*NR + j] (both zero-padded to full MR / NR).
+// bias: MR-aligned bias of this panel's rows, or null (read only without kUkAccumulate).
+using Ukernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c,
+                         int64_t cs_c, int m, int n, const float* bias, int flags);
+
+// y[i] += a * x[i * incx] for i < n: the direct (depthwise / tiny) convolution's inner loop.
+using Axpy = void (*)(int64_t n, float a, const float* x, int64_t incx, float* y);
+
+struct GemmKernels {
+  const char* isa;  // "avx512", "avx2", "generic"
+  int mr, nr;       // register block
+  int kc;           // K block: an A micro-panel (kc x MR) stays in L1
+  int nc;           // widest B block (kc x nc floats stays in L2), a multiple of nr
+  Ukernel ukernel;
+  Axpy axpy;
+};
+
+// The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU
+// supports. Chosen once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when
+// CHANNELCONV_ISA names an unknown ISA or one this CPU lacks.
+const GemmKernels& gemm_kernels();
+
+// Name of the kernel set in use ("generic", "avx2", "avx512"); throws as gemm_kernels().
+const char* gemm_isa();
+
+// The kernel set for `isa` if this CPU runs it, else null (tests force each path with this).
+const GemmKernels* gemm_kernels_for(const char* isa);
+
+// Replaces the kernel set in use (tests only: not thread-safe against running convolutions).
+void gemm_force(const GemmKernels& k);
+
+// Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block: block p (rows k0..k0+kcb)
+// starts at dst + Mp*k0 (Mp = M rounded up to MR); its panel i at + i*MR*kcb, laid out [kcb][MR].
+void pack_a(const GemmKernels& k, int64_t M, int64_t K, const float* A, int64_t lda, float* dst);
+inline int64_t packed_a_floats(const GemmKernels& k, int64_t M, int64_t K) {
+  return (M + k.mr - 1) / k.mr * k.mr * K;
+}
+
+// C[M x N] = A[M x K] * B[K x N] (+ bias[m] on row m when non-null), row-major, single thread.
+// Packs both operands (allocates); used by tests and small callers, the convolution packs its own.
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
            float* C, int64_t ldc, const float* bias);
-
-// Name of the kernel set in use ("generic", "avx2", "avx512").
-const char* gemm_isa();
 
 }  // namespace cc
