@@ -41,7 +41,7 @@ bool use_direct(const ConvShape& s) {
   return s.macs() < kDirectMacs || (s.Cg <= 4 && Kg <= 4);
 }
 
-// ----- direct: y[n, k, oh, :] = bias[k] + sum over (c, kh, kw) of w * x row, one AXPY per tap ------
+// ----- direct: y[n, k, oh, :] = bias[k] + sum over (c, kh) of one input row's KW taps -------------
 struct DirectPlan {
   int64_t row_blocks, tasks;
   int threads;
@@ -60,7 +60,7 @@ DirectPlan plan_direct(const ConvShape& s, int requested) {
 
 void conv2d_direct(const ConvShape& s, const DirectPlan& p, const float* x, const float* w,
                    const float* bias, float* y, bool relu, int threads) {
-  const Axpy axpy = gemm_kernels().axpy;
+  const DirectRow row_fn = gemm_kernels().direct_row;
   const int64_t Kg = s.K / s.groups;
   auto run = [&](int64_t task) {
     const int64_t rb = task % p.row_blocks, plane = task / p.row_blocks;
@@ -69,24 +69,31 @@ void conv2d_direct(const ConvShape& s, const DirectPlan& p, const float* x, cons
     const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
     const float* wk = w + k * s.Cg * s.KH * s.KW;
     const float b = bias ? bias[k] : 0.0f;
+    const float* xs[kDirectMaxRows];
+    const float* ws[kDirectMaxRows];
     for (int64_t oh = oh0; oh < oh1; ++oh) {
       float* yr = y + (plane * s.OH + oh) * s.OW;
-      for (int64_t j = 0; j < s.OW; ++j) yr[j] = b;
+      int flags = 0;  // the first batch of rows initialises y with the bias
+      int64_t nrows = 0;
+      auto flush = [&](bool last) {
+        if (nrows > 0 || flags == 0) {
+          row_fn(xs, ws, nrows, s.W, s.KW, s.pad_l, s.dil_w, s.stride_w, yr, s.OW, b,
+                 flags | (last && relu ? kUkRelu : 0));
+          flags = kUkAccumulate;
+          nrows = 0;
+        } else if (last && relu) {  // the last batch was already flushed full
+          for (int64_t j = 0; j < s.OW; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+        }
+      };
       for (int64_t c = 0; c < s.Cg; ++c)
         for (int64_t kh = 0; kh < s.KH; ++kh) {
           const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h;
           if (ih < 0 || ih >= s.H) continue;
-          const float* xr = xg + (c * s.H + ih) * s.W;
-          for (int64_t kw = 0; kw < s.KW; ++kw) {
-            // Output columns whose input column lies inside the row: 0 <= ow*sw + iw0 < W.
-            const int64_t iw0 = kw * s.dil_w - s.pad_l, sw = s.stride_w;
-            const int64_t lo = iw0 >= 0 ? 0 : std::min(s.OW, (-iw0 + sw - 1) / sw);
-            const int64_t hi = iw0 >= s.W ? lo : std::max(lo, std::min(s.OW, (s.W - 1 - iw0) / sw + 1));
-            if (hi > lo) axpy(hi - lo, wk[(c * s.KH + kh) * s.KW + kw], xr + lo * sw + iw0, sw, yr + lo);
-          }
+          xs[nrows] = xg + (c * s.H + ih) * s.W;
+          ws[nrows] = wk + (c * s.KH + kh) * s.KW;
+          if (++nrows == kDirectMaxRows) flush(false);
         }
-      if (relu)
-        for (int64_t j = 0; j < s.OW; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+      flush(true);  // also when every row is padding: y = bias (relu'd)
     }
   };
   if (threads <= 1) {

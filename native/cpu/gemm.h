@@ -15,8 +15,14 @@ inline constexpr int kUkRelu = 2;        // max(., 0) after the sum (set on the 
 using Ukernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c,
                          int64_t cs_c, int m, int n, const float* bias, int flags);
 
-// y[i] += a * x[i * incx] for i < n: the direct (depthwise / tiny) convolution's inner loop.
-using Axpy = void (*)(int64_t n, float a, const float* x, int64_t incx, float* y);
+// Input rows' taps into one output row, the direct (depthwise / tiny) convolution's inner loop:
+// y[ow] (+)= sum over r < nrows, kw < KW of w[r][kw] * x[r][ow*sw + kw*dw - pl] for ow < OW, each row
+// read as 0 outside [0, W). Without kUkAccumulate y starts at `bias`; kUkRelu clamps the result at 0.
+// All rows in one call so y stays in registers (a masked store then reload of y stalls forwarding).
+inline constexpr int kDirectMaxRows = 32;
+using DirectRow = void (*)(const float* const* x, const float* const* w, int64_t nrows, int64_t W,
+                           int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias,
+                           int flags);
 
 struct GemmKernels {
   const char* isa;  // "avx512", "avx2", "generic"
@@ -24,7 +30,7 @@ struct GemmKernels {
   int kc;           // K block: an A micro-panel (kc x MR) stays in L1
   int nc;           // widest B block (kc x nc floats stays in L2), a multiple of nr
   Ukernel ukernel;
-  Axpy axpy;
+  DirectRow direct_row;
 };
 
 // The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU

@@ -7,6 +7,11 @@
 namespace cc {
 namespace {
 
+// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
+// ISA-specific flags) could be the copy the linker keeps for baseline code too.
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
 constexpr int MR = 6, NR = 16, NV = NR / 8;
 
 void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int n, const float* bias,
@@ -56,20 +61,47 @@ void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t 
 }
 
 
-void axpy(int64_t n, float a, const float* x, int64_t incx, float* y) {
-  if (incx != 1) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * incx];
-    return;
+// Strided rows: scalar, one output at a time.
+void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * sw + kw * dw - pl;
+        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
+      }
+    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
   }
-  const __m256 av = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// Stride 1: 8 outputs in a register across all rows and taps; row edges through masked loads.
+void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  if (sw != 1) return direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
+    const __m256i out = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imin(8, OW - ow0))), lane);
+    __m256 acc = (flags & kUkAccumulate) ? _mm256_maskload_ps(y + ow0, out) : _mm256_set1_ps(bias);
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const int64_t off = ow0 + kw * dw - pl;
+      const int64_t lo = imax(0, -off), hi = imin(8, W - off);
+      if (hi <= lo) continue;
+      const bool full = lo == 0 && hi == 8;
+      const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(int(lo) - 1)),
+                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(int(hi)), lane));
+      for (int64_t r = 0; r < nrows; ++r) {
+        const __m256 v = full ? _mm256_loadu_ps(x[r] + off) : _mm256_maskload_ps(x[r] + off, m);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(w[r][kw]), v, acc);
+      }
+    }
+    if (flags & kUkRelu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+    _mm256_maskstore_ps(y + ow0, out, acc);
+  }
 }
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, axpy};
+extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row};
 
 }  // namespace cc

@@ -8,6 +8,11 @@
 namespace cc {
 namespace {
 
+// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
+// ISA-specific flags) could be the copy the linker keeps for baseline code too.
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
 constexpr int MR = 8, NR = 48, NV = NR / 16;
 
 // Any tile that is partial or not row-contiguous (NHWC output): through a stack tile, scalar.
@@ -66,23 +71,83 @@ void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t 
 }
 
 
-void axpy(int64_t n, float a, const float* x, int64_t incx, float* y) {
-  if (incx != 1) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * incx];
-    return;
+// Strided rows: scalar, one output at a time.
+void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * sw + kw * dw - pl;
+        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
+      }
+    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
   }
-  const __m512 av = _mm512_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  if (i < n) {
-    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+}
+
+// Stride 1: 64 outputs (4 vectors) at a time in registers across all rows and taps, even and odd rows
+// into separate accumulators so 8 FMA chains run in parallel; masked loads read the edges as zeros.
+void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  if (sw != 1) return direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
+  constexpr int V = 4;
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
+    __mmask16 out[V];
+    __m512 acc[V], acc1[V];
+    for (int v = 0; v < V; ++v) {
+      const int64_t n = imax(0, imin(16, OW - ow0 - 16 * v));
+      out[v] = __mmask16((1u << n) - 1);
+      acc[v] = (flags & kUkAccumulate) ? _mm512_maskz_loadu_ps(out[v], y + ow0 + 16 * v) : _mm512_set1_ps(bias);
+      acc1[v] = _mm512_setzero_ps();
+    }
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      __mmask16 m[V];
+      for (int v = 0; v < V; ++v) {
+        const int64_t off = ow0 + 16 * v + kw * dw - pl;  // input column of this vector's first output
+        const int64_t lo = imax(0, -off), hi = imin(imin(16, W - off), OW - ow0 - 16 * v);
+        m[v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+      }
+      const int64_t off0 = ow0 + kw * dw - pl;
+      if (m[0] == 0xFFFF && m[1] == 0xFFFF && m[2] == 0xFFFF && m[3] == 0xFFFF) {  // interior: plain loads
+        int64_t r = 0;
+        for (; r + 2 <= nrows; r += 2) {
+          const __m512 w0 = _mm512_set1_ps(w[r][kw]), w1 = _mm512_set1_ps(w[r + 1][kw]);
+          for (int v = 0; v < V; ++v) {
+            acc[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[r] + off0 + 16 * v), acc[v]);
+            acc1[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[r + 1] + off0 + 16 * v), acc1[v]);
+          }
+        }
+        if (r < nrows) {
+          const __m512 w0 = _mm512_set1_ps(w[r][kw]);
+          for (int v = 0; v < V; ++v)
+            acc[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[r] + off0 + 16 * v), acc[v]);
+        }
+        continue;
+      }
+      int64_t r = 0;
+      for (; r + 2 <= nrows; r += 2) {
+        const __m512 w0 = _mm512_set1_ps(w[r][kw]), w1 = _mm512_set1_ps(w[r + 1][kw]);
+        for (int v = 0; v < V; ++v) {
+          acc[v] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m[v], x[r] + off0 + 16 * v), acc[v]);
+          acc1[v] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m[v], x[r + 1] + off0 + 16 * v), acc1[v]);
+        }
+      }
+      if (r < nrows) {
+        const __m512 w0 = _mm512_set1_ps(w[r][kw]);
+        for (int v = 0; v < V; ++v)
+          acc[v] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m[v], x[r] + off0 + 16 * v), acc[v]);
+      }
+    }
+    for (int v = 0; v < V; ++v) {
+      __m512 t = _mm512_add_ps(acc[v], acc1[v]);
+      if (flags & kUkRelu) t = _mm512_max_ps(t, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(y + ow0 + 16 * v, out[v], t);
+    }
   }
 }
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, axpy};
+extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row};
 
 }  // namespace cc

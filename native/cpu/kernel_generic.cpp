@@ -5,6 +5,11 @@
 namespace cc {
 namespace {
 
+// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
+// ISA-specific flags) could be the copy the linker keeps for baseline code too.
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
 constexpr int MR = 4, NR = 8;
 
 void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m,
@@ -26,16 +31,27 @@ void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t r
 }
 
 
-void axpy(int64_t n, float a, const float* x, int64_t incx, float* y) {
-  if (incx == 1) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i * incx];
+// Strided rows: scalar, one output at a time.
+void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * sw + kw * dw - pl;
+        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
+      }
+    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
   }
+}
+
+void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
 }
 
 }  // namespace
 
-extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, axpy};
+extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row};
 
 }  // namespace cc
