@@ -1,5 +1,6 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
+import { DESC_LEN, outputShapeOf, writeDesc } from './desc';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
@@ -17,6 +18,9 @@ export interface ConvCost {
   /** Padding actually applied, [top, bottom, left, right]. */
   padding: [number, number, number, number];
 }
+
+// Reused by every synchronous call (they cannot interleave); async calls never touch it.
+const syncDesc = new Float64Array(DESC_LEN);
 
 interface PreparedCall {
   input: Tensor;
@@ -59,6 +63,15 @@ function prepare(input: unknown, weight: unknown, options: unknown): PreparedCal
  * Blocks the calling thread; see conv2d for the asynchronous form.
  */
 export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): Tensor {
+  checkTensor(input, 'input', [3, 4]);
+  checkTensor(weight, 'weight', [4]);
+  const opts = normalizeOptions(options);
+  if (opts.device !== 'cuda') {
+    // CPU: one native call plans, checks and runs (S6-sized calls are dominated by N-API crossings).
+    writeDesc(syncDesc, input.shape, weight.shape, opts.params);
+    const data = native().conv2dSyncPacked(input.data, weight.data, opts.bias, opts.out, syncDesc);
+    return { data, shape: outputShapeOf(syncDesc) };
+  }
   const c = prepare(input, weight, options);
   native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, c.out);
   return { data: c.out, shape: c.plan.outputShape };

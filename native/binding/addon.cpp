@@ -40,6 +40,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   init_conv(env, exports);
+  init_fast(env, exports);
   return exports;
 }
 

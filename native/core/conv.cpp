@@ -138,15 +138,25 @@ int64_t gemm_pack_floats(const ConvShape& s, const GemmPlan& p) {
   return s.groups * p.Mp * p.Kd;
 }
 
-void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* x, const float* w,
-                 const float* bias, float* y, bool relu, int threads) {
+// A packed per group: group g's panels at + g*Mp*Kd.
+void pack_weights_gemm(const ConvShape& s, const GemmPlan& p, const float* w, float* dst) {
+  for (int64_t g = 0; g < s.groups; ++g)
+    pack_a(*p.kr, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, dst + g * p.Mp * p.Kd);
+}
+
+// w: OIHW weights, or null when `packed` holds them already packed for p.kr.
+void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const float* packed,
+                 const float* x, const float* bias, float* y, bool relu, int threads) {
   const GemmKernels& kr = *p.kr;
   const int mr = kr.mr, nr = kr.nr;
   const int64_t per_thread = p.kc * p.nc;
-  auto apack = alloc_floats(gemm_pack_floats(s, p), "the packed weights");
+  std::unique_ptr<float[]> own;
+  if (!packed) {
+    own = alloc_floats(gemm_pack_floats(s, p), "the packed weights");
+    pack_weights_gemm(s, p, w, own.get());
+    packed = own.get();
+  }
   auto bbuf = alloc_floats(per_thread * threads, "the packed input panels");
-  for (int64_t g = 0; g < s.groups; ++g)
-    pack_a(kr, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, apack.get() + g * p.Mp * p.Kd);
   const bool nhwc = s.layout == Layout::NHWC;
 
   auto run = [&](int64_t task, float* buf) {
@@ -155,7 +165,7 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* x, const fl
     const int64_t ncols = std::min(p.P, (t + 1) * p.panels / p.tiles * nr) - q0;
     const InputView in = nhwc ? InputView{x + n * s.H * s.W * s.C + g * s.Cg, 1, s.W * s.C, s.C}
                               : InputView{x + (n * s.C + g * s.Cg) * s.H * s.W, s.H * s.W, s.W, 1};
-    const float* ag = apack.get() + g * p.Mp * p.Kd;
+    const float* ag = packed + g * p.Mp * p.Kd;
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.kc) {
       const int64_t kcb = std::min(p.kc, p.Kd - k0);
       pack_b_im2col(s, in, k0, kcb, q0, ncols, nr, buf);
@@ -188,17 +198,32 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* x, const fl
 
 }  // namespace
 
-size_t workspace_bytes(const ConvShape& s, int threads) {
+size_t workspace_bytes(const ConvShape& s, int threads, bool prepared) {
   int64_t floats = 0;
-  if (use_direct(s)) {
-    // no scratch memory
-  } else {
+  if (!use_direct(s)) {
     const GemmPlan p = plan_gemm(s, threads);
-    floats = gemm_pack_floats(s, p) + p.kc * p.nc * p.threads;
+    floats = (prepared ? 0 : gemm_pack_floats(s, p)) + p.kc * p.nc * p.threads;
   }
-  if (s.weight_layout == WeightLayout::HWIO) floats += s.weight_elems();
+  if (s.weight_layout == WeightLayout::HWIO && !prepared) floats += s.weight_elems();
   return size_t(floats) * sizeof(float);
 }
+
+namespace {
+
+void run_conv(const ConvShape& s, const float* x, const float* w, const float* packed, const float* bias,
+              float* y, const RunOptions& opt) {
+  if (use_direct(s)) {
+    const DirectPlan p = plan_direct(s, opt.threads);
+    if (p.threads <= 1) return conv2d_direct(s, p, x, w, bias, y, opt.relu, 1);
+    ThreadLease lease(p.threads);
+    return conv2d_direct(s, p, x, w, bias, y, opt.relu, lease.count());
+  }
+  const GemmPlan p = plan_gemm(s, opt.threads);
+  ThreadLease lease(p.threads);
+  conv2d_gemm(s, p, w, packed, x, bias, y, opt.relu, lease.count());
+}
+
+}  // namespace
 
 void conv2d(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
             const RunOptions& opt) {
@@ -208,15 +233,42 @@ void conv2d(const ConvShape& s, const float* x, const float* w, const float* bia
     hwio_to_oihw(w, wt.get(), s.K, s.Cg, s.KH, s.KW);
     w = wt.get();
   }
-  if (use_direct(s)) {
-    const DirectPlan p = plan_direct(s, opt.threads);
-    if (p.threads <= 1) return conv2d_direct(s, p, x, w, bias, y, opt.relu, 1);
-    ThreadLease lease(p.threads);
-    return conv2d_direct(s, p, x, w, bias, y, opt.relu, lease.count());
+  run_conv(s, x, w, nullptr, bias, y, opt);
+}
+
+PreparedWeights::PreparedWeights(const ConvShape& s, const float* w, const float* bias)
+    : shape_(s), isa_(gemm_kernels().isa) {
+  const int64_t n = s.weight_elems();
+  oihw_ = alloc_floats(n, "the prepared weights");
+  if (s.weight_layout == WeightLayout::HWIO) hwio_to_oihw(w, oihw_.get(), s.K, s.Cg, s.KH, s.KW);
+  else std::copy(w, w + n, oihw_.get());
+  if (bias) {
+    bias_ = alloc_floats(s.K, "the prepared bias");
+    std::copy(bias, bias + s.K, bias_.get());
   }
-  const GemmPlan p = plan_gemm(s, opt.threads);
-  ThreadLease lease(p.threads);
-  conv2d_gemm(s, p, x, w, bias, y, opt.relu, lease.count());
+  // Packed GEMM panels whenever some input size would take the GEMM path (the plan's packing does
+  // not depend on the input size: only on the kernel set, M and K).
+  if (!(s.layout == Layout::NCHW && s.Cg <= 4 && s.K / s.groups <= 4)) {
+    const GemmPlan p = plan_gemm(s, 1);
+    packed_ = alloc_floats(gemm_pack_floats(s, p), "the packed weights");
+    pack_weights_gemm(s, p, oihw_.get(), packed_.get());
+  }
+  bytes_ = size_t(n + (bias ? s.K : 0) + (packed_ ? gemm_pack_floats(s, plan_gemm(s, 1)) : 0)) * sizeof(float);
+}
+
+bool PreparedWeights::compatible(const ConvShape& s) const {
+  const ConvShape& p = shape_;
+  return s.K == p.K && s.Cg == p.Cg && s.KH == p.KH && s.KW == p.KW && s.groups == p.groups &&
+         s.layout == p.layout && s.weight_layout == p.weight_layout;
+}
+
+void conv2d_prepared(const ConvShape& s, const PreparedWeights& pw, const float* x, float* y,
+                     const RunOptions& opt) {
+  if (!pw.compatible(s))
+    throw Error(ErrorKind::Range, codes::kInvalidShape, "the input does not match the prepared weights");
+  // A kernel set forced after preparing (tests) invalidates the packing: pack per call instead.
+  const bool same_isa = gemm_kernels().isa == pw.isa_;
+  run_conv(s, x, pw.oihw_.get(), same_isa ? pw.packed_.get() : nullptr, pw.bias_.get(), y, opt);
 }
 
 }  // namespace cc

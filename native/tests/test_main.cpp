@@ -147,6 +147,51 @@ void random_sweep(uint64_t seed, int cases) {
   }
 }
 
+// Prepared weights: one packing, inputs of several sizes, against the reference; a mismatched input
+// is refused.
+void prepared_weights(uint64_t seed) {
+  Rng r(seed ^ 0x5bd1e995ULL);
+  for (int t = 0; t < 12; ++t) {
+    cc::ConvDesc d;
+    d.groups = r.pick({1, 1, 2, 4});
+    d.Cg = r.pick({1, 3, 9, 20});
+    d.C = d.Cg * d.groups;
+    d.K = d.groups * r.pick({1, 2, 9, 17});
+    d.KH = r.pick({1, 3}); d.KW = r.pick({1, 3, 5});
+    d.pad_mode = cc::PadMode::SameUpper;
+    d.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
+    d.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+    d.H = d.W = 8;
+    cc::ConvShape s0 = cc::make_shape(d);
+    std::vector<float> w(s0.weight_elems()), bias(s0.K);
+    for (auto& v : w) v = r.uniform();
+    for (auto& v : bias) v = r.uniform();
+    const cc::PreparedWeights pw(s0, w.data(), bias.data());
+    for (int rep = 0; rep < 3; ++rep) {
+      d.N = r.range(1, 3); d.H = r.range(1, 40); d.W = r.range(1, 40);
+      const cc::ConvShape s = cc::make_shape(d);
+      std::vector<float> x(s.input_elems()), y(s.output_elems(), NAN);
+      for (auto& v : x) v = r.uniform();
+      std::vector<double> ref(s.output_elems());
+      cc::conv2d_reference(s, x.data(), w.data(), bias.data(), ref.data());
+      cc::RunOptions opt;
+      opt.threads = r.range(1, 2);
+      cc::conv2d_prepared(s, pw, x.data(), y.data(), opt);
+      const double err = rel_error(y, ref);
+      check(err <= 1e-5, std::string(cc::gemm_isa()) + " prepared " + cc::describe(s) + ": rel err " + std::to_string(err));
+    }
+    cc::ConvDesc bad = d;
+    bad.C = bad.Cg = d.Cg + 1; bad.groups = 1; bad.K = d.K;
+    try {
+      std::vector<float> x(cc::make_shape(bad).input_elems()), y(cc::make_shape(bad).output_elems());
+      cc::conv2d_prepared(cc::make_shape(bad), pw, x.data(), y.data());
+      check(false, "prepared weights accept an input with other channels");
+    } catch (const cc::Error& e) {
+      check(e.code() == cc::codes::kInvalidShape, "prepared mismatch code " + e.code());
+    }
+  }
+}
+
 // Shapes around the kernel set's tile sizes: GEMM M (output channels) just below / above MR and
 // 2*MR, pixels around NR and the tile width, GEMM K (Cg*KH*KW) around KC and 2*KC; both layouts,
 // 1 and 2 threads, bias and relu. Then the plain sgemm across the same remainders.
@@ -229,6 +274,7 @@ int main(int argc, char** argv) {
     lecture_examples();
     random_sweep(seed, 300);
     tile_remainders(seed);
+    prepared_weights(seed);
   }
   cc::gemm_force(*cc::gemm_kernels_for(default_isa));
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
