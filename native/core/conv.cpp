@@ -163,12 +163,14 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const fl
     const int64_t t = task % p.tiles, img = task / p.tiles, g = img % s.groups, n = img / s.groups;
     const int64_t q0 = t * p.panels / p.tiles * nr;
     const int64_t ncols = std::min(p.P, (t + 1) * p.panels / p.tiles * nr) - q0;
-    const InputView in = nhwc ? InputView{x + n * s.H * s.W * s.C + g * s.Cg, 1, s.W * s.C, s.C}
-                              : InputView{x + (n * s.C + g * s.Cg) * s.H * s.W, s.H * s.W, s.W, 1};
+    PackGeom geo{nullptr, 0, 0, 0, s.H, s.W, s.OW, s.KH, s.KW, s.stride_h, s.stride_w, s.dil_h, s.dil_w,
+                 s.pad_t, s.pad_l};
+    if (nhwc) { geo.x = x + n * s.H * s.W * s.C + g * s.Cg; geo.cs = 1; geo.hs = s.W * s.C; geo.ws = s.C; }
+    else { geo.x = x + (n * s.C + g * s.Cg) * s.H * s.W; geo.cs = s.H * s.W; geo.hs = s.W; geo.ws = 1; }
     const float* ag = packed + g * p.Mp * p.Kd;
     for (int64_t k0 = 0; k0 < p.Kd; k0 += p.kc) {
       const int64_t kcb = std::min(p.kc, p.Kd - k0);
-      pack_b_im2col(s, in, k0, kcb, q0, ncols, nr, buf);
+      kr.pack_b(geo, k0, kcb, q0, ncols, nr, buf);
       const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == p.Kd ? kUkRelu : 0);
       for (int64_t i0 = 0; i0 < p.M; i0 += mr) {
         const float* a = ag + p.Mp * k0 + i0 * kcb;

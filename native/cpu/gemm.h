@@ -24,6 +24,19 @@ using DirectRow = void (*)(const float* const* x, const float* const* w, int64_t
                            int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias,
                            int flags);
 
+// The input of one (image, group) seen as the im2col matrix, for B packing: element (c, ih, iw) at
+// x[c*cs + ih*hs + iw*ws]. Plain data (no member functions: it is used in ISA-flagged files).
+struct PackGeom {
+  const float* x;
+  int64_t cs, hs, ws;
+  int64_t H, W, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+};
+
+// Rows k0 .. k0+kcb-1 of the im2col matrix [Cg*KH*KW, OH*OW], columns q0 .. q0+ncols-1, packed as
+// NR-wide panels [kcb][nr] (panel j at dst + j*kcb*nr), zero-padded: im2col fused into packing.
+using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, int64_t ncols, int nr,
+                       float* dst);
+
 struct GemmKernels {
   const char* isa;  // "avx512", "avx2", "generic"
   int mr, nr;       // register block
@@ -31,6 +44,7 @@ struct GemmKernels {
   int nc;           // widest B block (kc x nc floats stays in L2), a multiple of nr
   Ukernel ukernel;
   DirectRow direct_row;
+  PackB pack_b;
 };
 
 // The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU

@@ -100,8 +100,25 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   }
 }
 
+// B packing primitives (pack_b.inl): 8 lanes, scalar tails.
+void pb_zero(float* d, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+  for (; i < n; ++i) d[i] = 0.0f;
+}
+void pb_copy(float* d, const float* s, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+  for (; i < n; ++i) d[i] = s[i];
+}
+void pb_gather(float* d, const float* s, int64_t inc, int n) {
+  for (int i = 0; i < n; ++i) d[i] = s[i * inc];
+}
+
+#include "pack_b.inl"
+
 }  // namespace
 
-extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row};
+extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b};
 
 }  // namespace cc

@@ -146,8 +146,41 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   }
 }
 
+// B packing primitives (pack_b.inl): 16 lanes, masked tails.
+void pb_zero(float* d, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+  if (i < n) _mm512_mask_storeu_ps(d + i, __mmask16((1u << (n - i)) - 1), _mm512_setzero_ps());
+}
+void pb_copy(float* d, const float* s, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+  if (i < n) {
+    const __mmask16 m = __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+  }
+}
+// Stride 2 (stride-2 convolutions in NCHW): the even lanes of two loads; loads are masked so they
+// never read past the last element used.
+void pb_gather(float* d, const float* s, int64_t inc, int n) {
+  if (inc != 2) {
+    for (int i = 0; i < n; ++i) d[i] = s[i * inc];
+    return;
+  }
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int i = 0; i < n; i += 16) {
+    const int cnt = int(imin(16, n - i)), used = 2 * cnt - 1;  // source floats read
+    const __mmask16 ma = used >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << used) - 1);
+    const __mmask16 mb = used > 16 ? __mmask16((1u << (used - 16)) - 1) : __mmask16(0);
+    const __m512 a = _mm512_maskz_loadu_ps(ma, s + 2 * i), b = _mm512_maskz_loadu_ps(mb, s + 2 * i + 16);
+    _mm512_mask_storeu_ps(d + i, __mmask16((1u << cnt) - 1), _mm512_permutex2var_ps(a, even, b));
+  }
+}
+
+#include "pack_b.inl"
+
 }  // namespace
 
-extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row};
+extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b};
 
 }  // namespace cc

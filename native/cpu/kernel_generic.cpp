@@ -50,8 +50,21 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
 }
 
+// B packing primitives (pack_b.inl): plain loops.
+void pb_zero(float* d, int n) {
+  for (int i = 0; i < n; ++i) d[i] = 0.0f;
+}
+void pb_copy(float* d, const float* s, int n) {
+  for (int i = 0; i < n; ++i) d[i] = s[i];
+}
+void pb_gather(float* d, const float* s, int64_t inc, int n) {
+  for (int i = 0; i < n; ++i) d[i] = s[i * inc];
+}
+
+#include "pack_b.inl"
+
 }  // namespace
 
-extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row};
+extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b};
 
 }  // namespace cc
