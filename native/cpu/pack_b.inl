@@ -48,6 +48,22 @@ struct PanelCursor {
 // q0 .. q0+ncols-1, as NR-wide panels [kcb][nr] (panel j at dst + j*kcb*nr), padding zero.
 void pack_b(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, int64_t ncols, int nr, float* dst) {
   const int64_t panels = (ncols + nr - 1) / nr;
+  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ws == 1 && g.pt == 0 && g.pl == 0 && g.OW == g.W) {
+    // 1x1 stride 1 unpadded: row k is channel k's pixels q0.., contiguous. Each row is a separate
+    // stream through memory (one per channel), too many for the hardware prefetcher: prefetch the
+    // row kPrefetchRows ahead ourselves.
+    constexpr int64_t kPrefetchRows = 4;
+    for (int64_t kk = 0; kk < kcb; ++kk) {
+      const float* src = g.x + (k0 + kk) * g.cs + q0;
+      if (kk + kPrefetchRows < kcb)
+        for (int64_t i = 0; i < ncols; i += 16)
+          __builtin_prefetch(src + kPrefetchRows * g.cs + i, 0, 3);
+      PanelCursor cur{dst + kk * nr, 0, nr, kcb * nr};
+      cur.copy(src, ncols);
+      cur.zeros(panels * nr - ncols);
+    }
+    return;
+  }
   const int64_t khw = g.KH * g.KW;
   int64_t c = k0 / khw, kh = (k0 % khw) / g.KW, kw = k0 % g.KW;
   const int64_t oh0 = q0 / g.OW, ow0 = q0 % g.OW;
