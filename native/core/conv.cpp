@@ -85,6 +85,12 @@ void conv2d_direct(const ConvShape& s, const DirectPlan& p, const float* x, cons
           for (int64_t j = 0; j < s.OW; ++j) yr[j] = yr[j] > 0.0f ? yr[j] : 0.0f;
         }
       };
+      // The masked row loads do not seem to train the hardware prefetcher: fetch the input rows the
+      // next output rows will need first touched (S7 ran 2x slower from DRAM than from cache).
+      const int64_t ahead = (oh + 2) * s.stride_h - s.pad_t + (s.KH - 1) * s.dil_h;
+      if (ahead >= 0 && ahead < s.H && s.Cg <= 4)
+        for (int64_t c = 0; c < s.Cg; ++c)
+          for (int64_t i = 0; i < s.W; i += 16) __builtin_prefetch(xg + (c * s.H + ahead) * s.W + i, 0, 3);
       for (int64_t c = 0; c < s.Cg; ++c)
         for (int64_t kh = 0; kh < s.KH; ++kh) {
           const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h;

@@ -27,19 +27,29 @@ void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int 
 
 void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m,
                   int n, const float* bias, int flags) {
-  __m256 acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  // Named accumulators, not an array: GCC spilled an array it also indexed in the epilogue on every
+  // iteration of the k loop.
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    for (int i = 0; i < MR; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-    }
+    __m256 ai = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
     a += MR;
     b += NR;
   }
+  alignas(32) float t[MR * NR];
+  const __m256 acc[MR][NV] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (cs == 1 && m == MR && n == NR) {
     const __m256 zero = _mm256_setzero_ps();
     for (int i = 0; i < MR; ++i) {
@@ -54,12 +64,10 @@ void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t 
     }
     return;
   }
-  alignas(32) float t[MR * NR];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) _mm256_store_ps(t + i * NR + 8 * v, acc[i][v]);
   store_general(t, c, rs, cs, m, n, bias, flags);
 }
-
 
 // Strided rows: scalar, one output at a time.
 void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
