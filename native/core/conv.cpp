@@ -126,7 +126,10 @@ GemmPlan plan_gemm(const ConvShape& s, int requested) {
   p.Kd = s.Cg * s.KH * s.KW;
   p.P = s.OH * s.OW;
   p.Mp = (p.M + p.kr->mr - 1) / p.kr->mr * p.kr->mr;
-  p.kc = std::min<int64_t>(p.kr->kc, p.Kd);
+  // Equal K blocks of at most kr.kc: a short last block would pay the micro-kernel's C load/store
+  // for little work (S3: K = 576 -> 2 x 288 rather than 256 + 256 + 64).
+  const int64_t kblocks = (p.Kd + p.kr->kc - 1) / p.kr->kc;
+  p.kc = (p.Kd + kblocks - 1) / kblocks;
   p.panels = (p.P + nr - 1) / nr;
   const int64_t images = s.N * s.groups;
   const int t = want_threads(s, requested);
@@ -147,7 +150,7 @@ int64_t gemm_pack_floats(const ConvShape& s, const GemmPlan& p) {
 // A packed per group: group g's panels at + g*Mp*Kd.
 void pack_weights_gemm(const ConvShape& s, const GemmPlan& p, const float* w, float* dst) {
   for (int64_t g = 0; g < s.groups; ++g)
-    pack_a(*p.kr, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, dst + g * p.Mp * p.Kd);
+    pack_a(*p.kr, p.kc, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, dst + g * p.Mp * p.Kd);
 }
 
 // w: OIHW weights, or null when `packed` holds them already packed for p.kr.

@@ -90,11 +90,11 @@ void gemm_force(const GemmKernels& k) {
 }
 
 // A[M x K] -> per K block, MR-row panels [kcb][MR], rows past M zero.
-void pack_a(const GemmKernels& kr, int64_t M, int64_t K, const float* A, int64_t lda, float* dst) {
+void pack_a(const GemmKernels& kr, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst) {
   const int mr = kr.mr;
   const int64_t Mp = (M + mr - 1) / mr * mr;
-  for (int64_t k0 = 0; k0 < K; k0 += kr.kc) {
-    const int64_t kcb = std::min<int64_t>(kr.kc, K - k0);
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t kcb = std::min<int64_t>(kc, K - k0);
     float* blk = dst + Mp * k0;
     for (int64_t i0 = 0; i0 < Mp; i0 += mr) {
       float* p = blk + i0 * kcb;
@@ -113,7 +113,7 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
   const int mr = kr.mr, nr = kr.nr;
   const int64_t Mp = (M + mr - 1) / mr * mr;
   std::vector<float> ap(size_t(std::max<int64_t>(packed_a_floats(kr, M, K), 1)));
-  pack_a(kr, M, K, A, lda, ap.data());
+  pack_a(kr, kr.kc, M, K, A, lda, ap.data());
   std::vector<float> bp(size_t(kr.kc) * kr.nc), bias_p(size_t(Mp), 0.0f);
   if (bias) std::copy(bias, bias + M, bias_p.begin());
   if (K == 0) {  // no K block runs: C is the bias alone

@@ -61,9 +61,9 @@ const GemmKernels* gemm_kernels_for(const char* isa);
 // Replaces the kernel set in use (tests only: not thread-safe against running convolutions).
 void gemm_force(const GemmKernels& k);
 
-// Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block: block p (rows k0..k0+kcb)
-// starts at dst + Mp*k0 (Mp = M rounded up to MR); its panel i at + i*MR*kcb, laid out [kcb][MR].
-void pack_a(const GemmKernels& k, int64_t M, int64_t K, const float* A, int64_t lda, float* dst);
+// Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block of kc: block p (rows
+// k0..k0+kcb) starts at dst + Mp*k0 (Mp = M rounded up to MR); its panel i at + i*MR*kcb, [kcb][MR].
+void pack_a(const GemmKernels& k, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst);
 inline int64_t packed_a_floats(const GemmKernels& k, int64_t M, int64_t K) {
   return (M + k.mr - 1) / k.mr * k.mr * K;
 }
