@@ -207,11 +207,125 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const fl
   }
 }
 
+// ----- stride 1: implicit GEMM, B read in place from the tile's zero-padded input rows ------------
+// Output rows [oh0, oh1) need padded input rows [oh0, oh1 + (KH-1)*dh): R rows of Wp = W + pl + pr
+// floats per channel, copied into the thread's buffer. On the grid q = r*Wp + ow' every B row
+// k = (c, kh, kw) is then contiguous: xl + c*R*Wp + kh*dh*Wp + kw*dw + q, so nothing is packed (the
+// packed path writes Cg*KH*KW floats per output pixel). Columns ow' >= OW are computed and dropped.
+struct RowsPlan {
+  GemmPlan g;  // M, Kd, Mp, kc, kernels (its tile fields unused)
+  int64_t Wp, rows, tiles, tasks, R_max, xl_floats, ct_floats;
+  int threads;
+};
+
+bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
+  if (s.layout != Layout::NCHW || s.stride_h != 1 || s.stride_w != 1 || s.is_pointwise()) return false;
+  RowsPlan& p = *rp;
+  p.g = plan_gemm(s, requested);
+  p.Wp = s.W + s.pad_l + s.pad_r;
+  const int nr = p.g.kr->nr;
+  p.rows = std::max<int64_t>(1, std::min<int64_t>(s.OH, p.g.kr->nc / p.Wp));
+  const int64_t images = s.N * s.groups;
+  const int t = want_threads(s, requested);
+  p.tiles = (s.OH + p.rows - 1) / p.rows;
+  if (t > 1 && images * p.tiles < 16 * t)
+    while ((images * p.tiles) % t != 0 && p.tiles < s.OH) ++p.tiles;
+  p.rows = (s.OH + p.tiles - 1) / p.tiles;
+  p.tiles = (s.OH + p.rows - 1) / p.rows;
+  p.tasks = images * p.tiles;
+  p.threads = int(std::min<int64_t>(t, p.tasks));
+  p.R_max = p.rows + (s.KH - 1) * s.dil_h;
+  const int64_t cols = (p.rows * p.Wp + nr - 1) / nr * nr;
+  p.xl_floats = s.Cg * p.R_max * p.Wp + (s.KW - 1) * s.dil_w + nr;
+  p.ct_floats = p.g.M * cols;
+  p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
+  // Keep the per-thread buffers bounded (a few MB); wider problems take the packed path.
+  p.xl_floats += p.xl_floats & 1;
+  return (p.xl_floats + p.ct_floats + 2 * p.g.Kd) * 4 <= (int64_t(8) << 20);
+}
+
+void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const float* packed,
+                 const float* x, const float* bias, float* y, bool relu, int threads) {
+  const GemmPlan& gp = p.g;
+  const GemmKernels& kr = *gp.kr;
+  const int mr = kr.mr, nr = kr.nr;
+  std::unique_ptr<float[]> own;
+  if (!packed) {
+    own = alloc_floats(gemm_pack_floats(s, gp), "the packed weights");
+    pack_weights_gemm(s, gp, w, own.get());
+    packed = own.get();
+  }
+  const int64_t per_thread = p.xl_floats + p.ct_floats + 2 * gp.Kd;  // input rows, C tile, B row offsets
+  auto bufs = alloc_floats(per_thread * threads, "the padded input rows");
+  const int64_t P = s.OH * s.OW;
+
+  auto run = [&](int64_t task, float* buf) {
+    float* xl = buf;
+    float* ct = buf + p.xl_floats;
+    int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
+    const int64_t t = task % p.tiles, img = task / p.tiles, g = img % s.groups, n = img / s.groups;
+    const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
+    const int64_t R = rows + (s.KH - 1) * s.dil_h, ncols = rows * p.Wp;
+    const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
+    for (int64_t c = 0; c < s.Cg; ++c)
+      for (int64_t r = 0; r < R; ++r) {
+        float* d = xl + (c * R + r) * p.Wp;
+        const int64_t ih = oh0 + r - s.pad_t;
+        if (ih < 0 || ih >= s.H) {
+          std::fill(d, d + p.Wp, 0.0f);
+          continue;
+        }
+        std::fill(d, d + s.pad_l, 0.0f);
+        std::copy(xg + (c * s.H + ih) * s.W, xg + (c * s.H + ih + 1) * s.W, d + s.pad_l);
+        std::fill(d + s.pad_l + s.W, d + p.Wp, 0.0f);
+      }
+    std::fill(xl + s.Cg * R * p.Wp, xl + p.xl_floats, 0.0f);  // slack read by the last panel
+    for (int64_t c = 0, k = 0; c < s.Cg; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) offs[k++] = c * R * p.Wp + kh * s.dil_h * p.Wp + kw * s.dil_w;
+    const float* ag = packed + g * gp.Mp * gp.Kd;
+    const int64_t ldc = (ncols + nr - 1) / nr * nr;
+    for (int64_t k0 = 0; k0 < gp.Kd; k0 += gp.kc) {
+      const int64_t kcb = std::min(gp.kc, gp.Kd - k0);
+      const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == gp.Kd ? kUkRelu : 0);
+      for (int64_t i0 = 0; i0 < gp.M; i0 += mr) {
+        const float* a = ag + gp.Mp * k0 + i0 * kcb;
+        const int m = int(std::min<int64_t>(mr, gp.M - i0));
+        const float* bi = bias ? bias + g * gp.M + i0 : nullptr;
+        for (int64_t jr = 0; jr < ncols; jr += nr)
+          kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m,
+                          int(std::min<int64_t>(nr, ncols - jr)), bi, flags);
+      }
+    }
+    for (int64_t m = 0; m < gp.M; ++m) {  // drop the columns past OW
+      float* yr = y + (n * s.K + g * gp.M + m) * P + oh0 * s.OW;
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy(ct + m * ldc + r * p.Wp, ct + m * ldc + r * p.Wp + s.OW, yr + r * s.OW);
+    }
+  };
+
+  if (threads <= 1) {
+    for (int64_t task = 0; task < p.tasks; ++task) run(task, bufs.get());
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    float* buf = bufs.get() + per_thread * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < p.tasks; ++task) run(task, buf);
+  }
+}
+
 }  // namespace
 
 size_t workspace_bytes(const ConvShape& s, int threads, bool prepared) {
   int64_t floats = 0;
-  if (!use_direct(s)) {
+  RowsPlan rp;
+  if (use_direct(s)) {
+    floats = 0;  // the direct kernel needs no scratch memory
+  } else if (plan_rows(s, threads, &rp)) {
+    floats = (prepared ? 0 : gemm_pack_floats(s, rp.g)) + (rp.xl_floats + rp.ct_floats + 2 * rp.g.Kd) * rp.threads;
+  } else {
     const GemmPlan p = plan_gemm(s, threads);
     floats = (prepared ? 0 : gemm_pack_floats(s, p)) + p.kc * p.nc * p.threads;
   }
@@ -228,6 +342,11 @@ void run_conv(const ConvShape& s, const float* x, const float* w, const float* p
     if (p.threads <= 1) return conv2d_direct(s, p, x, w, bias, y, opt.relu, 1);
     ThreadLease lease(p.threads);
     return conv2d_direct(s, p, x, w, bias, y, opt.relu, lease.count());
+  }
+  RowsPlan rp;
+  if (plan_rows(s, opt.threads, &rp)) {
+    ThreadLease lease(rp.threads);
+    return conv2d_rows(s, rp, w, packed, x, bias, y, opt.relu, lease.count());
   }
   const GemmPlan p = plan_gemm(s, opt.threads);
   ThreadLease lease(p.threads);

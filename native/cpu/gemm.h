@@ -37,6 +37,11 @@ struct PackGeom {
 using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, int64_t ncols, int nr,
                        float* dst);
 
+// The micro-kernel reading B in place: row k of the B panel is the NR floats at b + offs[k] (an
+// implicit-GEMM convolution reads them straight from a zero-padded input). C row-contiguous (cs = 1).
+using UkernelRows = void (*)(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c,
+                             int64_t rs_c, int m, int n, const float* bias, int flags);
+
 struct GemmKernels {
   const char* isa;  // "avx512", "avx2", "generic"
   int mr, nr;       // register block
@@ -45,6 +50,7 @@ struct GemmKernels {
   Ukernel ukernel;
   DirectRow direct_row;
   PackB pack_b;
+  UkernelRows ukernel_rows;
 };
 
 // The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU

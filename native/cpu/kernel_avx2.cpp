@@ -25,14 +25,17 @@ void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int 
     }
 }
 
-void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m,
+// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+template <bool kOffsets>
+void ukernel_6x16_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
                   int n, const float* bias, int flags) {
   // Named accumulators, not an array: GCC spilled an array it also indexed in the epilogue on every
   // iteration of the k loop.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    const float* bk = kOffsets ? b + offs[k] : b;
+    const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
     __m256 ai = _mm256_broadcast_ss(a);
     c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
     ai = _mm256_broadcast_ss(a + 1);
@@ -46,7 +49,7 @@ void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t 
     ai = _mm256_broadcast_ss(a + 5);
     c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
     a += MR;
-    b += NR;
+    if (!kOffsets) b += NR;
   }
   alignas(32) float t[MR * NR];
   const __m256 acc[MR][NV] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -125,8 +128,17 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 
+void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
+            const float* bias, int flags) {
+  ukernel_6x16_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+}
+void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
+            int n, const float* bias, int flags) {
+  ukernel_6x16_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+}
+
 }  // namespace
 
-extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b};
+extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b, ukernel_6x16_rows};
 
 }  // namespace cc

@@ -27,13 +27,16 @@ void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int 
     }
 }
 
-void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m,
+// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+template <bool kOffsets>
+void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
                   int n, const float* bias, int flags) {
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+    const float* bk = kOffsets ? b + offs[k] : b;
+    const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
@@ -41,7 +44,7 @@ void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t 
       acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
     }
     a += MR;
-    b += NR;
+    if (!kOffsets) b += NR;
   }
   if (cs == 1) {  // NCHW output: rows contiguous; masked for a partial tile
     const __m512 zero = _mm512_setzero_ps();
@@ -167,8 +170,17 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 
+void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
+            const float* bias, int flags) {
+  ukernel_8x48_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+}
+void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
+            int n, const float* bias, int flags) {
+  ukernel_8x48_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+}
+
 }  // namespace
 
-extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b};
+extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b, ukernel_8x48_rows};
 
 }  // namespace cc

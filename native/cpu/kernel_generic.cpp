@@ -12,14 +12,17 @@ inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
 constexpr int MR = 4, NR = 8;
 
-void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m,
+// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+template <bool kOffsets>
+void ukernel_4x8_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
                  int n, const float* bias, int flags) {
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = kOffsets ? b + offs[k] : b;
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * bk[j];
     a += MR;
-    b += NR;
+    if (!kOffsets) b += NR;
   }
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
@@ -63,8 +66,17 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 
+void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
+            const float* bias, int flags) {
+  ukernel_4x8_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+}
+void ukernel_4x8_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
+            int n, const float* bias, int flags) {
+  ukernel_4x8_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+}
+
 }  // namespace
 
-extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b};
+extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b, ukernel_4x8_rows};
 
 }  // namespace cc
