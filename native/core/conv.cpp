@@ -207,24 +207,29 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const fl
   }
 }
 
-// ----- stride 1: implicit GEMM, B read in place from the tile's zero-padded input rows ------------
-// Output rows [oh0, oh1) need padded input rows [oh0, oh1 + (KH-1)*dh): R rows of Wp = W + pl + pr
-// floats per channel, copied into the thread's buffer. On the grid q = r*Wp + ow' every B row
-// k = (c, kh, kw) is then contiguous: xl + c*R*Wp + kh*dh*Wp + kw*dw + q, so nothing is packed (the
-// packed path writes Cg*KH*KW floats per output pixel). Columns ow' >= OW are computed and dropped.
+// ----- implicit GEMM: B read in place from the tile's zero-padded input rows, split into phases ----
+// With stride (sh, sw), tap kh*dh = sh*qh + rh and kw*dw = sw*qw + rw, so
+// x_pad[c][sh*oh + kh*dh][sw*ow + kw*dw] = phase[c][rh][rw][oh + qh][ow + qw], where
+// phase[c][a][b][i][j] = x_pad[c][sh*i + a][sw*j + b] (Wq = ceil(Wp / sw) columns). On the grid
+// q = r*Wq + ow every B row k = (c, kh, kw) is then contiguous: base(c, rh, rw) + qh*Wq + qw + q. The
+// thread copies the phases of the rows its output rows [oh0, oh1) need into its own buffer and the
+// micro-kernel reads B there: nothing is packed (the packed path writes Cg*KH*KW floats per output
+// pixel). Grid columns ow >= OW are computed and dropped. Stride 1 has one phase: the padded rows.
 struct RowsPlan {
   GemmPlan g;  // M, Kd, Mp, kc, kernels (its tile fields unused)
-  int64_t Wp, rows, tiles, tasks, R_max, xl_floats, ct_floats;
+  int64_t Wq, qh_max, rows, tiles, tasks, xl_floats, ct_floats;
   int threads;
 };
 
 bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
-  if (s.layout != Layout::NCHW || s.stride_h != 1 || s.stride_w != 1 || s.is_pointwise()) return false;
+  if (s.layout != Layout::NCHW || s.is_pointwise()) return false;
   RowsPlan& p = *rp;
   p.g = plan_gemm(s, requested);
-  p.Wp = s.W + s.pad_l + s.pad_r;
+  const int64_t Wp = s.W + s.pad_l + s.pad_r;
+  p.Wq = (Wp + s.stride_w - 1) / s.stride_w;
+  p.qh_max = (s.KH - 1) * s.dil_h / s.stride_h;
   const int nr = p.g.kr->nr;
-  p.rows = std::max<int64_t>(1, std::min<int64_t>(s.OH, p.g.kr->nc / p.Wp));
+  p.rows = std::max<int64_t>(1, std::min<int64_t>(s.OH, p.g.kr->nc / p.Wq));
   const int64_t images = s.N * s.groups;
   const int t = want_threads(s, requested);
   p.tiles = (s.OH + p.rows - 1) / p.rows;
@@ -234,13 +239,12 @@ bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
   p.tiles = (s.OH + p.rows - 1) / p.rows;
   p.tasks = images * p.tiles;
   p.threads = int(std::min<int64_t>(t, p.tasks));
-  p.R_max = p.rows + (s.KH - 1) * s.dil_h;
-  const int64_t cols = (p.rows * p.Wp + nr - 1) / nr * nr;
-  p.xl_floats = s.Cg * p.R_max * p.Wp + (s.KW - 1) * s.dil_w + nr;
+  const int64_t cols = (p.rows * p.Wq + nr - 1) / nr * nr;
+  p.xl_floats = s.Cg * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
+  p.xl_floats += p.xl_floats & 1;
   p.ct_floats = p.g.M * cols;
   p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
   // Keep the per-thread buffers bounded (a few MB); wider problems take the packed path.
-  p.xl_floats += p.xl_floats & 1;
   return (p.xl_floats + p.ct_floats + 2 * p.g.Kd) * 4 <= (int64_t(8) << 20);
 }
 
@@ -265,24 +269,34 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
     int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
     const int64_t t = task % p.tiles, img = task / p.tiles, g = img % s.groups, n = img / s.groups;
     const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
-    const int64_t R = rows + (s.KH - 1) * s.dil_h, ncols = rows * p.Wp;
+    const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
     const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
     for (int64_t c = 0; c < s.Cg; ++c)
-      for (int64_t r = 0; r < R; ++r) {
-        float* d = xl + (c * R + r) * p.Wp;
-        const int64_t ih = oh0 + r - s.pad_t;
-        if (ih < 0 || ih >= s.H) {
-          std::fill(d, d + p.Wp, 0.0f);
-          continue;
-        }
-        std::fill(d, d + s.pad_l, 0.0f);
-        std::copy(xg + (c * s.H + ih) * s.W, xg + (c * s.H + ih + 1) * s.W, d + s.pad_l);
-        std::fill(d + s.pad_l + s.W, d + p.Wp, 0.0f);
-      }
-    std::fill(xl + s.Cg * R * p.Wp, xl + p.xl_floats, 0.0f);  // slack read by the last panel
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b)
+          for (int64_t i = 0; i < Rq; ++i) {
+            float* d = xl + (((c * sh + a) * sw + b) * Rq + i) * p.Wq;
+            const int64_t ih = sh * (oh0 + i) + a - s.pad_t;
+            if (ih < 0 || ih >= s.H) {
+              std::fill(d, d + p.Wq, 0.0f);
+              continue;
+            }
+            // Phase columns j read input column sw*j + b - pad_l when inside [0, W).
+            const float* xr = xg + (c * s.H + ih) * s.W;
+            const int64_t j0 = std::min(p.Wq, (s.pad_l - b + sw - 1) / sw);  // first j inside
+            const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
+            std::fill(d, d + j0, 0.0f);
+            if (sw == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
+            else for (int64_t j = j0; j < j1; ++j) d[j] = xr[sw * j + b - s.pad_l];
+            std::fill(d + j1, d + p.Wq, 0.0f);
+          }
+    std::fill(xl + s.Cg * sh * sw * Rq * p.Wq, xl + p.xl_floats, 0.0f);  // slack read by the last panel
     for (int64_t c = 0, k = 0; c < s.Cg; ++c)
       for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw) offs[k++] = c * R * p.Wp + kh * s.dil_h * p.Wp + kw * s.dil_w;
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          const int64_t th = kh * s.dil_h, tw = kw * s.dil_w;
+          offs[k++] = (((c * sh + th % sh) * sw + tw % sw) * Rq + th / sh) * p.Wq + tw / sw;
+        }
     const float* ag = packed + g * gp.Mp * gp.Kd;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
     for (int64_t k0 = 0; k0 < gp.Kd; k0 += gp.kc) {
@@ -300,7 +314,7 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
     for (int64_t m = 0; m < gp.M; ++m) {  // drop the columns past OW
       float* yr = y + (n * s.K + g * gp.M + m) * P + oh0 * s.OW;
       for (int64_t r = 0; r < rows; ++r)
-        std::copy(ct + m * ldc + r * p.Wp, ct + m * ldc + r * p.Wp + s.OW, yr + r * s.OW);
+        std::copy(ct + m * ldc + r * p.Wq, ct + m * ldc + r * p.Wq + s.OW, yr + r * s.OW);
     }
   };
 
