@@ -148,9 +148,19 @@ int64_t gemm_pack_floats(const ConvShape& s, const GemmPlan& p) {
 }
 
 // A packed per group: group g's panels at + g*Mp*Kd.
-void pack_weights_gemm(const ConvShape& s, const GemmPlan& p, const float* w, float* dst) {
-  for (int64_t g = 0; g < s.groups; ++g)
-    pack_a(*p.kr, p.kc, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, dst + g * p.Mp * p.Kd);
+// Large weights are packed by the whole team, each thread a disjoint set of MR-row panels.
+void pack_weights_gemm(const ConvShape& s, const GemmPlan& p, const float* w, float* dst, int threads = 1) {
+  const int64_t panels = p.Mp / p.kr->mr, units = s.groups * panels;
+  auto unit = [&](int64_t u) {
+    const int64_t g = u / panels, i = u % panels;
+    pack_a(*p.kr, p.kc, p.M, p.Kd, w + g * p.M * p.Kd, p.Kd, dst + g * p.Mp * p.Kd, i, i + 1);
+  };
+  if (threads <= 1 || s.groups * p.Mp * p.Kd < (int64_t(1) << 16)) {
+    for (int64_t u = 0; u < units; ++u) unit(u);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t u = 0; u < units; ++u) unit(u);
 }
 
 // w: OIHW weights, or null when `packed` holds them already packed for p.kr.
@@ -162,7 +172,7 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const fl
   std::unique_ptr<float[]> own;
   if (!packed) {
     own = alloc_floats(gemm_pack_floats(s, p), "the packed weights");
-    pack_weights_gemm(s, p, w, own.get());
+    pack_weights_gemm(s, p, w, own.get(), threads);
     packed = own.get();
   }
   auto bbuf = alloc_floats(per_thread * threads, "the packed input panels");
@@ -256,7 +266,7 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
   std::unique_ptr<float[]> own;
   if (!packed) {
     own = alloc_floats(gemm_pack_floats(s, gp), "the packed weights");
-    pack_weights_gemm(s, gp, w, own.get());
+    pack_weights_gemm(s, gp, w, own.get(), threads);
     packed = own.get();
   }
   const int64_t per_thread = p.xl_floats + p.ct_floats + 2 * gp.Kd;  // input rows, C tile, B row offsets

@@ -90,13 +90,15 @@ void gemm_force(const GemmKernels& k) {
 }
 
 // A[M x K] -> per K block, MR-row panels [kcb][MR], rows past M zero.
-void pack_a(const GemmKernels& kr, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst) {
+void pack_a(const GemmKernels& kr, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst,
+            int64_t panel_begin, int64_t panel_end) {
   const int mr = kr.mr;
   const int64_t Mp = (M + mr - 1) / mr * mr;
   for (int64_t k0 = 0; k0 < K; k0 += kc) {
     const int64_t kcb = std::min<int64_t>(kc, K - k0);
     float* blk = dst + Mp * k0;
-    for (int64_t i0 = 0; i0 < Mp; i0 += mr) {
+    const int64_t i_end = panel_end < 0 ? Mp : std::min(Mp, panel_end * mr);
+    for (int64_t i0 = panel_begin * mr; i0 < i_end; i0 += mr) {
       float* p = blk + i0 * kcb;
       const int rows = int(std::min<int64_t>(mr, M - i0));
       for (int64_t k = 0; k < kcb; ++k) {

@@ -69,7 +69,9 @@ void gemm_force(const GemmKernels& k);
 
 // Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block of kc: block p (rows
 // k0..k0+kcb) starts at dst + Mp*k0 (Mp = M rounded up to MR); its panel i at + i*MR*kcb, [kcb][MR].
-void pack_a(const GemmKernels& k, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst);
+// Only panels [panel_begin, panel_end) when given (threads pack disjoint panels; -1: to the last).
+void pack_a(const GemmKernels& k, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst,
+            int64_t panel_begin = 0, int64_t panel_end = -1);
 inline int64_t packed_a_floats(const GemmKernels& k, int64_t M, int64_t K) {
   return (M + k.mr - 1) / k.mr * k.mr * K;
 }
