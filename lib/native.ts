@@ -11,6 +11,10 @@ export function native(): Binding {
   if (binding) return binding;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const load = require('node-gyp-build') as (dir: string) => unknown;
+  // OpenMP threads that finish early must sleep, not spin: on a machine with other busy processes a
+  // spinning thread takes the core its team-mate needs (2-thread medians were 4x worse). libgomp
+  // reads this when it is loaded with the addon, so it is set just before; a user's value wins.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   try {
     binding = load(packageRoot) as Binding;
   } catch (cause) {
