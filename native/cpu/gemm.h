@@ -42,6 +42,12 @@ using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, i
 using UkernelRows = void (*)(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c,
                              int64_t rs_c, int m, int n, const float* bias, int flags);
 
+// Two output rows in one pass over the union of their input rows (a row read once feeds both):
+// row r contributes to y0 with taps wa[r] and to y1 with taps wb[r]; a null tap pointer skips it.
+using DirectRow2 = void (*)(const float* const* x, const float* const* wa, const float* const* wb,
+                            int64_t nrows, int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw,
+                            float* y0, float* y1, int64_t OW, float bias, int flags);
+
 struct GemmKernels {
   const char* isa;  // "avx512", "avx2", "generic"
   int mr, nr;       // register block
@@ -51,6 +57,7 @@ struct GemmKernels {
   DirectRow direct_row;
   PackB pack_b;
   UkernelRows ukernel_rows;
+  DirectRow2 direct_row2;
 };
 
 // The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU

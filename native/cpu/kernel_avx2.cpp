@@ -111,6 +111,21 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   }
 }
 
+// Two rows as two single-row passes over the rows each uses.
+void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
+                 int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
+                 float bias, int flags) {
+  const float* xs[kDirectMaxRows];
+  const float* ws[kDirectMaxRows];
+  for (int out = 0; out < 2; ++out) {
+    const float* const* wsrc = out ? wb : wa;
+    int64_t n = 0;
+    for (int64_t r = 0; r < nrows; ++r)
+      if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
+    direct_row(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
+  }
+}
+
 // B packing primitives (pack_b.inl): 8 lanes, scalar tails.
 void pb_zero(float* d, int n) {
   int i = 0;
@@ -139,6 +154,6 @@ void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b, ukernel_6x16_rows};
+extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b, ukernel_6x16_rows, direct_row2};
 
 }  // namespace cc

@@ -137,6 +137,74 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   }
 }
 
+// Two output rows, 64 outputs each per pass: each input vector is loaded once for both rows.
+void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
+                 int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
+                 float bias, int flags) {
+  if (sw != 1) {
+    const float* xs[kDirectMaxRows];
+    const float* ws[kDirectMaxRows];
+    for (int out = 0; out < 2; ++out) {
+      const float* const* wsrc = out ? wb : wa;
+      int64_t n = 0;
+      for (int64_t r = 0; r < nrows; ++r)
+        if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
+      direct_row_scalar(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
+    }
+    return;
+  }
+  constexpr int V = 4;
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
+    __mmask16 out[V];
+    __m512 acc0[V], acc1[V];
+    for (int v = 0; v < V; ++v) {
+      const int64_t n = imax(0, imin(16, OW - ow0 - 16 * v));
+      out[v] = __mmask16((1u << n) - 1);
+      const bool acc = flags & kUkAccumulate;
+      acc0[v] = acc ? _mm512_maskz_loadu_ps(out[v], y0 + ow0 + 16 * v) : _mm512_set1_ps(bias);
+      acc1[v] = acc ? _mm512_maskz_loadu_ps(out[v], y1 + ow0 + 16 * v) : _mm512_set1_ps(bias);
+    }
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      __mmask16 m[V];
+      for (int v = 0; v < V; ++v) {
+        const int64_t off = ow0 + 16 * v + kw * dw - pl;
+        const int64_t lo = imax(0, -off), hi = imin(imin(16, W - off), OW - ow0 - 16 * v);
+        m[v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+      }
+      const int64_t off0 = ow0 + kw * dw - pl;
+      auto load = [&](int v, const float* p) {
+        return m[v] == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m[v], p);
+      };
+      for (int64_t r = 0; r < nrows; ++r) {
+        const float* xr = x[r] + off0;
+        if (wa[r] && wb[r]) {
+          const __m512 w0 = _mm512_set1_ps(wa[r][kw]), w1 = _mm512_set1_ps(wb[r][kw]);
+          for (int v = 0; v < V; ++v) {
+            const __m512 xv = load(v, xr + 16 * v);
+            acc0[v] = _mm512_fmadd_ps(w0, xv, acc0[v]);
+            acc1[v] = _mm512_fmadd_ps(w1, xv, acc1[v]);
+          }
+        } else if (wa[r]) {
+          const __m512 w0 = _mm512_set1_ps(wa[r][kw]);
+          for (int v = 0; v < V; ++v) acc0[v] = _mm512_fmadd_ps(w0, load(v, xr + 16 * v), acc0[v]);
+        } else if (wb[r]) {
+          const __m512 w1 = _mm512_set1_ps(wb[r][kw]);
+          for (int v = 0; v < V; ++v) acc1[v] = _mm512_fmadd_ps(w1, load(v, xr + 16 * v), acc1[v]);
+        }
+      }
+    }
+    for (int v = 0; v < V; ++v) {
+      __m512 t0 = acc0[v], t1 = acc1[v];
+      if (flags & kUkRelu) {
+        t0 = _mm512_max_ps(t0, _mm512_setzero_ps());
+        t1 = _mm512_max_ps(t1, _mm512_setzero_ps());
+      }
+      _mm512_mask_storeu_ps(y0 + ow0 + 16 * v, out[v], t0);
+      _mm512_mask_storeu_ps(y1 + ow0 + 16 * v, out[v], t1);
+    }
+  }
+}
+
 // B packing primitives (pack_b.inl): 16 lanes, masked tails.
 void pb_zero(float* d, int n) {
   int i = 0;
@@ -181,6 +249,6 @@ void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b, ukernel_8x48_rows};
+extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b, ukernel_8x48_rows, direct_row2};
 
 }  // namespace cc

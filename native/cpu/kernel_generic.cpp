@@ -53,6 +53,21 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
 }
 
+// Two rows as two single-row passes over the rows each uses.
+void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
+                 int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
+                 float bias, int flags) {
+  const float* xs[kDirectMaxRows];
+  const float* ws[kDirectMaxRows];
+  for (int out = 0; out < 2; ++out) {
+    const float* const* wsrc = out ? wb : wa;
+    int64_t n = 0;
+    for (int64_t r = 0; r < nrows; ++r)
+      if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
+    direct_row(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
+  }
+}
+
 // B packing primitives (pack_b.inl): plain loops.
 void pb_zero(float* d, int n) {
   for (int i = 0; i < n; ++i) d[i] = 0.0f;
@@ -77,6 +92,6 @@ void ukernel_4x8_rows(int64_t kc, const float* a, const float* b, const int64_t*
 
 }  // namespace
 
-extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b, ukernel_4x8_rows};
+extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b, ukernel_4x8_rows, direct_row2};
 
 }  // namespace cc
