@@ -278,7 +278,7 @@ bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
   p.ct_floats = p.g.M * cols;
   p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
   // Keep the per-thread buffers bounded (a few MB); wider problems take the packed path.
-  return (p.xl_floats + p.ct_floats + 2 * p.g.Kd) * 4 <= (int64_t(8) << 20);
+  return (p.xl_floats + p.ct_floats + 2 * p.g.Kd) * 4 <= (int64_t(4) << 20);
 }
 
 void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const float* packed,
