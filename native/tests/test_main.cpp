@@ -1,6 +1,7 @@
 // Native tests (no Node): the CPU conv against the float64 reference on the lecture's examples and
 // a random sweep of shapes and options, outputs poisoned with NaN first; plus the shape rules.
 // Usage: channelconv_tests [seed]. Prints "N passed, N failed"; exit status 1 on any failure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -147,6 +148,24 @@ void random_sweep(uint64_t seed, int cases) {
   }
 }
 
+// The workspace does not grow with N, H or W: per-thread buffers bounded by the tile.
+void workspace_bounded() {
+  for (auto layout : {cc::Layout::NCHW, cc::Layout::NHWC})
+    for (int64_t k : {1, 3, 5}) {
+      cc::ConvDesc d;
+      d.C = d.Cg = 64; d.K = 64; d.KH = d.KW = k; d.pad_mode = cc::PadMode::SameUpper; d.layout = layout;
+      size_t most = 0;
+      for (int64_t n : {1, 8})
+        for (int64_t hw : {32, 600, 2000}) {
+          d.N = n; d.H = d.W = hw;
+          most = std::max(most, cc::workspace_bytes(cc::make_shape(d), 2));
+        }
+      const size_t weights = size_t(64 * 64 * k * k) * 4;
+      check(most <= weights + 2 * (size_t(4) << 20),
+            "workspace bounded (k=" + std::to_string(k) + "): " + std::to_string(most) + " bytes");
+    }
+}
+
 // Prepared weights: one packing, inputs of several sizes, against the reference; a mismatched input
 // is refused.
 void prepared_weights(uint64_t seed) {
@@ -261,6 +280,7 @@ int main(int argc, char** argv) {
   const uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : std::random_device{}();
   std::printf("channelconv native tests, seed %llu\n", (unsigned long long)seed);
   shape_rules();
+  workspace_bounded();
   // Every kernel set this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the JS tests).
   const char* default_isa = cc::gemm_isa();
   for (const char* isa : {"avx512", "avx2", "generic"}) {
