@@ -250,7 +250,7 @@ void conv2d_gemm(const ConvShape& s, const GemmPlan& p, const float* w, const fl
 // pixel). Grid columns ow >= OW are computed and dropped. Stride 1 has one phase: the padded rows.
 struct RowsPlan {
   GemmPlan g;  // M, Kd, Mp, kc, kernels (its tile fields unused)
-  int64_t Wq, qh_max, rows, tiles, tasks, xl_floats, ct_floats;
+  int64_t Wq, qh_max, rows, tiles, msplit, tasks, xl_floats, ct_floats;  // msplit: M chunks per tile
   int threads;
 };
 
@@ -266,11 +266,18 @@ bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
   const int64_t images = s.N * s.groups;
   const int t = want_threads(s, requested);
   p.tiles = (s.OH + p.rows - 1) / p.rows;
-  if (t > 1 && images * p.tiles < 16 * t)
+  p.msplit = 1;
+  const int64_t mpanels = p.g.Mp / p.g.kr->mr;
+  if (t > 1 && images * p.tiles < 2 * t && mpanels > 1) {
+    // Few images of few rows (a late layer at N = 1): thinner tiles would be mostly padding, so the
+    // team splits the output channels instead.
+    p.msplit = std::min<int64_t>(mpanels, (2 * t + images * p.tiles - 1) / (images * p.tiles));
+  } else if (t > 1 && images * p.tiles < 16 * t) {
     while ((images * p.tiles) % t != 0 && p.tiles < s.OH) ++p.tiles;
+  }
   p.rows = (s.OH + p.tiles - 1) / p.tiles;
   p.tiles = (s.OH + p.rows - 1) / p.rows;
-  p.tasks = images * p.tiles;
+  p.tasks = images * p.tiles * p.msplit;
   p.threads = int(std::min<int64_t>(t, p.tasks));
   const int64_t cols = (p.rows * p.Wq + nr - 1) / nr * nr;
   p.xl_floats = s.Cg * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
@@ -300,7 +307,10 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
     float* xl = buf;
     float* ct = buf + p.xl_floats;
     int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
-    const int64_t t = task % p.tiles, img = task / p.tiles, g = img % s.groups, n = img / s.groups;
+    const int64_t mc = task % p.msplit, tt = task / p.msplit;
+    const int64_t t = tt % p.tiles, img = tt / p.tiles, g = img % s.groups, n = img / s.groups;
+    const int64_t mpanels = gp.Mp / mr;  // this task's output channels: MR panels [mp0, mp1)
+    const int64_t m_lo = mc * mpanels / p.msplit * mr, m_hi = std::min(gp.M, (mc + 1) * mpanels / p.msplit * mr);
     const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
     const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
     const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
@@ -335,7 +345,7 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
     for (int64_t k0 = 0; k0 < gp.Kd; k0 += gp.kc) {
       const int64_t kcb = std::min(gp.kc, gp.Kd - k0);
       const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == gp.Kd ? kUkRelu : 0);
-      for (int64_t i0 = 0; i0 < gp.M; i0 += mr) {
+      for (int64_t i0 = m_lo; i0 < m_hi; i0 += mr) {
         const float* a = ag + gp.Mp * k0 + i0 * kcb;
         const int m = int(std::min<int64_t>(mr, gp.M - i0));
         const float* bi = bias ? bias + g * gp.M + i0 : nullptr;
@@ -344,7 +354,7 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
                           int(std::min<int64_t>(nr, ncols - jr)), bi, flags);
       }
     }
-    for (int64_t m = 0; m < gp.M; ++m) {  // drop the columns past OW
+    for (int64_t m = m_lo; m < m_hi; ++m) {  // drop the columns past OW
       float* yr = y + (n * s.K + g * gp.M + m) * P + oh0 * s.OW;
       for (int64_t r = 0; r < rows; ++r)
         std::copy(ct + m * ldc + r * p.Wq, ct + m * ldc + r * p.Wq + s.OW, yr + r * s.OW);
