@@ -330,7 +330,7 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
             const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
             std::fill(d, d + j0, 0.0f);
             if (sw == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
-            else for (int64_t j = j0; j < j1; ++j) d[j] = xr[sw * j + b - s.pad_l];
+            else kr.gather(d + j0, xr + sw * j0 + b - s.pad_l, sw, j1 - j0);
             std::fill(d + j1, d + p.Wq, 0.0f);
           }
     std::fill(xl + s.Cg * sh * sw * Rq * p.Wq, xl + p.xl_floats, 0.0f);  // slack read by the last panel
@@ -342,6 +342,12 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
         }
     const float* ag = packed + g * gp.Mp * gp.Kd;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
+    float* y0 = y + (n * s.K + g * gp.M) * P + oh0 * s.OW;  // this tile's first output row, channel 0
+    // A panel of grid columns [jr, jr + ncb) lying within one output row's valid columns.
+    auto direct = [&](int64_t jr, int ncb) {
+      const int64_t r = jr / p.Wq;
+      return jr + ncb <= r * p.Wq + s.OW;
+    };
     for (int64_t k0 = 0; k0 < gp.Kd; k0 += gp.kc) {
       const int64_t kcb = std::min(gp.kc, gp.Kd - k0);
       const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == gp.Kd ? kUkRelu : 0);
@@ -349,15 +355,28 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
         const float* a = ag + gp.Mp * k0 + i0 * kcb;
         const int m = int(std::min<int64_t>(mr, gp.M - i0));
         const float* bi = bias ? bias + g * gp.M + i0 : nullptr;
-        for (int64_t jr = 0; jr < ncols; jr += nr)
-          kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m,
-                          int(std::min<int64_t>(nr, ncols - jr)), bi, flags);
+        for (int64_t jr = 0; jr < ncols; jr += nr) {
+          const int ncb = int(std::min<int64_t>(nr, ncols - jr));
+          const int64_t r = jr / p.Wq;
+          if (direct(jr, ncb))  // inside one output row: straight into y
+            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, y0 + i0 * P + r * s.OW + (jr - r * p.Wq), P, m, ncb, bi, flags);
+          else
+            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m, ncb, bi, flags);
+        }
       }
     }
-    for (int64_t m = m_lo; m < m_hi; ++m) {  // drop the columns past OW
-      float* yr = y + (n * s.K + g * gp.M + m) * P + oh0 * s.OW;
-      for (int64_t r = 0; r < rows; ++r)
-        std::copy(ct + m * ldc + r * p.Wq, ct + m * ldc + r * p.Wq + s.OW, yr + r * s.OW);
+    // Copy the valid columns of the panels that went through ct (those holding a row end).
+    for (int64_t jr = 0; jr < ncols; jr += nr) {
+      const int ncb = int(std::min<int64_t>(nr, ncols - jr));
+      if (direct(jr, ncb)) continue;
+      for (int64_t q = jr; q < jr + ncb;) {
+        const int64_t r = q / p.Wq, col = q - r * p.Wq;
+        const int64_t end = std::min(jr + ncb, (r + 1) * p.Wq);  // this panel's part of row r
+        const int64_t valid = std::max<int64_t>(0, std::min(end - q, s.OW - col));
+        for (int64_t m = m_lo; m < m_hi && valid > 0; ++m)
+          std::copy(ct + m * ldc + q, ct + m * ldc + q + valid, y0 + m * P + r * s.OW + col);
+        q = end;
+      }
     }
   };
 

@@ -48,6 +48,9 @@ using DirectRow2 = void (*)(const float* const* x, const float* const* wa, const
                             int64_t nrows, int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw,
                             float* y0, float* y1, int64_t OW, float bias, int flags);
 
+// d[i] = s[i * inc] for i < n (stride-phase copies of the implicit GEMM's input rows).
+using Gather = void (*)(float* d, const float* s, int64_t inc, int64_t n);
+
 struct GemmKernels {
   const char* isa;  // "avx512", "avx2", "generic"
   int mr, nr;       // register block
@@ -58,6 +61,7 @@ struct GemmKernels {
   PackB pack_b;
   UkernelRows ukernel_rows;
   DirectRow2 direct_row2;
+  Gather gather;
 };
 
 // The kernel set in use: CHANNELCONV_ISA (avx512 | avx2 | generic) when set, else the best the CPU

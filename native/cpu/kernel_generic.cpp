@@ -81,6 +81,10 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 
+void gather(float* d, const float* s, int64_t inc, int64_t n) {
+  for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
+}
+
 void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
             const float* bias, int flags) {
   ukernel_4x8_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
@@ -92,6 +96,6 @@ void ukernel_4x8_rows(int64_t kc, const float* a, const float* b, const int64_t*
 
 }  // namespace
 
-extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b, ukernel_4x8_rows, direct_row2};
+extern const GemmKernels kGemmGeneric = {"generic", MR, NR, 256, 480, ukernel_4x8, direct_row, pack_b, ukernel_4x8_rows, direct_row2, gather};
 
 }  // namespace cc
