@@ -2,7 +2,7 @@
 // channelconv vs onnxruntime-node (CPU EP) on S1..S7, alternating runs in one process, medians.
 // onnxruntime-node is not a dependency: install it outside the repo and point ORT_NODE at it, e.g.
 //   mkdir /tmp/ort && cd /tmp/ort && ONNXRUNTIME_NODE_INSTALL=skip npm i onnxruntime-node@1.30.0
-//   ORT_NODE=/tmp/ort/node_modules/onnxruntime-node node bench/ort-compare.js [--threads 2] [--shapes S1,S7] [--ms 3000]
+//   ORT_NODE=/tmp/ort/node_modules/onnxruntime-node node bench/ort-compare.js [--threads 2] [--shapes S1,S7] [--ms 3000] [--ort-spin]
 // The ONNX model (one Conv node, weight as an initializer so onnxruntime can prepack it) is encoded
 // by hand below: protobuf wire format, the few ModelProto fields a Conv needs.
 'use strict';
@@ -51,6 +51,7 @@ function convModel(s, wdata, oshape) {
 const median = (a) => { const b = a.slice().sort((x, y) => x - y); return b[b.length >> 1]; };
 
 (async () => {
+  console.log(`onnxruntime spin-waiting ${args.includes('--ort-spin') ? 'on (its default)' : 'off'}`);
   console.log(`threads ${threads}, channelconv isa ${cc.backendInfo().cpu.isa}, onnxruntime-node ${require(path.join(process.env.ORT_NODE || 'onnxruntime-node', 'package.json')).version}`);
   console.log('| shape | channelconv | onnxruntime-node | speed-up | channelconv GFLOP/s | max abs diff |');
   console.log('|-------|-------------|------------------|----------|---------------------|--------------|');
@@ -61,8 +62,12 @@ const median = (a) => { const b = a.slice().sort((x, y) => x - y); return b[b.le
     const w = { data: rand(s.w.reduce((a, b) => a * b)), shape: s.w };
     const o = { padding: s.pad, stride: s.stride, groups: s.groups, threads };
     const { outputShape, flops } = cc.convCost(s.x, s.w, o);
+    // onnxruntime's pool threads spin-wait after each run by default: alternating with channelconv,
+    // they would hold a core while channelconv runs. Off unless --ort-spin (channelconv's OpenMP
+    // threads sleep when idle: OMP_WAIT_POLICY=passive).
+    const extra = args.includes('--ort-spin') ? {} : { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
     const sess = await ort.InferenceSession.create(convModel(s, w.data, outputShape), {
-      intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra,
     });
     const feeds = { X: new ort.Tensor('float32', x.data, s.x) };
     const ours = cc.conv2dSync(x, w, o).data;
