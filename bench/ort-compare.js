@@ -2,7 +2,7 @@
 // channelconv vs onnxruntime-node (CPU EP) on S1..S7, alternating runs in one process, medians.
 // onnxruntime-node is not a dependency: install it outside the repo and point ORT_NODE at it, e.g.
 //   mkdir /tmp/ort && cd /tmp/ort && ONNXRUNTIME_NODE_INSTALL=skip npm i onnxruntime-node@1.30.0
-//   ORT_NODE=/tmp/ort/node_modules/onnxruntime-node node bench/ort-compare.js [--threads 2] [--shapes S1,S7] [--ms 3000] [--ort-spin]
+//   ORT_NODE=/tmp/ort/node_modules/onnxruntime-node node bench/ort-compare.js [--threads 2] [--shapes S1,S7] [--ms 3000] [--ort-spin] [--fresh-out]
 // The ONNX model (one Conv node, weight as an initializer so onnxruntime can prepack it) is encoded
 // by hand below: protobuf wire format, the few ModelProto fields a Conv needs.
 'use strict';
@@ -62,6 +62,9 @@ const median = (a) => { const b = a.slice().sort((x, y) => x - y); return b[b.le
     const w = { data: rand(s.w.reduce((a, b) => a * b)), shape: s.w };
     const o = { padding: s.pad, stride: s.stride, groups: s.groups, threads };
     const { outputShape, flops } = cc.convCost(s.x, s.w, o);
+    // Both libraries reuse output memory, as a serving loop would: onnxruntime from its arena,
+    // channelconv through options.out (a fresh 25 MB array per call costs page faults: --fresh-out).
+    if (!args.includes('--fresh-out')) o.out = new Float32Array(outputShape.reduce((a, b) => a * b));
     // onnxruntime's pool threads spin-wait after each run by default: alternating with channelconv,
     // they would hold a core while channelconv runs. Off unless --ort-spin (channelconv's OpenMP
     // threads sleep when idle: OMP_WAIT_POLICY=passive).
@@ -70,7 +73,7 @@ const median = (a) => { const b = a.slice().sort((x, y) => x - y); return b[b.le
       intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', extra,
     });
     const feeds = { X: new ort.Tensor('float32', x.data, s.x) };
-    const ours = cc.conv2dSync(x, w, o).data;
+    const ours = cc.conv2dSync(x, w, o).data.slice();
     const theirs = (await sess.run(feeds)).Y.data;
     let diff = 0;
     for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
