@@ -283,12 +283,15 @@ bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
   p.tiles = (s.OH + p.rows - 1) / p.rows;
   p.msplit = 1;
   const int64_t mpanels = p.g.Mp / p.g.kr->mr;
-  if (t > 1 && images * p.tiles < 2 * t && mpanels > 1) {
-    // Few images of few rows (a late layer at N = 1): thinner tiles would be mostly padding, so the
-    // team splits the output channels instead.
-    p.msplit = std::min<int64_t>(mpanels, (2 * t + images * p.tiles - 1) / (images * p.tiles));
-  } else if (t > 1 && images * p.tiles < 16 * t) {
-    while ((images * p.tiles) % t != 0 && p.tiles < s.OH) ++p.tiles;
+  if (t > 1) {
+    // Few images of few row tiles (S1: N = 1; a late layer): the team also splits the output
+    // channels, for at least 4 tasks per thread so a thread slowed by another process delays the
+    // end by a small task only; thinner row tiles would be mostly padding.
+    if (images * p.tiles < 4 * t && mpanels > 1)
+      p.msplit = std::min<int64_t>(mpanels, (4 * t + images * p.tiles - 1) / (images * p.tiles));
+    // Then a task count that is a multiple of the team, so no thread idles at the end.
+    if (images * p.tiles * p.msplit < 16 * t)
+      while ((images * p.tiles * p.msplit) % t != 0 && p.tiles < s.OH) ++p.tiles;
   }
   p.rows = (s.OH + p.tiles - 1) / p.tiles;
   p.tiles = (s.OH + p.rows - 1) / p.rows;
