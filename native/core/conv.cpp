@@ -8,7 +8,6 @@
 
 #include "../cpu/gemm.h"
 #include "error.h"
-#include "im2col.h"
 #include "layout.h"
 #include "threads.h"
 
@@ -41,7 +40,7 @@ bool use_direct(const ConvShape& s) {
   return s.macs() < kDirectMacs || (s.Cg <= 4 && Kg <= 4);
 }
 
-// ----- direct: y[n, k, oh, :] = bias[k] + sum over (c, kh) of one input row's KW taps -------------
+// ----- direct: y[n, k, oh, :] = bias[k] + sum over (c, kh) of input row (c, ih) * w[k, c, kh, :] ----
 struct DirectPlan {
   int64_t row_blocks, tasks;
   int threads;
@@ -157,7 +156,7 @@ GemmPlan plan_gemm(const ConvShape& s, int requested) {
   const int64_t images = s.N * s.groups;
   const int t = want_threads(s, requested);
   p.tiles = (p.panels + p.kr->nc / nr - 1) / (p.kr->nc / nr);
-  // Few tasks: make their count a multiple of the team so no thread idles at the end (S1: N = 1).
+  // Few tasks: make their count a multiple of the team so no thread idles at the end.
   if (t > 1 && images * p.tiles < 16 * t)
     while ((images * p.tiles) % t != 0 && p.tiles < p.panels) ++p.tiles;
   p.tasks = images * p.tiles;
