@@ -3,6 +3,10 @@
 // only after cpuid says the CPU has AVX-512F/DQ/BW/VL.
 #include <immintrin.h>
 
+// GCC 12 flags the _mm512_undefined_ps() inside _mm512_max_ps as maybe-uninitialized (a false
+// positive of the intrinsic header).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "gemm.h"
 
 namespace cc {
