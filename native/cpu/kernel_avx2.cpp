@@ -93,7 +93,9 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
     const __m256i out = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imin(8, OW - ow0))), lane);
-    __m256 acc = (flags & kUkAccumulate) ? _mm256_maskload_ps(y + ow0, out) : _mm256_set1_ps(bias);
+    const bool whole = ow0 + 8 <= OW;  // vmaskmovps stores are slow on AMD: only for the tail
+    __m256 acc = !(flags & kUkAccumulate) ? _mm256_set1_ps(bias)
+                 : whole ? _mm256_loadu_ps(y + ow0) : _mm256_maskload_ps(y + ow0, out);
     for (int64_t kw = 0; kw < KW; ++kw) {
       const int64_t off = ow0 + kw * dw - pl;
       const int64_t lo = imax(0, -off), hi = imin(8, W - off);
@@ -107,7 +109,8 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
       }
     }
     if (flags & kUkRelu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
-    _mm256_maskstore_ps(y + ow0, out, acc);
+    if (whole) _mm256_storeu_ps(y + ow0, acc);
+    else _mm256_maskstore_ps(y + ow0, out, acc);
   }
 }
 
