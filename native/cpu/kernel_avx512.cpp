@@ -32,16 +32,18 @@ void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int 
 }
 
 // kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
-template <bool kOffsets>
+// kRows: rows computed (8, or 4 for a last panel with m <= 4: S1's 100 = 12 x 8 + 4 output channels);
+// the packed A panel keeps its 8-row layout.
+template <bool kOffsets, int kRows = MR>
 void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
                   int n, const float* bias, int flags) {
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();  // rows >= kRows stay zero
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = kOffsets ? b + offs[k] : b;
     const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < kRows; ++i) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
@@ -272,11 +274,13 @@ void gather(float* d, const float* s, int64_t inc, int64_t n) {
 
 void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
             const float* bias, int flags) {
-  ukernel_8x48_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+  if (m <= 4) ukernel_8x48_t<false, 4>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+  else ukernel_8x48_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
 }
 void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
             int n, const float* bias, int flags) {
-  ukernel_8x48_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+  if (m <= 4) ukernel_8x48_t<true, 4>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+  else ukernel_8x48_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
 }
 
 }  // namespace
