@@ -254,7 +254,7 @@ struct RowsPlan {
 };
 
 bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
-  if (s.layout != Layout::NCHW || s.is_pointwise()) return false;
+  if (s.layout == Layout::NCHW && s.is_pointwise()) return false;  // the packed path reads it as is
   RowsPlan& p = *rp;
   p.g = plan_gemm(s, requested);
   const int64_t Wp = s.W + s.pad_l + s.pad_r;
@@ -330,7 +330,11 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
     const int64_t m_lo = mc * mpanels / p.msplit * mr, m_hi = std::min(gp.M, (mc + 1) * mpanels / p.msplit * mr);
     const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
     const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
-    const float* xg = x + (n * s.C + g * s.Cg) * s.H * s.W;
+    // Input element (c, ih, iw) of this image and group at xg + c*xcs + ih*xhs + iw*xws: NHWC is
+    // transposed to channel rows here, on the copy the thread makes anyway.
+    const bool nhwc = s.layout == Layout::NHWC;
+    const float* xg = nhwc ? x + n * s.H * s.W * s.C + g * s.Cg : x + (n * s.C + g * s.Cg) * s.H * s.W;
+    const int64_t xcs = nhwc ? 1 : s.H * s.W, xhs = nhwc ? s.W * s.C : s.W, xws = nhwc ? s.C : 1;
     for (int64_t c = 0; c < s.Cg; ++c)
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b)
@@ -342,12 +346,12 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
               continue;
             }
             // Phase columns j read input column sw*j + b - pad_l when inside [0, W).
-            const float* xr = xg + (c * s.H + ih) * s.W;
+            const float* xr = xg + c * xcs + ih * xhs;
             const int64_t j0 = std::min(p.Wq, (s.pad_l - b + sw - 1) / sw);  // first j inside
             const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
             std::fill(d, d + j0, 0.0f);
-            if (sw == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
-            else kr.gather(d + j0, xr + sw * j0 + b - s.pad_l, sw, j1 - j0);
+            if (sw * xws == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
+            else kr.gather(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, sw * xws, j1 - j0);
             std::fill(d + j1, d + p.Wq, 0.0f);
           }
     std::fill(xl + s.Cg * sh * sw * Rq * p.Wq, xl + p.xl_floats, 0.0f);  // slack read by the last panel
@@ -359,11 +363,11 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
         }
     const float* ag = packed + g * gp.Mp * gp.Kd;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
-    float* y0 = y + (n * s.K + g * gp.M) * P + oh0 * s.OW;  // this tile's first output row, channel 0
+    float* y0 = y + (n * s.K + g * gp.M) * P + oh0 * s.OW;  // NCHW: this tile's first output row, channel 0
     // A panel of grid columns [jr, jr + ncb) lying within one output row's valid columns.
     auto direct = [&](int64_t jr, int ncb) {
       const int64_t r = jr / p.Wq;
-      return jr + ncb <= r * p.Wq + s.OW;
+      return !nhwc && jr + ncb <= r * p.Wq + s.OW;
     };
     for (int64_t k0 = 0; k0 < gp.Kd; k0 += gp.kc) {
       const int64_t kcb = std::min(gp.kc, gp.Kd - k0);
@@ -381,6 +385,15 @@ void conv2d_rows(const ConvShape& s, const RowsPlan& p, const float* w, const fl
             kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m, ncb, bi, flags);
         }
       }
+    }
+    if (nhwc) {  // transpose the C tile into the NHWC output: pixel (oh0 + r, ow), channels m_lo..m_hi
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          float* yp = y + ((n * s.OH + oh0 + r) * s.OW + ow) * s.K + g * gp.M;
+          const float* cp = ct + r * p.Wq + ow;
+          for (int64_t m = m_lo; m < m_hi; ++m) yp[m] = cp[m * ldc];
+        }
+      return;
     }
     // Copy the valid columns of the panels that went through ct (those holding a row end).
     for (int64_t jr = 0; jr < ncols; jr += nr) {
