@@ -13,6 +13,29 @@ export interface NativeConvParams {
   weightLayout: 'OIHW' | 'HWIO';
   /** 0 or absent: all cores. */
   threads?: number;
+  /** Applied after the bias; absent: 'none'. */
+  activation?: 'none' | 'relu';
+}
+
+/**
+ * Float64Array(40) call descriptor of the packed entry points (written by lib/desc.ts):
+ * [0] input rank (3|4), [1..4] input shape (unused trailing slots 1), [5..8] weight shape,
+ * [9,10] stride, [11,12] dilation, [13] pad mode (0 explicit, 1 valid, 2 same, 3 same_lower),
+ * [14..17] padding, [18] groups, [19] layout (0 NCHW, 1 NHWC), [20] weight layout (0 OIHW, 1 HWIO),
+ * [21] threads (0 = default), [22] relu (0|1). Written back by the call: [24] output rank,
+ * [25..28] output shape, [29] macs, [30] workspace bytes, [31..34] resolved padding.
+ */
+export type NativeDesc = Float64Array;
+
+/** Weights packed once (createConv2d). Methods throw ERR_CHANNELCONV_DISPOSED after dispose(). */
+export interface NativePreparedConv {
+  /** Runs on the calling thread; returns `out`, or a new array when out is null. */
+  runSync(input: Float32Array, out: Float32Array | null, desc: NativeDesc): Float32Array;
+  /** As runSync on the libuv pool; argument errors throw synchronously. */
+  runAsync(input: Float32Array, out: Float32Array | null, desc: NativeDesc): Promise<Float32Array>;
+  dispose(): void;
+  /** Native memory held (0 once disposed). */
+  readonly bytes: number;
 }
 
 export interface NativePlan {
@@ -44,6 +67,13 @@ export interface NativeCudaOptions {
 }
 
 export interface Binding {
+  /** conv2dSync in one call: plans into desc, checks, allocates `out` when null, runs; returns out. */
+  conv2dSyncPacked(input: Float32Array, weight: Float32Array, bias: Float32Array | null,
+                   out: Float32Array | null, desc: NativeDesc): Float32Array;
+  /** Plans into desc (prepared: workspace of a prepared layer's call). */
+  planPacked(desc: NativeDesc, prepared?: boolean): void;
+  /** Packs weight (and copies bias) for desc's weight shape and options. */
+  PreparedConv: new (weight: Float32Array, bias: Float32Array | null, desc: NativeDesc) => NativePreparedConv;
   backendInfo(): NativeBackendInfo;
   /** Validates shapes and options; throws TypeError/RangeError with `code`. */
   plan(inputShape: number[], weightShape: number[], params: NativeConvParams): NativePlan;

@@ -1,6 +1,7 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
-import { autoPrefersCuda, defaultThreads, DeviceTensor, isDeviceTensor, requireCuda } from './device';
+import { DESC_LEN, outputShapeOf, writeDesc } from './desc';
+import { AUTO_CUDA_MIN_MACS, autoPrefersCuda, defaultThreads, DeviceTensor, isDeviceTensor, requireCuda } from './device';
 import { codes, plainError, rangeError, typeError } from './errors';
 import { native } from './native';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
@@ -23,6 +24,9 @@ export interface ConvCost {
   /** Padding actually applied, [top, bottom, left, right]. */
   padding: [number, number, number, number];
 }
+
+// Reused by every synchronous call (they cannot interleave); async calls never touch it.
+const syncDesc = new Float64Array(DESC_LEN);
 
 interface PreparedCall {
   input: Tensor | DeviceTensor;
@@ -68,9 +72,14 @@ function allocateOutput(size: number): Float32Array {
   }
 }
 
-// `allocate`: whether a missing `out` is allocated here (sync) or by the native side (async CPU).
-function prepare(inputArg: unknown, weightArg: unknown, options: unknown, allocate = true): PreparedCall {
-  // Snapshots: every property is read once, so getters cannot change a value between check and use.
+interface CallArgs {
+  input: Tensor | DeviceTensor;
+  weight: Tensor;
+  opts: NormalizedOptions;
+}
+
+// Snapshots: every property is read once, so getters cannot change a value between check and use.
+function readArgs(inputArg: unknown, weightArg: unknown, options: unknown): CallArgs {
   let input: Tensor | DeviceTensor;
   if (isDeviceTensor(inputArg)) {
     readShape(inputArg.shape, 'input.shape', [3, 4]);
@@ -79,8 +88,25 @@ function prepare(inputArg: unknown, weightArg: unknown, options: unknown, alloca
   } else {
     input = readTensor(inputArg, 'input', [3, 4]);
   }
-  const weight = readTensor(weightArg, 'weight', [4]);
-  const opts = normalizeOptions(options);
+  return { input, weight: readTensor(weightArg, 'weight', [4]), opts: normalizeOptions(options) };
+}
+
+// Whether a call surely runs on the CPU without asking the cost model: device 'cpu', or 'auto' with
+// an upper bound on its multiply-adds (output no larger than the padded input) below the CUDA floor.
+function surelyCpu({ input, weight, opts }: CallArgs): boolean {
+  if (isDeviceTensor(input)) return false;
+  if (opts.device === 'cpu') return true;
+  if (opts.device !== 'auto') return false;
+  const s = input.shape;
+  const nhwc = opts.params.layout === 'NHWC';
+  const [n, h, w] = s.length === 4 ? (nhwc ? [s[0], s[1], s[2]] : [s[0], s[2], s[3]]) : (nhwc ? [1, s[0], s[1]] : [1, s[1], s[2]]);
+  const p = opts.params.padMode === 'explicit' ? opts.params.padding : [0, 0, 0, 0];
+  const macsBound = n * weight.data.length * (h + p[0] + p[1]) * (w + p[2] + p[3]);
+  return macsBound < AUTO_CUDA_MIN_MACS;
+}
+
+// `allocate`: whether a missing `out` is allocated here (sync) or by the native side (async CPU).
+function prepare({ input, weight, opts }: CallArgs, allocate: boolean): PreparedCall {
   const plan = native().plan(input.shape, weight.shape, opts.params);
   const device = chooseDevice(opts, plan, input, weight);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
@@ -106,7 +132,16 @@ export function conv2dSync(input: DeviceTensor, weight: Tensor, options?: Conv2d
 export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): ConvOutput;
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor;
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor {
-  const c = prepare(input, weight, options);
+  const args = readArgs(input, weight, options);
+  if (surelyCpu(args)) {
+    // One native call plans, checks and runs (S6-sized calls are dominated by N-API crossings).
+    const { weight: w, opts } = args;
+    const x = args.input as Tensor;
+    writeDesc(syncDesc, x.shape, w.shape, opts.params);
+    const data = native().conv2dSyncPacked(x.data, w.data, opts.bias, opts.out, syncDesc);
+    return { data, shape: outputShapeOf(syncDesc), device: 'cpu' };
+  }
+  const c = prepare(args, true);
   const cuda = { precision: c.opts.precision };
   if (c.input instanceof DeviceTensor) {
     const h = native().cudaConv2dSync(c.input.handle('input'), c.input.shape, c.weight.data, c.weight.shape,
@@ -132,7 +167,7 @@ export function conv2d(input: DeviceTensor, weight: Tensor, options?: Conv2dOpti
 export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput>;
 export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
 export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
-  const c = prepare(input, weight, options, false);
+  const c = prepare(readArgs(input, weight, options), false);
   if (c.device === 'cpu') {
     const data = await native().conv2dAsync((c.input as Tensor).data, c.input.shape, c.weight.data, c.weight.shape,
       c.opts.bias, c.opts.params, c.out);

@@ -16,6 +16,7 @@ export const codes = {
   DISPOSED: 'ERR_CHANNELCONV_DISPOSED',
   LOAD_FAILED: 'ERR_CHANNELCONV_LOAD_FAILED',
   INTERNAL: 'ERR_CHANNELCONV_INTERNAL',
+  INVALID_ISA: 'ERR_CHANNELCONV_INVALID_ISA',
 } as const;
 
 export type ErrorCode = (typeof codes)[keyof typeof codes];

@@ -17,6 +17,10 @@ interface NodeGypBuild {
 /** The native module; loaded on first use so that importing the package never needs the binary. */
 export function native(): Binding {
   if (binding) return binding;
+  // OpenMP threads that finish early must sleep, not spin: on a machine with other busy processes a
+  // spinning thread takes the core its team-mate needs (2-thread medians were 4x worse). libgomp
+  // reads this when it is loaded with the addon, so it is set just before; a user's value wins.
+  if (process.env.OMP_WAIT_POLICY === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   binding = load();
   return binding;
 }
@@ -44,6 +48,8 @@ function load(): Binding {
     // Loaded through node-gyp-build rather than require(file): it keeps working inside webpack bundles.
     if (file) return nodeGypBuild(packageRoot) as Binding;
   } catch (e) {
+    // The binary loaded but CHANNELCONV_ISA is unusable: its own message says which values are valid.
+    if ((e as { code?: unknown })?.code === codes.INVALID_ISA) throw e;
     cause = e;
     tried.push(file ? `${file}: ${message(e)}` : `require('node-gyp-build'): ${message(e)}`);
   }

@@ -42,11 +42,14 @@ export interface Conv2dOptions {
   threads?: number;
   /** Preallocated output, length = product of the output shape; must not overlap the inputs. */
   out?: Float32Array;
+  /** Applied after the bias, fused into the kernel. Default 'none'. */
+  activation?: 'none' | 'relu';
 }
 
 export const knownOptions = [
   'bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out',
   'precision',
+  'activation',
 ] as const;
 
 export interface NormalizedOptions {
@@ -152,6 +155,7 @@ export function normalizeOptions(options: unknown, known: readonly string[] = kn
     layout: oneOf('options.layout', o.layout, ['NCHW', 'NHWC'] as const, 'NCHW'),
     weightLayout: oneOf('options.weightLayout', o.weightLayout, ['OIHW', 'HWIO'] as const, 'OIHW'),
     threads: o.threads === undefined ? 0 : checkInt('options.threads', o.threads, 1, 1024),
+    activation: oneOf('options.activation', o.activation, ['none', 'relu'] as const, 'none'),
   };
   return {
     params,

@@ -24,6 +24,15 @@ const coded = (e: unknown) => e instanceof Error && /^ERR_CHANNELCONV_/.test(Str
 const W = () => ({ data: r.floats(6 * 4 * 3 * 3), shape: [6, 4, 3, 3] });
 const X = () => ({ data: r.floats(2 * 4 * 9 * 11), shape: [2, 4, 9, 11] });
 
+// JSON for a failure message; options with throwing getters cannot be stringified.
+const safeJson = (v: unknown): string => {
+  try {
+    return JSON.stringify(v);
+  } catch (e) {
+    return `<unprintable: ${(e as Error).message}>`;
+  }
+};
+
 describe.skipIf(!create)('prepared layers (createConv2d)', () => {
   console.log(`prepared.test.ts seed ${seed}`);
   const make = create!;
@@ -60,7 +69,7 @@ describe.skipIf(!create)('prepared layers (createConv2d)', () => {
         const l = make(w, o);
         try { l.runSync(X()); } finally { l.dispose(); }
       } catch (e) { err = e; }
-      expect(coded(err), `createConv2d(${String(w)}, ${JSON.stringify(o)}) gave ${String(err)}`).toBe(true);
+      expect(coded(err), `createConv2d(${String(w)}, ${safeJson(o)}) gave ${String(err)}`).toBe(true);
     }
     const weight = W();
     const layer = make(weight);

@@ -4,6 +4,7 @@
 
 #include "../core/threads.h"
 #include "../cpu/gemm.h"
+#include "args.h"
 #include "conv_binding.h"
 #include "cuda_binding.h"
 
@@ -28,9 +29,16 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  // An unusable CHANNELCONV_ISA fails the load itself, with a message listing the valid values.
+  try {
+    cc::gemm_kernels();
+  } catch (const cc::Error& e) {
+    throw_js(env, e);
+  }
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   init_conv(env, exports);
   init_cuda(env, exports);
+  init_fast(env, exports);
   return exports;
 }
 

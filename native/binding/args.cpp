@@ -167,6 +167,12 @@ ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in, const std:
   else range_error(env, cc::codes::kInvalidOption,
                    "padMode must be 'explicit', 'valid', 'same' or 'same_lower', got '" + clip(mode) + "'");
 
+  Napi::Value act = get(params, "activation");
+  if (!act.IsUndefined()) {
+    const std::string a = str_value(env, act, "activation");
+    if (a == "relu") p.relu = true;
+    else if (a != "none") range_error(env, cc::codes::kInvalidOption, "activation must be 'none' or 'relu', got '" + a + "'");
+  }
   Napi::Value th = get(params, "threads");
   if (!th.IsUndefined()) {
     const int64_t t = int_value(env, th, "threads", cc::codes::kInvalidOption);

@@ -35,6 +35,7 @@ std::vector<int64_t> shape_arg(Napi::Env env, Napi::Value v, const char* name);
 struct ConvParams {
   cc::ConvDesc desc;
   int threads = 0;
+  bool relu = false;  // activation: 'relu'
 };
 ConvParams conv_params(Napi::Env env, const std::vector<int64_t>& in_shape,
                        const std::vector<int64_t>& w_shape, Napi::Value params);

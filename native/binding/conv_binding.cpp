@@ -51,6 +51,7 @@ ConvCall unwrap_call(const Napi::CallbackInfo& info, bool allow_null_out = false
                              shape_arg(env, info[3], "weight.shape"), info[5]);
   c.shape = resolve_shape(env, p);
   c.run.threads = p.threads;
+  c.run.relu = p.relu;
   check_length(env, c.x, c.shape.input_elems(), "input.data", cc::codes::kInvalidShape);
   check_length(env, c.w, c.shape.weight_elems(), "weight.data", cc::codes::kInvalidShape);
   if (!c.bias.object.IsEmpty()) check_length(env, c.bias, c.shape.K, "options.bias", cc::codes::kInvalidShape);

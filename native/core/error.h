@@ -36,6 +36,7 @@ inline constexpr const char* kNoCuda = "ERR_CHANNELCONV_NO_CUDA";
 inline constexpr const char* kCuda = "ERR_CHANNELCONV_CUDA";
 inline constexpr const char* kDisposed = "ERR_CHANNELCONV_DISPOSED";
 inline constexpr const char* kInternal = "ERR_CHANNELCONV_INTERNAL";
+inline constexpr const char* kInvalidIsa = "ERR_CHANNELCONV_INVALID_ISA";
 }  // namespace codes
 
 [[noreturn]] inline void throw_range(const char* code, const std::string& msg) {

@@ -1,5 +1,6 @@
 #include "im2col.h"
 
+
 namespace cc {
 
 void im2col_tile(const ConvShape& s, const float* x, int64_t p0, int64_t cols, float* col) {

@@ -1,0 +1,166 @@
+// AVX2 + FMA micro-kernel, 6 x 16: 12 ymm accumulators; per k, 2 loads of B and 6 broadcasts of A
+// feed 12 FMAs. Compiled with -mavx2 -mfma (this file only); called only after cpuid says so.
+#include <immintrin.h>
+
+#include "gemm.h"
+
+namespace cc {
+namespace {
+
+// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
+// ISA-specific flags) could be the copy the linker keeps for baseline code too.
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+constexpr int MR = 6, NR = 16, NV = NR / 8;
+
+void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int n, const float* bias,
+                   int flags) {
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float* p = c + i * rs + j * cs;
+      float v = t[i * NR + j] + ((flags & kUkAccumulate) ? *p : (bias ? bias[i] : 0.0f));
+      if ((flags & kUkRelu) && !(v > 0.0f)) v = 0.0f;
+      *p = v;
+    }
+}
+
+// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+template <bool kOffsets>
+void ukernel_6x16_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
+                  int n, const float* bias, int flags) {
+  // Named accumulators, not an array: GCC spilled an array it also indexed in the epilogue on every
+  // iteration of the k loop.
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* bk = kOffsets ? b + offs[k] : b;
+    const __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+    __m256 ai = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(ai, b0, c00); c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10); c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20); c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30); c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40); c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50); c51 = _mm256_fmadd_ps(ai, b1, c51);
+    a += MR;
+    if (!kOffsets) b += NR;
+  }
+  alignas(32) float t[MR * NR];
+  const __m256 acc[MR][NV] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (cs == 1 && m == MR && n == NR) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int i = 0; i < MR; ++i) {
+      float* ci = c + i * rs;
+      const __m256 init = _mm256_set1_ps(bias ? bias[i] : 0.0f);
+      for (int v = 0; v < NV; ++v) {
+        __m256 r = acc[i][v];
+        r = (flags & kUkAccumulate) ? _mm256_add_ps(r, _mm256_loadu_ps(ci + 8 * v)) : _mm256_add_ps(r, init);
+        if (flags & kUkRelu) r = _mm256_max_ps(r, zero);
+        _mm256_storeu_ps(ci + 8 * v, r);
+      }
+    }
+    return;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) _mm256_store_ps(t + i * NR + 8 * v, acc[i][v]);
+  store_general(t, c, rs, cs, m, n, bias, flags);
+}
+
+// Strided rows: scalar, one output at a time.
+void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        const int64_t iw = ow * sw + kw * dw - pl;
+        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
+      }
+    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
+  }
+}
+
+// Stride 1: 8 outputs in a register across all rows and taps; row edges through masked loads.
+void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
+  if (sw != 1) return direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
+    const __m256i out = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imin(8, OW - ow0))), lane);
+    const bool whole = ow0 + 8 <= OW;  // vmaskmovps stores are slow on AMD: only for the tail
+    __m256 acc = !(flags & kUkAccumulate) ? _mm256_set1_ps(bias)
+                 : whole ? _mm256_loadu_ps(y + ow0) : _mm256_maskload_ps(y + ow0, out);
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const int64_t off = ow0 + kw * dw - pl;
+      const int64_t lo = imax(0, -off), hi = imin(8, W - off);
+      if (hi <= lo) continue;
+      const bool full = lo == 0 && hi == 8;
+      const __m256i m = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(int(lo) - 1)),
+                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(int(hi)), lane));
+      for (int64_t r = 0; r < nrows; ++r) {
+        const __m256 v = full ? _mm256_loadu_ps(x[r] + off) : _mm256_maskload_ps(x[r] + off, m);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(w[r][kw]), v, acc);
+      }
+    }
+    if (flags & kUkRelu) acc = _mm256_max_ps(acc, _mm256_setzero_ps());
+    if (whole) _mm256_storeu_ps(y + ow0, acc);
+    else _mm256_maskstore_ps(y + ow0, out, acc);
+  }
+}
+
+// Two rows as two single-row passes over the rows each uses.
+void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
+                 int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
+                 float bias, int flags) {
+  const float* xs[kDirectMaxRows];
+  const float* ws[kDirectMaxRows];
+  for (int out = 0; out < 2; ++out) {
+    const float* const* wsrc = out ? wb : wa;
+    int64_t n = 0;
+    for (int64_t r = 0; r < nrows; ++r)
+      if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
+    direct_row(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
+  }
+}
+
+// B packing primitives (pack_b.inl): 8 lanes, scalar tails.
+void pb_zero(float* d, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+  for (; i < n; ++i) d[i] = 0.0f;
+}
+void pb_copy(float* d, const float* s, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+  for (; i < n; ++i) d[i] = s[i];
+}
+void pb_gather(float* d, const float* s, int64_t inc, int n) {
+  for (int i = 0; i < n; ++i) d[i] = s[i * inc];
+}
+
+#include "pack_b.inl"
+
+void gather(float* d, const float* s, int64_t inc, int64_t n) {
+  for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
+}
+
+void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
+            const float* bias, int flags) {
+  ukernel_6x16_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+}
+void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
+            int n, const float* bias, int flags) {
+  ukernel_6x16_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
+}
+
+}  // namespace
+
+extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b, ukernel_6x16_rows, direct_row2, gather};
+
+}  // namespace cc
