@@ -1,5 +1,7 @@
 // Shared by scripts/bench.js and bench/peers/run.js: the benchmark shapes, statistics, formatting.
 'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
@@ -135,7 +137,35 @@ progress.done = () => {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
 };
 
+// Brings the native build and the TypeScript output up to date (cmake-js build is incremental); build
+// logs go to stderr so stdout carries only the report.
+function build() {
+  const cmakeJs = path.join(root, 'node_modules', '.bin', 'cmake-js');
+  progress('building (cmake-js build)');
+  const r = spawnSync(cmakeJs, ['build', '--log-level', 'warn'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    progress.done();
+    process.stderr.write(`${r.stdout || ''}${r.stderr || ''}`);
+    throw new Error('native build failed (cmake-js build)');
+  }
+  const dist = path.join(root, 'dist', 'index.js');
+  const libDir = path.join(root, 'lib');
+  const stale = !fs.existsSync(dist) ||
+    fs.readdirSync(libDir).some((f) => fs.statSync(path.join(libDir, f)).mtimeMs > fs.statSync(dist).mtimeMs);
+  if (stale) {
+    progress('building (TypeScript)');
+    const t = spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, encoding: 'utf8' });
+    if (t.status !== 0) {
+      progress.done();
+      process.stderr.write(`${t.stdout || ''}${t.stderr || ''}`);
+      throw new Error('TypeScript build failed (npm run build:ts)');
+    }
+  }
+  progress.done();
+}
+
 module.exports = {
+  build,
   root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
   defaultThreads, table, fmtTime, progress,
 };

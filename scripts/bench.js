@@ -51,30 +51,6 @@ function fail(msg) {
   process.exit(2);
 }
 
-// Brings the native build and the TypeScript output up to date; build logs go to stderr so stdout
-// carries only the report.
-function build() {
-  const cmakeJs = path.join(root, 'node_modules', '.bin', 'cmake-js');
-  lib.progress('building (cmake-js build)');
-  const r = spawnSync(cmakeJs, ['build', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 2, 2] });
-  if (r.status !== 0) {
-    console.error('bench: native build failed');
-    process.exit(r.status || 1);
-  }
-  const dist = path.join(root, 'dist', 'index.js');
-  const libDir = path.join(root, 'lib');
-  const stale = !fs.existsSync(dist) ||
-    fs.readdirSync(libDir).some((f) => fs.statSync(path.join(libDir, f)).mtimeMs > fs.statSync(dist).mtimeMs);
-  if (stale) {
-    lib.progress('building (TypeScript)');
-    const t = spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, stdio: ['ignore', 2, 2] });
-    if (t.status !== 0) {
-      console.error('bench: TypeScript build failed');
-      process.exit(t.status || 1);
-    }
-  }
-}
-
 function runNative(o, exe) {
   const list = spawnSync(exe, ['--list'], { encoding: 'utf8' });
   if (list.status !== 0) throw new Error(`${exe} --list failed: ${list.stderr}`);
@@ -267,7 +243,7 @@ async function main() {
   }
   if (o.threads && !/^\d+(,\d+)*$/.test(o.threads)) fail(`--threads wants N or a list N,M, got ${o.threads}`);
   if (o.budget && !(Number(o.budget) > 0)) fail(`--budget wants a positive number of seconds, got ${o.budget}`);
-  build();
+  lib.build();
   const exe = path.join(root, 'build', 'channelconv_bench');
   const native = runNative(o, exe);
   const cc = require(path.join(root, 'dist', 'index.js'));
