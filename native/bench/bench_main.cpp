@@ -184,8 +184,12 @@ Options parse(int argc, char** argv) {
 // ---- progress -------------------------------------------------------------------------------------
 
 const bool g_tty = isatty(2);
+// At most a few updates a second: a terminal write between samples should cost nothing measurable.
 void progress(const std::string& msg) {
-  if (g_tty) std::fprintf(stderr, "\r\033[K%s", msg.c_str());
+  static Clock::time_point last;
+  if (!g_tty || Clock::now() - last < std::chrono::milliseconds(200)) return;
+  last = Clock::now();
+  std::fprintf(stderr, "\r\033[K%s", msg.c_str());
 }
 void progress_done() {
   if (g_tty) std::fprintf(stderr, "\r\033[K");
