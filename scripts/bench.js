@@ -269,7 +269,7 @@ async function main() {
     peak: native.peak,
     results,
     nodeApi,
-    projection: projection(results, threadList[0]),
+    projection: projection(results, Math.max(...threadList)),
   };
   printReport(rep);
   if (o.json) {

@@ -462,7 +462,8 @@ int main(int argc, char** argv) {
     progress_done();
 
     std::string peak_isa, single_isa;
-    const double peak = peak_at(o.threads.front(), &peak_isa);
+    const int peak_threads_n = *std::max_element(o.threads.begin(), o.threads.end());
+    const double peak = peak_at(peak_threads_n, &peak_isa);
     const double single = peak_at(1, &single_isa);
 
     std::ostringstream js;
@@ -472,7 +473,7 @@ int main(int argc, char** argv) {
     js << "  \"isa\": " << jstr(cc::gemm_isa()) << ",\n";
     js << "  \"defaultThreads\": " << default_threads() << ",\n";
     js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
-    js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << o.threads.front()
+    js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
     for (size_t i = 0; i < points.size(); ++i)
