@@ -90,9 +90,9 @@ function ensurePeers() {
 /** Shape data shared by all contenders: R input sets (rotated), one weight, one bias. */
 function makeData(s) {
   const inElems = s.N * s.C * s.H * s.W;
-  // Enough input sets that consecutive calls do not find their input in the L3 (capped: peers keep
-  // their own copies).
-  const sets = Math.max(1, Math.min(4, Math.ceil((64 << 20) / (inElems * 4))));
+  // Enough input sets (64 MiB, twice this machine's 32 MiB L3; at most 16) that consecutive calls do
+  // not find their input already cached. tfjs keeps its own copies (NHWC).
+  const sets = Math.max(1, Math.min(16, Math.ceil((64 << 20) / (inElems * 4))));
   const x0 = lib.randomFloats(inElems, 1);
   const xs = Array.from({ length: sets }, () => x0.slice());
   const w = lib.randomFloats(s.weightShape.reduce((a, b) => a * b, 1), 2);
