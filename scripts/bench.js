@@ -253,7 +253,7 @@ async function main() {
 
   const results = native.results.slice();
   let nodeApi = null;
-  if (shapes.some((s) => s.id === 'S6')) nodeApi = await nodeApiOverhead(cc, native, threadList[0], budgetMs);
+  if (shapes.some((s) => s.id === 'S6')) nodeApi = await nodeApiOverhead(cc, native, Math.max(...threadList), budgetMs);
   if (info.cuda.available) results.push(...gpuResults(cc, shapes, budgetMs));
   lib.progress.done();
 
