@@ -241,7 +241,9 @@ async function main() {
   } catch (e) {
     fail(e.message);
   }
-  if (o.threads && !/^\d+(,\d+)*$/.test(o.threads)) fail(`--threads wants N or a list N,M, got ${o.threads}`);
+  if (o.threads && (!/^\d+(,\d+)*$/.test(o.threads) || o.threads.split(',').some((t) => +t < 1 || +t > 1024))) {
+    fail(`--threads wants N or a list N,M of integers in 1..1024, got ${o.threads}`);
+  }
   if (o.budget && !(Number(o.budget) > 0)) fail(`--budget wants a positive number of seconds, got ${o.budget}`);
   lib.build();
   const exe = path.join(root, 'build', 'channelconv_bench');
@@ -284,6 +286,6 @@ async function main() {
 
 main().catch((e) => {
   lib.progress.done();
-  console.error(`bench: ${e && e.stack ? e.stack : e}`);
+  console.error(`bench: ${process.env.BENCH_DEBUG && e && e.stack ? e.stack : e && e.message ? e.message : e}`);
   process.exit(1);
 });

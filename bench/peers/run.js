@@ -15,7 +15,7 @@ const lib = require('../lib');
 
 const here = __dirname;
 const TOLERANCE = 1e-4;
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--json FILE]
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--json FILE]
   --threads        threads for channelconv and onnxruntime (default: all cores)
   --budget         timed seconds per shape, all contenders together (default 4, quick 0.6)
   --tfjs-cpu-cap   most seconds the pure-JS tfjs cpu backend may spend per shape (default 2, quick 0.5)
@@ -48,7 +48,7 @@ function parseArgs(argv) {
     else if (a === '--shapes') o.shapes = value();
     else if (a === '--threads') {
       o.threads = positive('--threads', value());
-      if (!Number.isInteger(o.threads)) fail('--threads wants an integer');
+      if (!Number.isInteger(o.threads) || o.threads > 1024) fail('--threads wants an integer in 1..1024');
     } else if (a === '--budget') o.budget = positive('--budget', value());
     else if (a === '--tfjs-cpu-cap') o.cpuCap = positive('--tfjs-cpu-cap', value());
     else if (a === '--json') o.json = value();
@@ -362,6 +362,6 @@ async function main() {
 
 main().catch((e) => {
   lib.progress.done();
-  console.error(`bench:peers: ${e && e.stack ? e.stack : e}`);
+  console.error(`bench:peers: ${process.env.BENCH_DEBUG && e && e.stack ? e.stack : e && e.message ? e.message : e}`);
   process.exit(1);
 });
