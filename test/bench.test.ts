@@ -4,7 +4,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.join(__dirname, '..');
 const SHAPES = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'];
@@ -34,6 +34,7 @@ describe('npm run bench --quick', () => {
     if (r.status !== 0) throw new Error(`bench exited ${r.status}: ${r.stderr}`);
     rep = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
   }, 120_000);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('measures a peak for every supported ISA probe, at 1 thread and all', () => {
     expect(rep.peak.gflops).toBeGreaterThan(0);
@@ -103,6 +104,7 @@ describe('npm run bench options', () => {
     expect(rep.results.map((x) => x.shape)).toEqual(['S6', 'S4']);
     expect(rep.results.every((x) => x.threads === 1)).toBe(true);
     expect(rep.projection.cpuHours).toBeNull(); // S1 was not run
+    fs.rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('rejects an unknown shape or option with exit status 2', () => {
