@@ -1,0 +1,171 @@
+// Shared by scripts/bench.js and bench/peers/run.js: the benchmark shapes, statistics, formatting.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+
+// NCHW, float32. Kept in step with native/bench/bench_main.cpp (scripts/bench.js checks both agree).
+const SHAPES = [
+  { id: 'S1', name: 'lecture layer 100->100, 5x5, 64x64, pad 2', N: 1, C: 100, H: 64, W: 64, K: 100, KH: 5, KW: 5, stride: 1, pad: 2, groups: 1 },
+  { id: 'S2', name: 'lecture layer x8 (N=8)', N: 8, C: 100, H: 64, W: 64, K: 100, KH: 5, KW: 5, stride: 1, pad: 2, groups: 1 },
+  { id: 'S3', name: 'ResNet 3x3 64->64, 56x56, N=8', N: 8, C: 64, H: 56, W: 56, K: 64, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1 },
+  { id: 'S4', name: 'pointwise 1x1 256->64, 56x56, N=8', N: 8, C: 256, H: 56, W: 56, K: 64, KH: 1, KW: 1, stride: 1, pad: 0, groups: 1 },
+  { id: 'S5', name: 'first layer 3->64, 7x7 s2, 224x224, N=8', N: 8, C: 3, H: 224, W: 224, K: 64, KH: 7, KW: 7, stride: 2, pad: 3, groups: 1 },
+  { id: 'S6', name: 'lecture tiny 2->1, 2x2 on 3x3', N: 1, C: 2, H: 3, W: 3, K: 1, KH: 2, KW: 2, stride: 1, pad: 0, groups: 1, tiny: true },
+  { id: 'S7', name: 'depthwise 3x3, 128 ch, 56x56, N=8', N: 8, C: 128, H: 56, W: 56, K: 128, KH: 3, KW: 3, stride: 1, pad: 1, groups: 128 },
+];
+
+for (const s of SHAPES) {
+  s.OH = Math.floor((s.H + 2 * s.pad - s.KH) / s.stride) + 1;
+  s.OW = Math.floor((s.W + 2 * s.pad - s.KW) / s.stride) + 1;
+  s.macs = s.N * s.K * (s.C / s.groups) * s.KH * s.KW * s.OH * s.OW;
+  s.flops = 2 * s.macs;
+  s.inputShape = [s.N, s.C, s.H, s.W];
+  s.weightShape = [s.K, s.C / s.groups, s.KH, s.KW];
+  s.outputShape = [s.N, s.K, s.OH, s.OW];
+  s.options = { stride: s.stride, padding: s.pad, groups: s.groups };
+}
+
+/** Shapes named in a comma list ("S1,S3"); all when the list is empty. Throws on an unknown id. */
+function selectShapes(list) {
+  if (!list) return SHAPES.slice();
+  return list.split(',').filter(Boolean).map((id) => {
+    const s = SHAPES.find((x) => x.id === id.trim().toUpperCase());
+    if (!s) throw new Error(`unknown shape ${id} (known: ${SHAPES.map((x) => x.id).join(', ')})`);
+    return s;
+  });
+}
+
+function median(xs) {
+  const a = xs.slice().sort((p, q) => p - q);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : 0.5 * (a[m - 1] + a[m]);
+}
+
+/** Seeded uniform [-1, 1) floats (mulberry32). */
+function randomFloats(n, seed) {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    a[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return a;
+}
+
+/** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity. */
+function relError(a, b) {
+  if (a.length !== b.length) return Infinity;
+  let scale = 1;
+  let err = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    if (!(e <= err)) err = Number.isNaN(e) ? Infinity : e;
+  }
+  return err / scale;
+}
+
+/** [N, C, H, W] -> [N, H, W, C]. */
+function nchwToNhwc(x, N, C, H, W) {
+  const y = new Float32Array(x.length);
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) y[((n * H + h) * W + w) * C + c] = x[((n * C + c) * H + h) * W + w];
+  return y;
+}
+
+/** [N, H, W, C] -> [N, C, H, W]. */
+function nhwcToNchw(y, N, C, H, W) {
+  const x = new Float32Array(y.length);
+  for (let n = 0; n < N; n++)
+    for (let h = 0; h < H; h++)
+      for (let w = 0; w < W; w++)
+        for (let c = 0; c < C; c++) x[((n * C + c) * H + h) * W + w] = y[((n * H + h) * W + w) * C + c];
+  return x;
+}
+
+/** [O, I, KH, KW] -> [KH, KW, I, O]. */
+function oihwToHwio(w, O, I, KH, KW) {
+  const y = new Float32Array(w.length);
+  for (let o = 0; o < O; o++)
+    for (let i = 0; i < I; i++)
+      for (let h = 0; h < KH; h++)
+        for (let k = 0; k < KW; k++) y[((h * KW + k) * I + i) * O + o] = w[((o * I + i) * KH + h) * KW + k];
+  return y;
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
+
+/** Default thread count, as the addon decides it: OMP_NUM_THREADS, else the usable cores. */
+function defaultThreads() {
+  const env = Number(process.env.OMP_NUM_THREADS);
+  if (Number.isInteger(env) && env > 0) return env;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Fixed-width text table; numbers right-aligned. */
+function table(header, rows) {
+  const cells = [header, ...rows].map((r) => r.map((c) => String(c)));
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const right = header.map((_, i) => rows.every((r) => typeof r[i] === 'number' || /^[-\d.,×x%µ ()<>~]+(ms|us|µs|%|×)?$/.test(String(r[i]))));
+  const line = (r) => r.map((c, i) => (right[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** A time in ms, printed in µs below 0.1 ms. */
+function fmtTime(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return 'n/a';
+  if (ms < 0.1) return `${(ms * 1e3).toFixed(ms < 0.01 ? 3 : 2)} µs`;
+  if (ms < 10) return `${ms.toFixed(3)} ms`;
+  return `${ms.toFixed(1)} ms`;
+}
+
+/** Progress on stderr, only when it is a terminal. */
+function progress(msg) {
+  if (!process.stderr.isTTY) return;
+  process.stderr.write(`\r\x1b[K${msg}`);
+}
+progress.done = () => {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+};
+
+// Brings the native build and the TypeScript output up to date (cmake-js build is incremental); build
+// logs go to stderr so stdout carries only the report.
+function build() {
+  const cmakeJs = path.join(root, 'node_modules', '.bin', 'cmake-js');
+  progress('building (cmake-js build)');
+  const r = spawnSync(cmakeJs, ['build', '--log-level', 'warn'], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    progress.done();
+    process.stderr.write(`${r.stdout || ''}${r.stderr || ''}`);
+    throw new Error('native build failed (cmake-js build)');
+  }
+  const dist = path.join(root, 'dist', 'index.js');
+  const libDir = path.join(root, 'lib');
+  const stale = !fs.existsSync(dist) ||
+    fs.readdirSync(libDir).some((f) => fs.statSync(path.join(libDir, f)).mtimeMs > fs.statSync(dist).mtimeMs);
+  if (stale) {
+    progress('building (TypeScript)');
+    const t = spawnSync('npm', ['run', '--silent', 'build:ts'], { cwd: root, encoding: 'utf8' });
+    if (t.status !== 0) {
+      progress.done();
+      process.stderr.write(`${t.stdout || ''}${t.stderr || ''}`);
+      throw new Error('TypeScript build failed (npm run build:ts)');
+    }
+  }
+  progress.done();
+}
+
+module.exports = {
+  build,
+  root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
+  defaultThreads, table, fmtTime, progress,
+};

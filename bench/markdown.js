@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Prints Markdown tables (for docs/PERF.md) from the JSON that `npm run bench -- --json FILE` and
+// `npm run bench:peers -- --json FILE` write. Usage: node bench/markdown.js FILE...
+'use strict';
+const fs = require('fs');
+const { fmtTime } = require('./lib');
+
+const pct = (f) => (f === null || f === undefined ? 'n/a' : `${(100 * f).toFixed(1)}%`);
+const gf = (g) => (g >= 1 ? g.toFixed(1) : g.toFixed(3));
+const row = (cells) => `| ${cells.join(' | ')} |`;
+
+function bench(rep) {
+  const out = [];
+  out.push(`\`${rep.command}\` — ${rep.date}, ${rep.machine.cpu}, ${rep.machine.logicalCpus} logical CPUs, GEMM kernels \`${rep.isa}\`, load average at the end ${rep.machine.loadavg.map((x) => x.toFixed(1)).join(' / ')}`);
+  out.push('');
+  out.push(`Measured fp32 FMA peak: ${rep.peak.probes.map((p) => `${p.isa} ${p.threads} thread(s) ${p.gflops.toFixed(0)}`).join(', ')} GFLOP/s.`);
+  out.push('');
+  out.push(row(['shape', 'layer', 'threads', 'median', 'min – max', 'GFLOP/s', 'of peak', 'n']));
+  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  for (const r of rep.results) {
+    out.push(row([r.shape, r.name, r.threads ?? '-', fmtTime(r.ms), r.msMin === undefined ? '' : `${fmtTime(r.msMin)} – ${fmtTime(r.msMax)}`, gf(r.gflops), pct(r.peakFraction), r.samples]));
+  }
+  if (rep.nodeApi) {
+    const a = rep.nodeApi;
+    out.push('');
+    out.push(`Node-API overhead on S6 (${a.threads} threads), per call: native ${a.nativeUs.toFixed(2)} µs; conv2dSync ${a.syncUs.toFixed(2)} µs (+${a.syncOverheadUs.toFixed(2)}); conv2d async ${a.asyncUs.toFixed(2)} µs (+${a.asyncOverheadUs.toFixed(2)}).`);
+  }
+  const p = rep.projection;
+  out.push('');
+  out.push(row(['10 × S1 layers × 1,000,000 images', 'rate', 'time']));
+  out.push(row(['---', '---:', '---:']));
+  out.push(row(['lecture, CPU', `${p.lecture.cpuGflops} GFLOP/s (multiply-add = 1 FLOP)`, `${p.lecture.cpuHours.toFixed(1)} h`]));
+  out.push(row(['lecture, GPU', `${p.lecture.gpuTflops} TFLOP/s (multiply-add = 1 FLOP)`, `${p.lecture.gpuMinutes.toFixed(1)} min`]));
+  out.push(row([`measured, CPU (${p.cpuThreads} threads)`, p.cpuGflops === null ? 'n/a' : `${p.cpuGflops.toFixed(1)} GFLOP/s`, p.cpuHours === null ? 'n/a' : `${p.cpuHours.toFixed(1)} h`]));
+  out.push(row(['measured, GPU', p.gpuGflops === null ? 'n/a (no GPU)' : `${p.gpuGflops.toFixed(1)} GFLOP/s`, p.gpuMinutes === null ? 'n/a' : `${p.gpuMinutes.toFixed(1)} min`]));
+  return out.join('\n');
+}
+
+function peers(rep) {
+  const out = [];
+  out.push(`\`${rep.command}\` — ${rep.date}, ${rep.machine.cpu}, ${rep.machine.logicalCpus} logical CPUs, ${rep.threads} thread(s) for channelconv and onnxruntime, load average at the end ${rep.machine.loadavg.map((x) => x.toFixed(1)).join(' / ')}; peers: ${Object.entries(rep.peers).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push('');
+  const names = rep.results[0].contenders.map((c) => c.name);
+  out.push(row(['shape', ...names.map((n) => `${n}: median (GFLOP/s) × ours`)]));
+  out.push(row(['---', ...names.map(() => '---:')]));
+  for (const r of rep.results) {
+    out.push(row([r.shape, ...names.map((n) => {
+      const c = r.contenders.find((x) => x.name === n);
+      const ratio = c.name === 'channelconv conv2dSync' ? '' : ` ×${c.ratioToOurs.toFixed(2)}`;
+      return `${fmtTime(c.ms)} (${gf(c.gflops)})${ratio}${c.coldOnly ? ' cold' : ''}${c.ok ? '' : ' MISMATCH'}`;
+    })]));
+  }
+  out.push('');
+  out.push('×r = that contender\'s median time / channelconv conv2dSync\'s: above 1, channelconv is faster.');
+  return out.join('\n');
+}
+
+for (const f of process.argv.slice(2)) {
+  const rep = JSON.parse(fs.readFileSync(f, 'utf8'));
+  console.log(rep.schema === 'channelconv-bench-peers/1' ? peers(rep) : bench(rep));
+  console.log('');
+}

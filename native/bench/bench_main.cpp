@@ -1,0 +1,528 @@
+// Native benchmark suite (no Node): times cc::conv2d, the entry point the addon calls, on the layer
+// shapes S1-S7, and measures the machine's fp32 FMA peak to report each shape as a fraction of it.
+// Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
+//                          [--json FILE|-] [--list]
+// Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench/peak.h"
+#include "core/conv.h"
+#include "core/shape.h"
+#include "cpu/gemm.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// ---- shapes ---------------------------------------------------------------------------------------
+
+struct BenchShape {
+  const char* id;
+  const char* name;
+  int64_t N, C, H, W, K, KH, KW, stride, pad, groups;
+  bool tiny;  // reported in microseconds per call
+};
+
+// Kept in step with bench/shapes.js (the JS runner checks both agree).
+const BenchShape kShapes[] = {
+    {"S1", "lecture layer 100->100, 5x5, 64x64, pad 2", 1, 100, 64, 64, 100, 5, 5, 1, 2, 1, false},
+    {"S2", "lecture layer x8 (N=8)", 8, 100, 64, 64, 100, 5, 5, 1, 2, 1, false},
+    {"S3", "ResNet 3x3 64->64, 56x56, N=8", 8, 64, 56, 56, 64, 3, 3, 1, 1, 1, false},
+    {"S4", "pointwise 1x1 256->64, 56x56, N=8", 8, 256, 56, 56, 64, 1, 1, 1, 0, 1, false},
+    {"S5", "first layer 3->64, 7x7 s2, 224x224, N=8", 8, 3, 224, 224, 64, 7, 7, 2, 3, 1, false},
+    {"S6", "lecture tiny 2->1, 2x2 on 3x3", 1, 2, 3, 3, 1, 2, 2, 1, 0, 1, true},
+    {"S7", "depthwise 3x3, 128 ch, 56x56, N=8", 8, 128, 56, 56, 128, 3, 3, 1, 1, 128, false},
+};
+
+cc::ConvShape to_conv_shape(const BenchShape& b) {
+  cc::ConvDesc d;
+  d.N = b.N, d.C = b.C, d.H = b.H, d.W = b.W;
+  d.K = b.K, d.Cg = b.C / b.groups, d.KH = b.KH, d.KW = b.KW;
+  d.stride_h = d.stride_w = b.stride;
+  d.pad_t = d.pad_b = d.pad_l = d.pad_r = b.pad;
+  d.groups = b.groups;
+  return cc::make_shape(d);
+}
+
+// ---- machine --------------------------------------------------------------------------------------
+
+// Threads a call uses by default, as the addon decides: OMP_NUM_THREADS, else the usable cores.
+int default_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int v = std::atoi(env);
+    if (v > 0) return v;
+  }
+  return std::max(1, omp_get_num_procs());
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  }
+  return "unknown";
+}
+
+// Last-level cache as the kernel reports it (sysfs: what this VM was given); cpuid via sysconf as a
+// fallback, which on a VM may describe the whole host socket.
+int64_t l3_bytes() {
+  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index3/size");
+  std::string s;
+  if (f >> s) {
+    int64_t n = std::atoll(s.c_str());
+    if (s.back() == 'K') n <<= 10;
+    if (s.back() == 'M') n <<= 20;
+    if (n > 0) return n;
+  }
+  const long v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return v > 0 ? v : int64_t{32} << 20;
+}
+
+// ---- options --------------------------------------------------------------------------------------
+
+struct Options {
+  std::vector<const BenchShape*> shapes;
+  std::vector<int> threads;
+  bool quick = false;
+  double budget = 2.0;        // timed seconds per shape and thread count
+  double warmup = 0.25;       // seconds of untimed calls first
+  double probe_seconds = 0.3; // per (ISA, thread count) peak point
+  int min_reps = 5;
+  int64_t rotate_cap = int64_t{512} << 20;  // most bytes of rotated input/output sets
+  std::string json;           // "" table only, "-" JSON on stdout, else a file
+  bool list = false;
+};
+
+[[noreturn]] void usage(const std::string& err) {
+  std::fprintf(stderr,
+               "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
+               "[--budget SECONDS] [--json FILE|-] [--list]\n",
+               err.c_str());
+  std::exit(2);
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  bool budget_set = false;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) usage(std::string("missing value after ") + argv[i]);
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") o.quick = true;
+    else if (a == "--list") o.list = true;
+    else if (a == "--json") o.json = value(i);
+    else if (a == "--budget") {
+      char* end = nullptr;
+      const std::string v = value(i);
+      o.budget = std::strtod(v.c_str(), &end);
+      if (*end || !(o.budget > 0)) usage("--budget wants a positive number of seconds, got " + v);
+      budget_set = true;
+    } else if (a == "--shapes") {
+      for (const auto& id : split(value(i))) {
+        const BenchShape* found = nullptr;
+        for (const auto& s : kShapes)
+          if (id == s.id) found = &s;
+        if (!found) usage("unknown shape " + id + " (known: S1..S7)");
+        o.shapes.push_back(found);
+      }
+    } else if (a == "--threads") {
+      for (const auto& t : split(value(i))) {
+        char* end = nullptr;
+        const long v = std::strtol(t.c_str(), &end, 10);
+        if (*end || v < 1 || v > 1024) usage("--threads wants integers in 1..1024, got " + t);
+        o.threads.push_back(int(v));
+      }
+    } else if (a == "--help" || a == "-h") usage("channelconv native benchmark");
+    else usage("unknown option " + a);
+  }
+  if (o.shapes.empty())
+    for (const auto& s : kShapes) o.shapes.push_back(&s);
+  if (o.threads.empty()) o.threads.push_back(default_threads());
+  if (o.quick) {
+    if (!budget_set) o.budget = 0.2;
+    o.warmup = 0.02;
+    o.probe_seconds = 0.05;
+    o.min_reps = 3;
+    o.rotate_cap = int64_t{96} << 20;
+  }
+  return o;
+}
+
+// ---- progress -------------------------------------------------------------------------------------
+
+const bool g_tty = isatty(2);
+// At most a few updates a second: a terminal write between samples should cost nothing measurable.
+void progress(const std::string& msg) {
+  static Clock::time_point last;
+  if (!g_tty || Clock::now() - last < std::chrono::milliseconds(200)) return;
+  last = Clock::now();
+  std::fprintf(stderr, "\r\033[K%s", msg.c_str());
+}
+void progress_done() {
+  if (g_tty) std::fprintf(stderr, "\r\033[K");
+}
+
+// ---- peak -----------------------------------------------------------------------------------------
+
+volatile float g_sink;
+
+struct PeakPoint {
+  std::string isa;
+  int threads;
+  double gflops;
+};
+
+// Best rate of `threads` threads each running the probe; the maximum over trials, because noise from
+// other processes only ever lowers it.
+double probe_rate(const ccbench::PeakProbe& p, int threads, double seconds) {
+  int64_t iters = 1 << 12;
+  for (;;) {  // one run of about 10 ms on one thread
+    const auto t0 = Clock::now();
+    g_sink = p.run(iters, 1.0f);
+    if (seconds_since(t0) > 0.01 || iters > (int64_t{1} << 40)) break;
+    iters *= 2;
+  }
+  double best = 0;
+  const auto start = Clock::now();
+  for (int trial = 0; trial < 3 || seconds_since(start) < seconds; ++trial) {
+    double wall = 0;
+#pragma omp parallel num_threads(threads)
+    {
+      float local = 0;
+#pragma omp barrier
+#pragma omp master
+      wall = -omp_get_wtime();
+      local = p.run(iters, 1.0f + float(omp_get_thread_num()));
+#pragma omp barrier
+#pragma omp master
+      wall += omp_get_wtime();
+      if (local == 12345.0f) g_sink = local;
+    }
+    best = std::max(best, double(threads) * double(iters) * double(p.flops_per_iter) / wall / 1e9);
+  }
+  return best;
+}
+
+std::vector<ccbench::PeakProbe> supported_probes() {
+  std::vector<ccbench::PeakProbe> v;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) v.push_back(ccbench::probe_avx512());
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(ccbench::probe_avx2());
+  v.push_back(ccbench::probe_generic());
+  return v;
+}
+
+// ---- timing ---------------------------------------------------------------------------------------
+
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  int64_t samples = 0, calls_per_sample = 1, sets = 1;
+  double footprint_mib = 0;
+  double check_error = 0;
+};
+
+struct FloatBuf {
+  std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
+  explicit FloatBuf(int64_t n) {
+    const size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!p) throw std::runtime_error("out of memory allocating " + std::to_string(bytes) + " bytes");
+  }
+  float* get() const { return p.get(); }
+};
+
+void fill_random(float* a, int64_t n, uint64_t seed) {
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (int64_t i = 0; i < n; ++i) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    a[i] = float(int64_t(s >> 40) - (int64_t{1} << 23)) / float(int64_t{1} << 23);  // [-1, 1)
+  }
+}
+
+// Spot-checks output elements against a direct float64 sum, so a broken fast kernel cannot report a
+// fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the sampled elements.
+double spot_check(const cc::ConvShape& s, const float* x, const float* w, const float* bias, const float* y) {
+  const int64_t Kg = s.K / s.groups, total = s.output_elems();
+  double err = 0, scale = 1;
+  uint64_t r = 12345;
+  for (int i = 0; i < 64; ++i) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    const int64_t idx = i == 0 ? 0 : i == 1 ? total - 1 : int64_t((r >> 17) % uint64_t(total));
+    const int64_t ow = idx % s.OW, oh = idx / s.OW % s.OH, k = idx / (s.OW * s.OH) % s.K,
+                  n = idx / (s.OW * s.OH * s.K), g = k / Kg;
+    double acc = bias ? bias[k] : 0;
+    for (int64_t c = 0; c < s.Cg; ++c)
+      for (int64_t i2 = 0; i2 < s.KH; ++i2)
+        for (int64_t j = 0; j < s.KW; ++j) {
+          const int64_t ih = oh * s.stride_h - s.pad_t + i2 * s.dil_h, iw = ow * s.stride_w - s.pad_l + j * s.dil_w;
+          if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+          acc += double(x[((n * s.C + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
+                 double(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
+        }
+    scale = std::max(scale, std::fabs(acc));
+    const double e = std::fabs(double(y[idx]) - acc);
+    err = std::isnan(e) ? INFINITY : std::max(err, e);
+  }
+  return err / scale;
+}
+
+Timing time_shape(const cc::ConvShape& s, int threads, const Options& o, const std::string& label) {
+  Timing t;
+  const int64_t xin = s.input_elems(), yout = s.output_elems();
+  const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
+  // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
+  // a cap), so back-to-back calls do not find their operands already cached.
+  const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
+  t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
+  t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
+
+  FloatBuf w(s.weight_elems()), bias(s.K);
+  fill_random(w.get(), s.weight_elems(), 2);
+  fill_random(bias.get(), s.K, 3);
+  std::vector<FloatBuf> xs, ys;
+  for (int64_t i = 0; i < t.sets; ++i) {
+    xs.emplace_back(xin);
+    ys.emplace_back(yout);
+    if (i == 0) fill_random(xs[0].get(), xin, 1);
+    else std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
+    std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
+  }
+  cc::RunOptions ro;
+  ro.threads = threads;
+  int64_t next = 0;
+  auto call = [&] {
+    const int64_t i = next++ % t.sets;
+    cc::conv2d(s, xs[i].get(), w.get(), bias.get(), ys[i].get(), ro);
+  };
+
+  // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
+  // clock's own cost stays negligible.
+  progress(label + ": warm-up");
+  int64_t warm_calls = 0;
+  const auto w0 = Clock::now();
+  do {
+    call();
+    ++warm_calls;
+  } while (seconds_since(w0) < o.warmup);
+  const double per_call = seconds_since(w0) / double(warm_calls);
+  t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
+
+  for (int64_t i = 0; i < std::min<int64_t>(t.sets, next); ++i)
+    t.check_error = std::max(t.check_error, spot_check(s, xs[i].get(), w.get(), bias.get(), ys[i].get()));
+
+  std::vector<double> ms;
+  const auto t0 = Clock::now();
+  while ((int64_t(ms.size()) < o.min_reps || seconds_since(t0) < o.budget) && ms.size() < 100000) {
+    const auto c0 = Clock::now();
+    for (int64_t c = 0; c < t.calls_per_sample; ++c) call();
+    ms.push_back(seconds_since(c0) * 1e3 / double(t.calls_per_sample));
+    if (ms.size() % 8 == 0)
+      progress(label + ": " + std::to_string(ms.size()) + " samples");
+  }
+  std::sort(ms.begin(), ms.end());
+  t.samples = int64_t(ms.size());
+  const size_t m = ms.size();
+  t.median_ms = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+  return t;
+}
+
+// ---- output ---------------------------------------------------------------------------------------
+
+std::string jstr(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else o += c;
+  }
+  return o + "\"";
+}
+
+std::string jnum(double v) {
+  if (!std::isfinite(v)) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+struct Result {
+  const BenchShape* shape;
+  cc::ConvShape cs;
+  int threads;
+  Timing t;
+  double gflops, peak_fraction;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  if (o.list) {  // shape definitions, for the JS runner's consistency check
+    std::printf("[\n");
+    for (size_t i = 0; i < std::size(kShapes); ++i) {
+      const auto& b = kShapes[i];
+      const cc::ConvShape s = to_conv_shape(b);
+      std::printf("  {\"shape\": \"%s\", \"N\": %lld, \"C\": %lld, \"H\": %lld, \"W\": %lld, \"K\": %lld, "
+                  "\"KH\": %lld, \"KW\": %lld, \"stride\": %lld, \"pad\": %lld, \"groups\": %lld, \"macs\": %.0f}%s\n",
+                  b.id, (long long)b.N, (long long)b.C, (long long)b.H, (long long)b.W, (long long)b.K,
+                  (long long)b.KH, (long long)b.KW, (long long)b.stride, (long long)b.pad,
+                  (long long)b.groups, s.macs(), i + 1 < std::size(kShapes) ? "," : "");
+    }
+    std::printf("]\n");
+    return 0;
+  }
+
+  try {
+    // Peak: every supported probe at 1 thread and at each thread count used.
+    std::vector<int> peak_threads{1};
+    for (int t : o.threads)
+      if (std::find(peak_threads.begin(), peak_threads.end(), t) == peak_threads.end()) peak_threads.push_back(t);
+    std::vector<PeakPoint> points;
+    for (const auto& p : supported_probes())
+      for (int t : peak_threads) {
+        progress(std::string("peak probe ") + p.isa + ", " + std::to_string(t) + " thread(s)");
+        points.push_back({p.isa, t, probe_rate(p, t, o.probe_seconds)});
+      }
+    auto peak_at = [&](int t, std::string* isa) {
+      double best = 0;
+      for (const auto& p : points)
+        if (p.threads == t && p.gflops > best) best = p.gflops, *isa = p.isa;
+      return best;
+    };
+
+    std::vector<Result> results;
+    size_t done = 0;
+    for (const BenchShape* b : o.shapes)
+      for (int t : o.threads) {
+        ++done;
+        const std::string label = "[" + std::to_string(done) + "/" +
+                                  std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
+                                  " " + std::to_string(t) + "T";
+        Result r{b, to_conv_shape(*b), t, {}, 0, 0};
+        r.t = time_shape(r.cs, t, o, label);
+        if (!(r.t.check_error <= 1e-3)) {
+          progress_done();
+          std::fprintf(stderr, "channelconv_bench: %s output is wrong (spot-check relative error %g)\n", b->id,
+                       r.t.check_error);
+          return 1;
+        }
+        r.gflops = 2.0 * r.cs.macs() / (r.t.median_ms * 1e-3) / 1e9;
+        results.push_back(r);
+      }
+    // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
+    // work during one probe would otherwise understate the peak and overstate every fraction.
+    for (auto& pt : points)
+      for (const auto& p : supported_probes())
+        if (pt.isa == p.isa) {
+          progress(std::string("peak probe (again) ") + p.isa + ", " + std::to_string(pt.threads) + " thread(s)");
+          pt.gflops = std::max(pt.gflops, probe_rate(p, pt.threads, o.probe_seconds));
+        }
+    for (auto& r : results) {
+      std::string isa;
+      r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
+    }
+    progress_done();
+
+    std::string peak_isa, single_isa;
+    const int peak_threads_n = *std::max_element(o.threads.begin(), o.threads.end());
+    const double peak = peak_at(peak_threads_n, &peak_isa);
+    const double single = peak_at(1, &single_isa);
+
+    std::ostringstream js;
+    js << "{\n  \"tool\": \"channelconv_bench\",\n";
+    js << "  \"machine\": {\"cpu\": " << jstr(cpu_model()) << ", \"logicalCpus\": " << omp_get_num_procs()
+       << ", \"l3Bytes\": " << l3_bytes() << "},\n";
+    js << "  \"isa\": " << jstr(cc::gemm_isa()) << ",\n";
+    js << "  \"defaultThreads\": " << default_threads() << ",\n";
+    js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
+    js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
+       << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
+       << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
+    for (size_t i = 0; i < points.size(); ++i)
+      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"threads\": " << points[i].threads
+         << ", \"gflops\": " << jnum(points[i].gflops) << "}";
+    js << "]},\n  \"results\": [\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
+         << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::gemm_isa())
+         << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
+         << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
+         << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
+         << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
+         << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
+         << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+    }
+    js << "  ]\n}\n";
+
+    if (o.json == "-") {
+      std::fputs(js.str().c_str(), stdout);
+      return 0;
+    }
+    if (!o.json.empty()) {
+      std::ofstream f(o.json);
+      f << js.str();
+      if (!f) {
+        std::fprintf(stderr, "channelconv_bench: could not write %s\n", o.json.c_str());
+        return 1;
+      }
+    }
+    std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::gemm_isa());
+    std::printf("fp32 FMA peak (measured):");
+    for (const auto& p : points) std::printf("  %s %dT %.1f", p.isa.c_str(), p.threads, p.gflops);
+    std::printf(" GFLOP/s\n\n%-4s %-42s %3s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "median",
+                "min - max", "GFLOP/s", "% peak", "n");
+    for (const Result& r : results) {
+      const double u = r.shape->tiny ? 1e3 : 1.0;
+      const char* unit = r.shape->tiny ? "us" : "ms";
+      char med[32], range[48];
+      std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
+      std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
+      std::printf("%-4s %-42s %3d %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads, med,
+                  range, r.gflops, 100 * r.peak_fraction, (long long)(r.t.samples * r.t.calls_per_sample));
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    progress_done();
+    std::fprintf(stderr, "channelconv_bench: %s\n", e.what());
+    return 1;
+  }
+}

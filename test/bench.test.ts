@@ -1,0 +1,130 @@
+// The benchmark suite (npm run bench): a --quick run's JSON and SVG have the promised structure and
+// sane values. No timing assertions: the numbers depend on the machine and its load.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.join(__dirname, '..');
+const SHAPES = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'];
+const bench = (args: string[]) =>
+  spawnSync(process.execPath, [path.join(root, 'scripts', 'bench.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+
+interface Result { shape: string; ms: number; msMin: number; msMax: number; gflops: number; peakFraction: number | null; threads: number | null; device: string; macs: number; samples: number; checkError?: number }
+interface Report {
+  peak: { gflops: number; threads: number; isa: string; singleThreadGflops: number; probes: { isa: string; threads: number; gflops: number }[] };
+  results: Result[];
+  nodeApi: { syncUs: number; asyncUs: number; nativeUs: number; syncOverheadUs: number; asyncOverheadUs: number } | null;
+  projection: { cpuHours: number; cpuGflops: number; gpuMinutes: number | null; gpuGflops: number | null; s1MultiplyAdds: number; lecture: { cpuHours: number; gpuMinutes: number } };
+  isa: string;
+  machine: { cpu: string; logicalCpus: number };
+}
+
+describe('npm run bench --quick', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'channelconv-bench-'));
+  const json = path.join(dir, 'bench.json');
+  const svg = path.join(dir, 'bench.svg');
+  let stdout = '';
+  let rep: Report;
+
+  beforeAll(() => {
+    const r = bench(['--quick', '--json', json, '--svg', svg]);
+    stdout = r.stdout;
+    if (r.status !== 0) throw new Error(`bench exited ${r.status}: ${r.stderr}`);
+    rep = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
+  }, 120_000);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('measures a peak for every supported ISA probe, at 1 thread and all', () => {
+    expect(rep.peak.gflops).toBeGreaterThan(0);
+    expect(rep.peak.singleThreadGflops).toBeGreaterThan(0);
+    expect(rep.peak.probes.map((p) => p.isa)).toContain('generic');
+    for (const p of rep.peak.probes) expect(p.gflops).toBeGreaterThan(0);
+    expect(new Set(rep.peak.probes.map((p) => p.threads))).toContain(1);
+    // The peak is the best probe at the run's thread count.
+    const atT = rep.peak.probes.filter((p) => p.threads === rep.peak.threads).map((p) => p.gflops);
+    expect(rep.peak.gflops).toBe(Math.max(...atT));
+  });
+
+  it('reports every shape once on the CPU with positive, consistent numbers', () => {
+    const cpu = rep.results.filter((r) => r.device === 'cpu');
+    expect(cpu.map((r) => r.shape).sort()).toEqual(SHAPES);
+    for (const r of cpu) {
+      expect(r.ms, r.shape).toBeGreaterThan(0);
+      expect(r.msMin).toBeLessThanOrEqual(r.ms);
+      expect(r.msMax).toBeGreaterThanOrEqual(r.ms);
+      expect(r.samples).toBeGreaterThanOrEqual(3);
+      expect(r.threads).toBeGreaterThanOrEqual(1);
+      expect(r.gflops).toBeGreaterThan(0);
+      // GFLOP/s is 2 * multiply-adds over the median time.
+      expect(r.gflops).toBeCloseTo((2 * r.macs) / (r.ms * 1e6), 3);
+      expect(r.peakFraction).toBeGreaterThan(0);
+      expect(r.peakFraction).toBeLessThan(1.5);
+      expect(r.checkError).toBeLessThanOrEqual(1e-3);
+    }
+    expect(cpu.find((r) => r.shape === 'S1')!.macs).toBe(1.024e9);
+  });
+
+  it('measures the Node-API overhead of S6, sync and async', () => {
+    const a = rep.nodeApi!;
+    expect(a).not.toBeNull();
+    for (const v of [a.syncUs, a.asyncUs, a.nativeUs]) expect(v).toBeGreaterThan(0);
+    expect(a.syncOverheadUs).toBeCloseTo(a.syncUs - a.nativeUs, 6);
+  });
+
+  it("reprints the lecture's projection with the measured CPU rate", () => {
+    const p = rep.projection;
+    const s1 = rep.results.find((r) => r.shape === 'S1' && r.device === 'cpu')!;
+    expect(p.cpuHours).toBeCloseTo((1e7 * s1.ms) / 1e3 / 3600, 6);
+    expect(p.lecture.cpuHours).toBeCloseTo(18.52, 2);
+    expect(p.lecture.gpuMinutes).toBeCloseTo(13.89, 2);
+    if (!rep.results.some((r) => r.device === 'cuda')) expect(p.gpuMinutes).toBeNull();
+    expect(stdout).toContain('about a gigaflop');
+    expect(stdout).toContain('18.5 hours');
+    expect(stdout).toMatch(/measured, GPU\s+n\/a|measured, GPU\s+[\d.]+ GFLOP\/s/);
+  });
+
+  it('writes an SVG chart with one bar per result and the peak line', () => {
+    const s = fs.readFileSync(svg, 'utf8');
+    expect(s.startsWith('<svg')).toBe(true);
+    expect(s.trim().endsWith('</svg>')).toBe(true);
+    expect((s.match(/<rect [^>]*><title>/g) || []).length).toBe(rep.results.filter((r) => r.device === 'cpu').length);
+    expect(s).toContain('measured fp32 FMA peak');
+  });
+});
+
+describe('npm run bench options', () => {
+  it('--shapes and --threads select what runs', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'channelconv-bench-'));
+    const json = path.join(dir, 'b.json');
+    const r = bench(['--quick', '--shapes', 'S6,S4', '--threads', '1', '--json', json]);
+    expect(r.status, r.stderr).toBe(0);
+    const rep = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
+    expect(rep.results.map((x) => x.shape)).toEqual(['S6', 'S4']);
+    expect(rep.results.every((x) => x.threads === 1)).toBe(true);
+    expect(rep.projection.cpuHours).toBeNull(); // S1 was not run
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('rejects an unknown shape or option with exit status 2', () => {
+    expect(bench(['--shapes', 'S9']).status).toBe(2);
+    expect(bench(['--frobnicate']).status).toBe(2);
+  });
+});
+
+describe('bench:peers ONNX writer', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { varint, convModel } = require('../bench/peers/onnx.js');
+  it('encodes varints as protobuf does', () => {
+    expect([...varint(1)]).toEqual([1]);
+    expect([...varint(300)]).toEqual([0xac, 0x02]);
+    expect([...varint(-1)]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+  });
+  it('embeds the weight as raw float32 bytes in the model', () => {
+    const w = new Float32Array([1.5, -2, 3.25, 4]);
+    const m: Buffer = convModel({ inputShape: [1, 1, 3, 3], weight: w, weightShape: [1, 1, 2, 2], bias: null, outputShape: [1, 1, 2, 2], stride: 1, pad: 0, groups: 1 });
+    expect(m.indexOf(Buffer.from(w.buffer))).toBeGreaterThan(0);
+    expect(m.indexOf(Buffer.from('Conv'))).toBeGreaterThan(0);
+  });
+});
