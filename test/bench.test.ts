@@ -58,7 +58,8 @@ describe('npm run bench --quick', () => {
       expect(r.threads).toBeGreaterThanOrEqual(1);
       expect(r.gflops).toBeGreaterThan(0);
       // GFLOP/s is 2 * multiply-adds over the median time.
-      expect(r.gflops).toBeCloseTo((2 * r.macs) / (r.ms * 1e6), 3);
+      // (relative: both are rounded in the JSON, so a fast kernel's large GFLOP/s differs in the 4th decimal)
+      expect(Math.abs(r.gflops / ((2 * r.macs) / (r.ms * 1e6)) - 1)).toBeLessThan(1e-4);
       expect(r.peakFraction).toBeGreaterThan(0);
       expect(r.peakFraction).toBeLessThan(1.5);
       expect(r.checkError).toBeLessThanOrEqual(1e-3);
