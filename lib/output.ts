@@ -1,8 +1,8 @@
 // Output arrays for calls that were given no `options.out`.
 //
 // `new Float32Array(n)` asks V8 for zeroed memory (calloc): for outputs of megabytes that means
-// zeroing, or faulting in fresh zero pages, for memory the kernel then overwrites in full. Measured
-// here (docs/PERF.md, "Output allocation") that cost up to 1.1 ms of a 7.6 ms call (S5). Node's
+// zeroing, or faulting in fresh zero pages, for memory the kernel then overwrites in full (about 1 ms
+// of a 7.8 ms S5 call here; docs/PERF.md, "What was tried", output allocation). Node's
 // Buffer.allocUnsafeSlow takes uninitialized memory from malloc, which reuses the blocks of freed
 // outputs: the call then runs almost as fast as with a reused `out`. The array is still a new,
 // unshared ArrayBuffer of exactly the output's size (allocUnsafeSlow never uses Buffer's pool), and

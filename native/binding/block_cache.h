@@ -2,7 +2,8 @@
 // Host blocks for the async call's private copies and output buffer, recycled through a small
 // process-wide cache. Fresh multi-megabyte blocks cost page faults (the kernel zeroes each new page)
 // on every call; a service repeating the same layer asks for the same sizes again and again, so the
-// blocks of the previous call are handed out again instead (docs/PERF.md, "Output allocation").
+// blocks of the previous call are handed out again instead (docs/PERF.md, "What was tried",
+// output allocation).
 #include <cstddef>
 #include <memory>
 
