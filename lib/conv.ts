@@ -2,8 +2,9 @@
 import type { NativePlan } from '../binding';
 import { DESC_LEN, outputShapeOf, writeDesc } from './desc';
 import { AUTO_CUDA_MIN_MACS, autoPrefersCuda, defaultThreads, DeviceTensor, isDeviceTensor, requireCuda } from './device';
-import { codes, plainError, rangeError, typeError } from './errors';
+import { codes, rangeError, typeError } from './errors';
 import { native } from './native';
+import { newOutput, UNINIT_MIN_ELEMS } from './output';
 import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
 import { readShape, readTensor, type Tensor } from './tensor';
 
@@ -62,15 +63,6 @@ function chooseDevice(opts: NormalizedOptions, plan: NativePlan, input: Tensor |
   return native().cudaStatus().available ? 'cuda' : 'cpu';
 }
 
-function allocateOutput(size: number): Float32Array {
-  try {
-    return new Float32Array(size);
-  } catch (cause) { // V8's RangeError "Array buffer allocation failed"
-    const err = plainError(codes.OUT_OF_MEMORY, `could not allocate ${4 * size} bytes for the output`);
-    (err as Error & { cause?: unknown }).cause = cause;
-    throw err;
-  }
-}
 
 interface CallArgs {
   input: Tensor | DeviceTensor;
@@ -112,7 +104,7 @@ function prepare({ input, weight, opts }: CallArgs, allocate: boolean): Prepared
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
   if (input instanceof DeviceTensor) out = null;  // the output stays on the GPU
-  else if (out === null) out = allocate ? allocateOutput(size) : null;
+  else if (out === null) out = allocate ? newOutput(size) : null;
   else if (out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,
@@ -138,7 +130,13 @@ export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options
     const { weight: w, opts } = args;
     const x = args.input as Tensor;
     writeDesc(syncDesc, x.shape, w.shape, opts.params);
-    const data = native().conv2dSyncPacked(x.data, w.data, opts.bias, opts.out, syncDesc);
+    let out = opts.out;
+    if (out === null && x.data.length + w.data.length >= UNINIT_MIN_ELEMS) {
+      // A big call: plan first (microseconds against milliseconds) to give it a cheap output array.
+      native().planPacked(syncDesc);
+      out = newOutput(outputShapeOf(syncDesc).reduce((a, b) => a * b, 1));
+    }
+    const data = native().conv2dSyncPacked(x.data, w.data, opts.bias, out, syncDesc);
     return { data, shape: outputShapeOf(syncDesc), device: 'cpu' };
   }
   const c = prepare(args, true);
@@ -183,7 +181,7 @@ export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, optio
       biasCopy, c.opts.params, null, cuda);
     return new DeviceTensor(h!, c.plan.outputShape);
   }
-  const result = allocateOutput(c.plan.outputShape.reduce((a, b) => a * b, 1));
+  const result = newOutput(c.plan.outputShape.reduce((a, b) => a * b, 1));
   await native().cudaConv2dAsync(c.input.data.slice(), c.input.shape, weightCopy, c.weight.shape, biasCopy,
     c.opts.params, result, cuda);
   if (c.out === null) return { data: result, shape: c.plan.outputShape, device: c.device };

@@ -5,6 +5,7 @@ import type { ConvCost } from './conv';
 import { DESC_LEN, outputShapeOf, planOf, writeDesc } from './desc';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
+import { newOutput, UNINIT_MIN_ELEMS } from './output';
 import { knownOptions, normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
 import { readShape, readTensor, type Tensor } from './tensor';
 
@@ -55,11 +56,20 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
   const syncDesc = new Float64Array(DESC_LEN);
   let disposed = false;
 
+  // For a big input, plans first (microseconds against milliseconds) to give the call a cheap output
+  // array (see output.ts); otherwise null: the native side allocates it.
+  const bigOutput = (input: Tensor, d: Float64Array): Float32Array | null => {
+    if (input.data.length < UNINIT_MIN_ELEMS) return null;
+    nb.planPacked(d, true);
+    return newOutput(outputShapeOf(d).reduce((a, b) => a * b, 1));
+  };
+
   return {
     runSync(input: Tensor): Tensor {
       if (disposed) throw disposedError();
       input = readTensor(input, 'input', [3, 4]);
-      const data = handle.runSync(input.data, null, writeDesc(syncDesc, input.shape, wshape, p));
+      writeDesc(syncDesc, input.shape, wshape, p);
+      const data = handle.runSync(input.data, bigOutput(input, syncDesc), syncDesc);
       return { data, shape: outputShapeOf(syncDesc) };
     },
     async run(input: Tensor): Promise<Tensor> {
@@ -67,7 +77,7 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
       input = readTensor(input, 'input', [3, 4]);
       const d = writeDesc(new Float64Array(DESC_LEN), input.shape, wshape, p);
       // A private copy: the pool thread reads it, and user code cannot change or transfer it meanwhile.
-      const pending = handle.runAsync(input.data.slice(), null, d);  // plans into d synchronously
+      const pending = handle.runAsync(input.data.slice(), bigOutput(input, d), d);  // plans into d synchronously
       const shape = outputShapeOf(d);
       return { data: await pending, shape };
     },

@@ -2,6 +2,7 @@
 // pool resolving a Promise).
 #include "conv_binding.h"
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -9,6 +10,7 @@
 
 #include "../core/conv.h"
 #include "args.h"
+#include "block_cache.h"
 
 namespace ccjs {
 namespace {
@@ -85,9 +87,9 @@ Napi::Value Conv2dSync(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-std::unique_ptr<float[]> alloc_copy(Napi::Env env, const FloatView& v, const char* what) {
-  if (v.object.IsEmpty()) return nullptr;
-  std::unique_ptr<float[]> p(new (std::nothrow) float[v.length ? v.length : 1]);
+Block alloc_copy(Napi::Env env, const FloatView& v, const char* what) {
+  if (v.object.IsEmpty()) return Block(nullptr, BlockRelease{0});
+  Block p = acquire_block(v.length);
   if (!p) throw_out_of_memory(env, int64_t(v.length * sizeof(float)), what);
   if (v.length) std::memcpy(p.get(), v.data, v.length * sizeof(float));
   return p;
@@ -107,7 +109,7 @@ class ConvWorker : public Napi::AsyncWorker {
     bias_ = alloc_copy(env, call_.bias, "the bias copy of an async call");
     // Not Napi::Float32Array::New: V8 aborts the process when that allocation fails.
     const int64_t out_elems = call_.shape.output_elems();
-    y_own_.reset(new (std::nothrow) float[size_t(out_elems)]);
+    y_own_ = acquire_block(size_t(out_elems));
     if (!y_own_) throw_out_of_memory(env, out_elems * 4, "the output buffer of an async call");
     if (!call_.y.object.IsEmpty()) result_ = Napi::Persistent(call_.y.object);
     call_.x.object = call_.w.object = call_.bias.object = call_.y.object = Napi::Object();
@@ -160,9 +162,13 @@ class ConvWorker : public Napi::AsyncWorker {
   Napi::Value adopt_output(Napi::Env env, size_t n) {
     napi_value ab, ta;
     float* raw = y_own_.get();
+    // The finalizer gets the block's size as its hint: it goes back to the block cache.
     if (napi_create_external_arraybuffer(
-            env, raw, n * sizeof(float), [](napi_env, void* data, void*) { delete[] static_cast<float*>(data); },
-            nullptr, &ab) == napi_ok) {
+            env, raw, n * sizeof(float),
+            [](napi_env, void* data, void* bytes) {
+              release_block(static_cast<float*>(data), reinterpret_cast<uintptr_t>(bytes));
+            },
+            reinterpret_cast<void*>(uintptr_t(y_own_.get_deleter().bytes)), &ab) == napi_ok) {
       y_own_.release();
     } else {
       if (env.IsExceptionPending()) env.GetAndClearPendingException();
@@ -184,7 +190,7 @@ class ConvWorker : public Napi::AsyncWorker {
   }
   ConvCall call_;
   Napi::Promise::Deferred deferred_;
-  std::unique_ptr<float[]> x_, w_, bias_, y_own_;
+  Block x_, w_, bias_, y_own_;  // from the block cache (block_cache.h), back to it when done
   Napi::ObjectReference result_;  // the caller's `out`, if any
   int64_t external_ = 0;
   bool failed_ = false;
