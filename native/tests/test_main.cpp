@@ -15,27 +15,15 @@
 #include "core/error.h"
 #include "core/reference.h"
 #include "core/shape.h"
+#include "tests/check.h"
 #include "cpu/gemm.h"
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-  if (ok) ++g_passed;
-  else { ++g_failed; std::printf("FAIL: %s\n", what.c_str()); }
-}
-
-// Max |y - ref| / max(1, max |ref|): relative to the output's scale so sums near zero do not blow up.
-double rel_error(const std::vector<float>& y, const std::vector<double>& ref) {
-  double scale = 1.0, err = 0.0;
-  for (double r : ref) scale = std::max(scale, std::fabs(r));
-  for (size_t i = 0; i < y.size(); ++i) {
-    const double e = std::fabs(double(y[i]) - ref[i]);
-    if (!(e <= err)) err = std::isnan(e) ? std::numeric_limits<double>::infinity() : e;
-  }
-  return err / scale;
-}
+using cctest::check;
+using cctest::g_failed;
+using cctest::g_passed;
+using cctest::rel_error;
 
 void lecture_examples() {
   // Two input channels, 3x3 input, 2x2 kernels: 56 at the top left (Dive into Deep Learning 7.4).
