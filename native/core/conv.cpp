@@ -261,6 +261,12 @@ bool plan_rows(const ConvShape& s, int requested, RowsPlan* rp) {
   p.Wq = (Wp + s.stride_w - 1) / s.stride_w;
   p.qh_max = (s.KH - 1) * s.dil_h / s.stride_h;
   const int nr = p.g.kr->nr;
+  // Even one output row per tile must fit the buffer cap below. Checked in floating point first:
+  // for huge strides or widths (every factor is < 2^31) the int64 products below would overflow.
+  const double min_floats = double(s.Cg) * double(s.stride_h) * double(s.stride_w) * double(1 + p.qh_max) *
+                                double(p.Wq) + double(p.g.M) * double(p.Wq + nr) + 2.0 * double(p.g.Kd) +
+                                double(s.KW - 1) * double(s.dil_w) / double(s.stride_w);
+  if (min_floats * 4 > double(int64_t(4) << 20)) return false;
   // Rows per tile: the count that computes the fewest NR-wide panels over the whole image (each
   // tile's grid, rows * Wq columns, is rounded up to NR) while the tile's input rows and C tile fit
   // in half of L2 (512 KB); ties go to more rows (fewer input rows copied twice).
