@@ -164,8 +164,30 @@ function build() {
   progress.done();
 }
 
+// Command-line options shared by `npm run bench` and `npm run bench:peers`: `flags` are booleans
+// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`.
+// `fail(message)` is called for anything else and must not return.
+function parseArgs(argv, { flags, values }, usage, fail) {
+  const o = {};
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let v;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
+    if (a === '--help' || a === '-h') {
+      console.log(usage);
+      process.exit(0);
+    } else if (Object.hasOwn(flags, a)) o[flags[a]] = true;
+    else if (Object.hasOwn(values, a)) {
+      if (v === undefined && i + 1 >= argv.length) fail(`missing value after ${a}`);
+      o[values[a]] = v !== undefined ? v : argv[++i];
+    } else fail(`unknown option ${a}`);
+  }
+  return o;
+}
+
 module.exports = {
-  build,
+  build, parseArgs,
   root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
   defaultThreads, table, fmtTime, progress,
 };

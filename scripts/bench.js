@@ -20,29 +20,13 @@ const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,
   --svg FILE     write a chart: GFLOP/s per shape, with the measured peak as a line`;
 
 function parseArgs(argv) {
-  const o = { quick: false, shapes: '', threads: '', budget: '', json: '', svg: '' };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let v;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
-    const value = () => {
-      if (v !== undefined) return v;
-      if (i + 1 >= argv.length) fail(`missing value after ${a}`);
-      return argv[++i];
-    };
-    if (a === '--quick') o.quick = true;
-    else if (a === '--shapes') o.shapes = value();
-    else if (a === '--threads') o.threads = value();
-    else if (a === '--budget') o.budget = value();
-    else if (a === '--json') o.json = value();
-    else if (a === '--svg') o.svg = value();
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else fail(`unknown option ${a}`);
-  }
-  return o;
+  return {
+    quick: false, shapes: '', threads: '', budget: '', json: '', svg: '',
+    ...lib.parseArgs(argv, {
+      flags: { '--quick': 'quick' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
+    }, USAGE, fail),
+  };
 }
 
 function fail(msg) {

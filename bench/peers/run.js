@@ -28,36 +28,23 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { quick: false, shapes: '', threads: 0, budget: 0, cpuCap: 0, json: '', ortSpin: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let v;
-    const eq = a.indexOf('=');
-    if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
-    const value = () => {
-      if (v !== undefined) return v;
-      if (i + 1 >= argv.length) fail(`missing value after ${a}`);
-      return argv[++i];
-    };
-    const positive = (name, s) => {
-      const n = Number(s);
-      if (!(n > 0)) fail(`${name} wants a positive number, got ${s}`);
-      return n;
-    };
-    if (a === '--quick') o.quick = true;
-    else if (a === '--shapes') o.shapes = value();
-    else if (a === '--threads') {
-      o.threads = positive('--threads', value());
-      if (!Number.isInteger(o.threads) || o.threads > 1024) fail('--threads wants an integer in 1..1024');
-    } else if (a === '--budget') o.budget = positive('--budget', value());
-    else if (a === '--tfjs-cpu-cap') o.cpuCap = positive('--tfjs-cpu-cap', value());
-    else if (a === '--json') o.json = value();
-    else if (a === '--ort-spin') o.ortSpin = true;
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else fail(`unknown option ${a}`);
-  }
+  const o = {
+    quick: false, shapes: '', json: '', ortSpin: false,
+    ...lib.parseArgs(argv, {
+      flags: { '--quick': 'quick', '--ort-spin': 'ortSpin' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json' },
+    }, USAGE, fail),
+  };
+  const positive = (name, s) => {
+    if (s === undefined) return 0;
+    const n = Number(s);
+    if (!(n > 0)) fail(`${name} wants a positive number, got ${s}`);
+    return n;
+  };
+  o.threads = positive('--threads', o.threads);
+  if (o.threads && (!Number.isInteger(o.threads) || o.threads > 1024)) fail('--threads wants an integer in 1..1024');
+  o.budget = positive('--budget', o.budget);
+  o.cpuCap = positive('--tfjs-cpu-cap', o.cpuCap);
   if (!o.threads) o.threads = lib.defaultThreads();
   if (!o.budget) o.budget = o.quick ? 0.6 : 4;
   if (!o.cpuCap) o.cpuCap = o.quick ? 0.5 : 2;
