@@ -1,6 +1,6 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code.
 import type { NativePlan } from '../binding';
-import { DESC_LEN, outputShapeOf, writeDesc } from './desc';
+import { boundsOf, DESC_LEN, outputShapeOf, writeDesc } from './desc';
 import { AUTO_CUDA_MIN_MACS, autoPrefersCuda, defaultThreads, DeviceTensor, isDeviceTensor, requireCuda } from './device';
 import { codes, rangeError, typeError } from './errors';
 import { native } from './native';
@@ -63,7 +63,6 @@ function chooseDevice(opts: NormalizedOptions, plan: NativePlan, input: Tensor |
   return native().cudaStatus().available ? 'cuda' : 'cpu';
 }
 
-
 interface CallArgs {
   input: Tensor | DeviceTensor;
   weight: Tensor;
@@ -84,28 +83,22 @@ function readArgs(inputArg: unknown, weightArg: unknown, options: unknown): Call
 }
 
 // Whether a call surely runs on the CPU without asking the cost model: device 'cpu', or 'auto' with
-// an upper bound on its multiply-adds (output no larger than the padded input) below the CUDA floor.
-function surelyCpu({ input, weight, opts }: CallArgs): boolean {
-  if (isDeviceTensor(input)) return false;
-  if (opts.device === 'cpu') return true;
-  if (opts.device !== 'auto') return false;
-  const s = input.shape;
-  const nhwc = opts.params.layout === 'NHWC';
-  const [n, h, w] = s.length === 4 ? (nhwc ? [s[0], s[1], s[2]] : [s[0], s[2], s[3]]) : (nhwc ? [1, s[0], s[1]] : [1, s[1], s[2]]);
-  const p = opts.params.padMode === 'explicit' ? opts.params.padding : [0, 0, 0, 0];
-  const macsBound = n * weight.data.length * (h + p[0] + p[1]) * (w + p[2] + p[3]);
-  return macsBound < AUTO_CUDA_MIN_MACS;
+// at most AUTO_CUDA_MIN_MACS multiply-adds.
+function surelyCpu(args: CallArgs): boolean {
+  if (isDeviceTensor(args.input)) return false;
+  if (args.opts.device === 'cpu') return true;
+  return args.opts.device === 'auto' &&
+    boundsOf(args.input.shape, args.weight.shape, args.opts.params)[0] < AUTO_CUDA_MIN_MACS;
 }
 
-// `allocate`: whether a missing `out` is allocated here (sync) or by the native side (async CPU).
-function prepare({ input, weight, opts }: CallArgs, allocate: boolean): PreparedCall {
+// Plans the call and picks its device; a missing `out` stays null (each path allocates its own).
+function prepare({ input, weight, opts }: CallArgs): PreparedCall {
   const plan = native().plan(input.shape, weight.shape, opts.params);
   const device = chooseDevice(opts, plan, input, weight);
   const size = plan.outputShape.reduce((a, b) => a * b, 1);
   let out = opts.out;
   if (input instanceof DeviceTensor) out = null;  // the output stays on the GPU
-  else if (out === null) out = allocate ? newOutput(size) : null;
-  else if (out.length !== size) {
+  else if (out !== null && out.length !== size) {
     throw rangeError(
       codes.OUT_MISMATCH,
       `options.out has ${out.length} elements, expected ${size} for output shape [${plan.outputShape.join(', ')}]`,
@@ -125,34 +118,35 @@ export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOption
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor;
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor {
   const args = readArgs(input, weight, options);
-  if (surelyCpu(args)) {
-    // One native call plans, checks and runs (S6-sized calls are dominated by N-API crossings).
-    const { weight: w, opts } = args;
-    const x = args.input as Tensor;
-    writeDesc(syncDesc, x.shape, w.shape, opts.params);
-    let out = opts.out;
-    if (out === null && x.data.length + w.data.length >= UNINIT_MIN_ELEMS) {
-      // A big call: plan first (microseconds against milliseconds) to give it a cheap output array.
-      native().planPacked(syncDesc);
-      out = newOutput(outputShapeOf(syncDesc).reduce((a, b) => a * b, 1));
-    }
-    const data = native().conv2dSyncPacked(x.data, w.data, opts.bias, out, syncDesc);
-    return { data, shape: outputShapeOf(syncDesc), device: 'cpu' };
-  }
-  const c = prepare(args, true);
+  if (surelyCpu(args)) return cpuSync(args);
+  const c = prepare(args);
+  if (c.device === 'cpu') return cpuSync(args);
   const cuda = { precision: c.opts.precision };
   if (c.input instanceof DeviceTensor) {
     const h = native().cudaConv2dSync(c.input.handle('input'), c.input.shape, c.weight.data, c.weight.shape,
       c.opts.bias, c.opts.params, null, cuda);
     return new DeviceTensor(h!, c.plan.outputShape);
   }
-  const out = c.out as Float32Array;
-  if (c.device === 'cuda') {
-    native().cudaConv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out, cuda);
-  } else {
-    native().conv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out);
-  }
+  const out = c.out ?? newOutput(c.plan.outputShape.reduce((a, b) => a * b, 1));
+  native().cudaConv2dSync(c.input.data, c.input.shape, c.weight.data, c.weight.shape, c.opts.bias, c.opts.params, out, cuda);
   return { data: out, shape: c.plan.outputShape, device: c.device };
+}
+
+// The CPU path of conv2dSync: one native call plans, checks and runs (S6-sized calls are dominated
+// by N-API crossings).
+function cpuSync({ input, weight: w, opts }: CallArgs): ConvOutput {
+  const x = input as Tensor;
+  writeDesc(syncDesc, x.shape, w.shape, opts.params);
+  let out = opts.out;
+  if (out === null && boundsOf(x.shape, w.shape, opts.params)[1] >= UNINIT_MIN_ELEMS) {
+    // A big output: plan first (microseconds against milliseconds) and allocate it here, uninitialised
+    // (cheap), and as an ERR_CHANNELCONV_OUT_OF_MEMORY error when it fails: the native side's
+    // allocation of a JS array cannot fail gracefully.
+    native().planPacked(syncDesc);
+    out = newOutput(outputShapeOf(syncDesc).reduce((a, b) => a * b, 1));
+  }
+  const data = native().conv2dSyncPacked(x.data, w.data, opts.bias, out, syncDesc);
+  return { data, shape: outputShapeOf(syncDesc), device: 'cpu' };
 }
 
 /**
@@ -165,7 +159,7 @@ export function conv2d(input: DeviceTensor, weight: Tensor, options?: Conv2dOpti
 export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput>;
 export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
 export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
-  const c = prepare(readArgs(input, weight, options), false);
+  const c = prepare(readArgs(input, weight, options));
   if (c.device === 'cpu') {
     const data = await native().conv2dAsync((c.input as Tensor).data, c.input.shape, c.weight.data, c.weight.shape,
       c.opts.bias, c.opts.params, c.out);

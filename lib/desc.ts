@@ -43,3 +43,17 @@ export interface DescPlan {
 export function planOf(d: Float64Array): DescPlan {
   return { outputShape: outputShapeOf(d), macs: d[29], workspaceBytes: d[30], padding: [d[31], d[32], d[33], d[34]] };
 }
+
+/**
+ * Upper bounds from the shapes alone, before planning (an output is never larger than the padded
+ * input): [multiply-adds, output elements]. Lets a call be routed, or its output allocated, first.
+ */
+export function boundsOf(inputShape: readonly number[], weightShape: readonly number[], p: NativeConvParams): [number, number] {
+  const s = inputShape;
+  const nhwc = p.layout === 'NHWC';
+  const [n, h, w] = s.length === 4 ? (nhwc ? [s[0], s[1], s[2]] : [s[0], s[2], s[3]]) : (nhwc ? [1, s[0], s[1]] : [1, s[1], s[2]]);
+  const pad = p.padMode === 'explicit' ? p.padding : [0, 0, 0, 0];
+  const pixels = n * (h + pad[0] + pad[1]) * (w + pad[2] + pad[3]);
+  const cout = p.weightLayout === 'HWIO' ? weightShape[3] : weightShape[0];
+  return [pixels * weightShape.reduce((a, b) => a * b, 1), pixels * cout];
+}

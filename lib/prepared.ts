@@ -2,7 +2,7 @@
 // convolve any input whose channels match, without re-validating or re-packing the weight.
 import type { NativePreparedConv } from '../binding';
 import type { ConvCost } from './conv';
-import { DESC_LEN, outputShapeOf, planOf, writeDesc } from './desc';
+import { boundsOf, DESC_LEN, outputShapeOf, planOf, writeDesc } from './desc';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
 import { newOutput, UNINIT_MIN_ELEMS } from './output';
@@ -56,10 +56,11 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
   const syncDesc = new Float64Array(DESC_LEN);
   let disposed = false;
 
-  // For a big input, plans first (microseconds against milliseconds) to give the call a cheap output
-  // array (see output.ts); otherwise null: the native side allocates it.
+  // For a big output, plans first (microseconds against milliseconds) and allocates it here: cheap
+  // (see output.ts), and an ERR_CHANNELCONV_OUT_OF_MEMORY error when it fails. Otherwise null: the
+  // native side allocates it.
   const bigOutput = (input: Tensor, d: Float64Array): Float32Array | null => {
-    if (input.data.length < UNINIT_MIN_ELEMS) return null;
+    if (boundsOf(input.shape, wshape, p)[1] < UNINIT_MIN_ELEMS) return null;
     nb.planPacked(d, true);
     return newOutput(outputShapeOf(d).reduce((a, b) => a * b, 1));
   };

@@ -97,6 +97,20 @@ describe(`out of memory (ulimit -v ${LIMIT_KB} KB in a child process)`, () => {
     expect(report.async.message).toContain('output');
   });
 
+  it('the same huge output through the one-call CPU path (device cpu) and a prepared layer gives OUT_OF_MEMORY', () => {
+    // The tiny input must not lead the fast paths to leave the output to the native side, whose
+    // allocation of a JS array would abort the process instead of throwing.
+    const report = runChild(`
+      const x = { data: new Float32Array([1]), shape: [1, 1, 1] };
+      const one = { data: new Float32Array([2]), shape: [1, 1, 1, 1] };
+      report.cpu = await settle(() => cc.conv2dSync(x, one, { padding: 9000, device: 'cpu' }).data.length);
+      const layer = cc.createConv2d(one, { padding: 9000 });
+      report.layerSync = await settle(() => layer.runSync(x).data.length);
+      report.layerAsync = await settle(async () => (await layer.run(x)).data.length);
+    `);
+    for (const k of ['cpu', 'layerSync', 'layerAsync']) expect(isOom(report[k]), `${k}: ${JSON.stringify(report[k])}`).toBe(true);
+  });
+
   it("a caller's out that fits once but not twice: sync works, async (native output buffer) gives OUT_OF_MEMORY", () => {
     // 10601 x 10601 output, 450 MB; the async call computes into its own buffer of that size.
     const report = runChild(`
