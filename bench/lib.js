@@ -7,25 +7,17 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 
-// NCHW, float32. Kept in step with native/bench/bench_main.cpp (scripts/bench.js checks both agree).
-const SHAPES = [
-  { id: 'S1', name: 'lecture layer 100->100, 5x5, 64x64, pad 2', N: 1, C: 100, H: 64, W: 64, K: 100, KH: 5, KW: 5, stride: 1, pad: 2, groups: 1 },
-  { id: 'S2', name: 'lecture layer x8 (N=8)', N: 8, C: 100, H: 64, W: 64, K: 100, KH: 5, KW: 5, stride: 1, pad: 2, groups: 1 },
-  { id: 'S3', name: 'ResNet 3x3 64->64, 56x56, N=8', N: 8, C: 64, H: 56, W: 56, K: 64, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1 },
-  { id: 'S4', name: 'pointwise 1x1 256->64, 56x56, N=8', N: 8, C: 256, H: 56, W: 56, K: 64, KH: 1, KW: 1, stride: 1, pad: 0, groups: 1 },
-  { id: 'S5', name: 'first layer 3->64, 7x7 s2, 224x224, N=8', N: 8, C: 3, H: 224, W: 224, K: 64, KH: 7, KW: 7, stride: 2, pad: 3, groups: 1 },
-  { id: 'S6', name: 'lecture tiny 2->1, 2x2 on 3x3', N: 1, C: 2, H: 3, W: 3, K: 1, KH: 2, KW: 2, stride: 1, pad: 0, groups: 1, tiny: true },
-  { id: 'S7', name: 'depthwise 3x3, 128 ch, 56x56, N=8', N: 8, C: 128, H: 56, W: 56, K: 128, KH: 3, KW: 3, stride: 1, pad: 1, groups: 128 },
-];
+// NCHW, float32: the one shape table (bench/shapes.json; CMake turns it into the native suites' header).
+const SHAPES = require('./shapes.json').filter((s) => !s.gpuOnly);
 
 for (const s of SHAPES) {
   s.OH = Math.floor((s.H + 2 * s.pad - s.KH) / s.stride) + 1;
   s.OW = Math.floor((s.W + 2 * s.pad - s.KW) / s.stride) + 1;
-  s.macs = s.N * s.K * (s.C / s.groups) * s.KH * s.KW * s.OH * s.OW;
+  s.macs = s.N * s.Cout * (s.C / s.groups) * s.KH * s.KW * s.OH * s.OW;
   s.flops = 2 * s.macs;
   s.inputShape = [s.N, s.C, s.H, s.W];
-  s.weightShape = [s.K, s.C / s.groups, s.KH, s.KW];
-  s.outputShape = [s.N, s.K, s.OH, s.OW];
+  s.weightShape = [s.Cout, s.C / s.groups, s.KH, s.KW];
+  s.outputShape = [s.N, s.Cout, s.OH, s.OW];
   s.options = { stride: s.stride, padding: s.pad, groups: s.groups };
 }
 
@@ -104,11 +96,9 @@ function oihwToHwio(w, O, I, KH, KW) {
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
-/** Default thread count, as the addon decides it: OMP_NUM_THREADS, else the usable cores. */
+/** Default thread count, as the addon decides it (OMP_NUM_THREADS, else the usable cores). */
 function defaultThreads() {
-  const env = Number(process.env.OMP_NUM_THREADS);
-  if (Number.isInteger(env) && env > 0) return env;
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return require('..').backendInfo().cpu.threads;
 }
 
 /** Fixed-width text table; numbers right-aligned. */

@@ -1,59 +1,140 @@
-// The packed call descriptor of the fast native entry points (conv2dSyncPacked, planPacked,
-// PreparedConv): shapes and options as numbers in one Float64Array, so a call crosses N-API once
-// without reading an options object property by property. Layout: binding.d.ts NativeDesc.
-import type { NativeConvParams } from '../binding';
+// The one call descriptor every native entry point reads (binding.d.ts NativeDesc): the request as
+// numbers in a Float64Array, so a call crosses N-API once without reading an object property by
+// property, and the plan's results written back into it. Slots: the same numbers as
+// native/binding/call.h.
+import type { NativeDesc } from '../binding';
 
-export const DESC_LEN = 40;
-const PAD_MODE = { explicit: 0, valid: 1, same: 2, same_lower: 3 } as const;
+export const DESC_LEN = 50;
+export const REQUEST_LEN = 32;
 
-/** Fills `d` from already validated shapes and normalised parameters. */
-export function writeDesc(d: Float64Array, inputShape: readonly number[], weightShape: readonly number[],
-  p: NativeConvParams): Float64Array {
-  d[0] = inputShape.length;
+/** Slot numbers (native/binding/call.h, enum Slot). */
+export const slot = {
+  op: 0, direction: 1, rank: 2, input: 3, weight: 7, stride: 11, dilation: 13, padMode: 15, pad: 16,
+  outputPadding: 20, groups: 22, layout: 23, weightLayout: 24, bias: 25, activation: 26, precision: 27,
+  device: 28, threads: 29, algorithm: 30, skipWeights: 31,
+  dstRank: 32, dst: 33, macs: 37, workspace: 38, algorithmOut: 39, padOut: 40, packedBytes: 44, yRank: 45, y: 46,
+} as const;
+
+export type PadMode = 'explicit' | 'valid' | 'same' | 'same_lower';
+export type Direction = 'forward' | 'backward_data' | 'backward_weights';
+
+/** The geometry of a call, normalised from the user's options (options.ts). */
+export interface Geometry {
+  stride: [number, number];
+  dilation: [number, number];
+  padMode: PadMode;
+  /** [top, bottom, left, right]; read when padMode is 'explicit'. */
+  padding: [number, number, number, number];
+  /** A transposed convolution's extra output rows and columns. */
+  outputPadding: [number, number];
+  groups: number;
+  layout: 'NCHW' | 'NHWC';
+  /** 'OIHW' | 'HWIO' for a convolution; a transposed one's 'IOHW' | 'HWOI' are written as these. */
+  weightLayout: 'OIHW' | 'HWIO';
+}
+
+/** Everything a descriptor carries. */
+export interface Request {
+  op: 'conv' | 'transpose';
+  direction: Direction;
+  inputShape: readonly number[];
+  weightShape: readonly number[];
+  geometry: Geometry;
+  /** A bias is added (forward, transposed) or its gradient wanted (backward-weights). */
+  bias: boolean;
+  activation: 'none' | 'relu';
+  precision: 'fp32' | 'tf32' | 'bf16';
+  device: 'cpu' | 'cuda';
+  /** 0: the default. */
+  threads: number;
+  /** An index into backendInfo().algorithms, or -1 for 'auto'. */
+  algorithm: number;
+  /** Backward-weights: the bias gradient alone. */
+  skipWeights?: boolean;
+}
+
+const PAD_MODE: Record<PadMode, number> = { explicit: 0, valid: 1, same: 2, same_lower: 3 };
+const DIRECTION: Record<Direction, number> = { forward: 0, backward_data: 1, backward_weights: 2 };
+const PRECISION = { fp32: 0, tf32: 1, bf16: 2 } as const;
+
+/** Writes the request into `d` (the results slots are left as they are). Returns d. */
+export function writeRequest(d: NativeDesc, r: Request): NativeDesc {
+  const g = r.geometry;
+  d[slot.op] = r.op === 'transpose' ? 1 : 0;
+  d[slot.direction] = DIRECTION[r.direction];
+  d[slot.rank] = r.inputShape.length;
   for (let i = 0; i < 4; i++) {
-    d[1 + i] = i < inputShape.length ? inputShape[i] : 1;
-    d[5 + i] = weightShape[i];
+    d[slot.input + i] = i < r.inputShape.length ? r.inputShape[i] : 1;
+    d[slot.weight + i] = r.weightShape[i];
   }
-  d[9] = p.stride[0]; d[10] = p.stride[1];
-  d[11] = p.dilation[0]; d[12] = p.dilation[1];
-  d[13] = PAD_MODE[p.padMode];
-  d[14] = p.padding[0]; d[15] = p.padding[1]; d[16] = p.padding[2]; d[17] = p.padding[3];
-  d[18] = p.groups;
-  d[19] = p.layout === 'NHWC' ? 1 : 0;
-  d[20] = p.weightLayout === 'HWIO' ? 1 : 0;
-  d[21] = p.threads ?? 0;
-  d[22] = p.activation === 'relu' ? 1 : 0;
+  d[slot.stride] = g.stride[0]; d[slot.stride + 1] = g.stride[1];
+  d[slot.dilation] = g.dilation[0]; d[slot.dilation + 1] = g.dilation[1];
+  d[slot.padMode] = PAD_MODE[g.padMode];
+  for (let i = 0; i < 4; i++) d[slot.pad + i] = g.padding[i];
+  d[slot.outputPadding] = g.outputPadding[0]; d[slot.outputPadding + 1] = g.outputPadding[1];
+  d[slot.groups] = g.groups;
+  d[slot.layout] = g.layout === 'NHWC' ? 1 : 0;
+  d[slot.weightLayout] = g.weightLayout === 'HWIO' ? 1 : 0;
+  d[slot.bias] = r.bias ? 1 : 0;
+  d[slot.activation] = r.activation === 'relu' ? 1 : 0;
+  d[slot.precision] = PRECISION[r.precision];
+  d[slot.device] = r.device === 'cuda' ? 1 : 0;
+  d[slot.threads] = r.threads;
+  d[slot.algorithm] = r.algorithm;
+  d[slot.skipWeights] = r.skipWeights ? 1 : 0;
   return d;
 }
 
-/** The output shape a native call wrote into `d`. */
-export function outputShapeOf(d: Float64Array): number[] {
-  const rank = d[24];
-  return rank === 4 ? [d[25], d[26], d[27], d[28]] : [d[25], d[26], d[27]];
+function shapeAt(d: NativeDesc, rankSlot: number, first: number): number[] {
+  const rank = d[rankSlot];
+  const s: number[] = new Array(rank);
+  for (let i = 0; i < rank; i++) s[i] = d[first + i];
+  return s;
+}
+
+/** The shape of this direction's output (y, the input gradient or the weight gradient) in `d`. */
+export const dstShapeOf = (d: NativeDesc): number[] => shapeAt(d, slot.dstRank, slot.dst);
+/** The forward output's shape in `d` (the gradOutput a backward call expects). */
+export const yShapeOf = (d: NativeDesc): number[] => shapeAt(d, slot.yRank, slot.y);
+/** Elements of this direction's output. */
+export function dstSizeOf(d: NativeDesc): number {
+  let n = 1;
+  for (let i = 0; i < d[slot.dstRank]; i++) n *= d[slot.dst + i];
+  return n;
 }
 
 export interface DescPlan {
   outputShape: number[];
   macs: number;
   workspaceBytes: number;
+  /** Index into backendInfo().algorithms, -1 on the GPU. */
+  algorithm: number;
   padding: [number, number, number, number];
+  packedBytes: number;
 }
 
 /** Everything a plan wrote into `d`. */
-export function planOf(d: Float64Array): DescPlan {
-  return { outputShape: outputShapeOf(d), macs: d[29], workspaceBytes: d[30], padding: [d[31], d[32], d[33], d[34]] };
+export function planOf(d: NativeDesc): DescPlan {
+  return {
+    outputShape: dstShapeOf(d),
+    macs: d[slot.macs],
+    workspaceBytes: d[slot.workspace],
+    algorithm: d[slot.algorithmOut],
+    padding: [d[slot.padOut], d[slot.padOut + 1], d[slot.padOut + 2], d[slot.padOut + 3]],
+    packedBytes: d[slot.packedBytes],
+  };
 }
 
 /**
- * Upper bounds from the shapes alone, before planning (an output is never larger than the padded
- * input): [multiply-adds, output elements]. Lets a call be routed, or its output allocated, first.
+ * Whether `d` holds the results of the request in `last` (its request slots are the same): a
+ * repeated call can then skip planning. Records d's request in `last` otherwise... see remember().
  */
-export function boundsOf(inputShape: readonly number[], weightShape: readonly number[], p: NativeConvParams): [number, number] {
-  const s = inputShape;
-  const nhwc = p.layout === 'NHWC';
-  const [n, h, w] = s.length === 4 ? (nhwc ? [s[0], s[1], s[2]] : [s[0], s[2], s[3]]) : (nhwc ? [1, s[0], s[1]] : [1, s[1], s[2]]);
-  const pad = p.padMode === 'explicit' ? p.padding : [0, 0, 0, 0];
-  const pixels = n * (h + pad[0] + pad[1]) * (w + pad[2] + pad[3]);
-  const cout = p.weightLayout === 'HWIO' ? weightShape[3] : weightShape[0];
-  return [pixels * weightShape.reduce((a, b) => a * b, 1), pixels * cout];
+export function sameRequest(d: NativeDesc, last: Float64Array): boolean {
+  for (let i = 0; i < REQUEST_LEN; i++) if (d[i] !== last[i]) return false;
+  return true;
+}
+
+/** Copies d's request slots into `last` (after d was planned successfully). */
+export function remember(d: NativeDesc, last: Float64Array): void {
+  for (let i = 0; i < REQUEST_LEN; i++) last[i] = d[i];
 }

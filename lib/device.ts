@@ -1,6 +1,5 @@
 // The CUDA side of the TS API: device-resident tensors, and the choice of device for a call.
-import * as os from 'os';
-import type { NativeBackendInfo, NativeDeviceHandle } from '../binding';
+import type { NativeCudaStatus, NativeDeviceHandle } from '../binding';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
 import { readTensor, type Tensor } from './tensor';
@@ -28,7 +27,7 @@ export function autoPrefersCuda(macs: number, bytesMoved: number, threads: numbe
 }
 
 /** backendInfo().cuda, probing the driver on first use (once per process). */
-export function cudaStatus(): NativeBackendInfo['cuda'] {
+export function cudaStatus(): NativeCudaStatus {
   return native().cudaStatus();
 }
 
@@ -38,10 +37,6 @@ export function requireCuda(what: string): void {
   if (!s.available) {
     throw plainError(codes.NO_CUDA, `${what} requested but CUDA is not available: ${s.reason ?? 'unknown reason'}`);
   }
-}
-
-export function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 // Backstop for DeviceTensors that are dropped without dispose(): frees the device memory when the

@@ -1,6 +1,7 @@
-// Conv2dOptions: the public option object, validated and normalised into the native parameters.
-import type { NativeConvParams } from '../binding';
+// The public option objects, validated and normalised into the descriptor's request (desc.ts).
+import type { Geometry } from './desc';
 import { codes, describe, guarded, rangeError, typeError, unknownOptionError } from './errors';
+import { algorithmNames } from './backend';
 import { checkFloat32Array } from './tensor';
 
 export type Padding =
@@ -10,6 +11,13 @@ export type Padding =
   | number
   | [number, number]
   | [number, number, number, number];
+
+/**
+ * An algorithm of the registry (backendInfo().algorithms), or 'auto' (the default): the first that
+ * can run the problem and prefers it, in registry order. Forcing one that cannot run the problem is a
+ * RangeError (ERR_CHANNELCONV_INVALID_OPTION) listing those that can.
+ */
+export type Algorithm = 'auto' | 'direct' | 'implicit_gemm' | 'packed_gemm';
 
 export interface Conv2dOptions {
   /** Per output channel, length Cout. */
@@ -38,44 +46,47 @@ export interface Conv2dOptions {
    * the CPU always computes in float32.
    */
   precision?: 'fp32' | 'tf32';
-  /** CPU threads for this call; default all cores. */
+  /** CPU threads for this call; default all cores (OMP_NUM_THREADS when set). */
   threads?: number;
   /** Preallocated output, length = product of the output shape; must not overlap the inputs. */
   out?: Float32Array;
   /** Applied after the bias, fused into the kernel. Default 'none'. */
   activation?: 'none' | 'relu';
+  /** Default 'auto'. See {@link Algorithm}. */
+  algorithm?: Algorithm;
 }
 
 export const knownOptions = [
   'bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out',
-  'precision',
-  'activation',
+  'precision', 'activation', 'algorithm',
 ] as const;
 
 export interface NormalizedOptions {
-  params: NativeConvParams;
+  geometry: Geometry;
   bias: Float32Array | null;
   out: Float32Array | null;
   device: 'auto' | 'cpu' | 'cuda';
   precision: 'fp32' | 'tf32';
+  /** 0: the default. */
+  threads: number;
+  activation: 'none' | 'relu';
+  /** Index into backendInfo().algorithms, -1 for 'auto'. */
+  algorithm: number;
 }
 
 const MAX_INT = 2 ** 31 - 1;
 
-function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v);
-}
-
 function checkInt(name: string, v: unknown, min: number, max = MAX_INT): number {
   if (typeof v !== 'number') throw typeError(name, `an integer >= ${min}`, v);
-  if (!isInt(v) || v < min || v > max) {
+  if (!Number.isInteger(v) || v < min || v > max) {
     throw rangeError(codes.INVALID_OPTION, `${name} must be an integer in [${min}, ${max}], got ${describe(v)}`);
   }
   return v;
 }
 
-function pair(name: string, v: unknown, min: number): [number, number] {
-  if (v === undefined) return [1, 1];
+/** An integer or a pair [h, w] of integers >= min; `dflt` when absent. */
+export function pair(name: string, v: unknown, min: number, dflt = 1): [number, number] {
+  if (v === undefined) return [dflt, dflt];
   if (typeof v === 'number') {
     const x = checkInt(name, v, min);
     return [x, x];
@@ -87,7 +98,7 @@ function pair(name: string, v: unknown, min: number): [number, number] {
   });
 }
 
-function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], dflt: T): T {
+export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   if (v === undefined) return dflt;
   if (typeof v !== 'string') throw typeError(name, allowed.map((a) => `'${a}'`).join(' | '), v);
   if (!(allowed as readonly string[]).includes(v)) {
@@ -96,19 +107,16 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
   return v as T;
 }
 
-function padding(v: unknown): Pick<NativeConvParams, 'padMode' | 'padding'> {
+function padding(v: unknown, modes: readonly ('valid' | 'same' | 'same_lower')[]): Pick<Geometry, 'padMode' | 'padding'> {
   const name = 'options.padding';
   if (v === undefined) return { padMode: 'explicit', padding: [0, 0, 0, 0] };
-  if (typeof v === 'string') {
-    const mode = oneOf(name, v, ['valid', 'same', 'same_lower'] as const, 'valid');
-    return { padMode: mode, padding: [0, 0, 0, 0] };
-  }
+  if (typeof v === 'string') return { padMode: oneOf(name, v, modes, 'valid'), padding: [0, 0, 0, 0] };
   if (typeof v === 'number') {
     const p = checkInt(name, v, 0);
     return { padMode: 'explicit', padding: [p, p, p, p] };
   }
   if (!Array.isArray(v)) {
-    throw typeError(name, "'valid' | 'same' | 'same_lower' | an integer | [h, w] | [top, bottom, left, right]", v);
+    throw typeError(name, `${modes.map((m) => `'${m}'`).join(' | ')} | an integer | [h, w] | [top, bottom, left, right]`, v);
   }
   const p = guarded(name, () => {
     if (v.length !== 2 && v.length !== 4) throw rangeError(codes.INVALID_OPTION, `${name} must have 2 or 4 entries, got ${v.length}`);
@@ -119,20 +127,32 @@ function padding(v: unknown): Pick<NativeConvParams, 'padMode' | 'padding'> {
   throw rangeError(codes.INVALID_OPTION, `${name} must have 2 or 4 entries, got ${p.length}`);
 }
 
-function floatArrayOrNull(name: string, v: unknown): Float32Array | null {
+export function floatArrayOrNull(name: string, v: unknown): Float32Array | null {
   if (v === undefined) return null;
   checkFloat32Array(v, name);
   return v as Float32Array;
 }
 
+/** options.algorithm: 'auto' (-1) or a name of backendInfo().algorithms (its index). */
+export function algorithmOption(v: unknown): number {
+  const names = algorithmNames();
+  const name = oneOf('options.algorithm', v, ['auto', ...names], 'auto');
+  return name === 'auto' ? -1 : names.indexOf(name);
+}
+
 /**
  * Copies the own enumerable properties of `options`, each read exactly once (as `{ ...options }`
  * would): inherited properties are ignored, so a polluted Object.prototype cannot inject options, and
- * a getter cannot return one value to the check and another to the call.
+ * a getter cannot return one value to the check and another to the call. Unknown keys are a
+ * TypeError (ERR_CHANNELCONV_UNKNOWN_OPTION) listing the known ones.
  */
-function snapshot(options: object, known: readonly string[]): Record<string, unknown> {
+export function snapshot(options: unknown, known: readonly string[]): Record<string, unknown> {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || guarded('options', () => Array.isArray(options)) || ArrayBuffer.isView(options)) {
+    throw typeError('options', 'an object', options);
+  }
   const o: Record<string, unknown> = Object.create(null);
-  const keys = guarded('options', () => Object.keys(options));
+  const keys = guarded('options', () => Object.keys(options as object));
   for (const key of keys) {
     if (!known.includes(key)) throw unknownOptionError(key, known);
     o[key] = guarded(`options.${key}`, () => (options as Record<string, unknown>)[key]);
@@ -140,28 +160,33 @@ function snapshot(options: object, known: readonly string[]): Record<string, unk
   return o;
 }
 
-/** Validates `options` (undefined or a plain object) and normalises it. Throws TypeError / RangeError. */
-export function normalizeOptions(options: unknown, known: readonly string[] = knownOptions): NormalizedOptions {
-  if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object' || guarded('options', () => Array.isArray(options)) || ArrayBuffer.isView(options)) {
-    throw typeError('options', 'an object', options);
-  }
-  const o = snapshot(options as object, known);
-  const params: NativeConvParams = {
+/** The geometry options of a snapshot (conv2d's padding modes, or a transposed conv's). */
+export function geometryOf(o: Record<string, unknown>, transpose = false): Geometry {
+  const weightLayout = transpose
+    ? oneOf('options.weightLayout', o.weightLayout, ['IOHW', 'HWOI'] as const, 'IOHW') === 'HWOI' ? 'HWIO' : 'OIHW'
+    : oneOf('options.weightLayout', o.weightLayout, ['OIHW', 'HWIO'] as const, 'OIHW');
+  return {
     stride: guarded('options.stride', () => pair('options.stride', o.stride, 1)),
     dilation: guarded('options.dilation', () => pair('options.dilation', o.dilation, 1)),
-    ...guarded('options.padding', () => padding(o.padding)),
+    ...guarded('options.padding', () => padding(o.padding, transpose ? ['valid', 'same'] : ['valid', 'same', 'same_lower'])),
+    outputPadding: transpose ? guarded('options.outputPadding', () => pair('options.outputPadding', o.outputPadding, 0, 0)) : [0, 0],
     groups: o.groups === undefined ? 1 : checkInt('options.groups', o.groups, 1),
     layout: oneOf('options.layout', o.layout, ['NCHW', 'NHWC'] as const, 'NCHW'),
-    weightLayout: oneOf('options.weightLayout', o.weightLayout, ['OIHW', 'HWIO'] as const, 'OIHW'),
+    weightLayout,
+  };
+}
+
+/** Validates conv2d's `options` (undefined or a plain object) and normalises it. Throws TypeError / RangeError. */
+export function normalizeOptions(options: unknown, known: readonly string[] = knownOptions, transpose = false): NormalizedOptions {
+  const o = snapshot(options, known);
+  return {
+    geometry: geometryOf(o, transpose),
     threads: o.threads === undefined ? 0 : checkInt('options.threads', o.threads, 1, 1024),
     activation: oneOf('options.activation', o.activation, ['none', 'relu'] as const, 'none'),
-  };
-  return {
-    params,
     bias: floatArrayOrNull('options.bias', o.bias),
     out: floatArrayOrNull('options.out', o.out),
     device: oneOf('options.device', o.device, ['auto', 'cpu', 'cuda'] as const, 'auto'),
     precision: oneOf('options.precision', o.precision, ['fp32', 'tf32'] as const, 'fp32'),
+    algorithm: o.algorithm === undefined ? -1 : algorithmOption(o.algorithm),
   };
 }

@@ -124,11 +124,6 @@ export function readShape(shape: unknown, name: string, ranks?: readonly number[
   });
 }
 
-/** Checks a shape: an array of integers >= 1 whose rank is in `ranks` (when given). Returns its size. */
-export function checkShape(shape: unknown, name: string, ranks?: readonly number[]): number {
-  return readShape(shape, name, ranks).reduce((a, b) => a * b, 1);
-}
-
 /**
  * Reads a Tensor: a Float32Array `data` and a `shape` of positive integers whose product is
  * data.length. `ranks` limits the rank. Never converts: a Float64Array or plain array is a TypeError.
@@ -152,12 +147,4 @@ export function readTensor(t: unknown, name: string, ranks?: readonly number[]):
     );
   }
   return { data: data as Float32Array, shape: dims };
-}
-
-/**
- * Checks that `t` is a Tensor: a Float32Array `data` and a `shape` of positive integers whose product
- * is data.length. `ranks` limits the rank. Never converts: a Float64Array or plain array is a TypeError.
- */
-export function checkTensor(t: unknown, name: string, ranks?: readonly number[]): asserts t is Tensor {
-  readTensor(t, name, ranks);
 }

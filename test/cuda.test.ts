@@ -70,16 +70,24 @@ describe('a CPU-only build (CHANNELCONV_CUDA=OFF)', () => {
       expect(fs.readFileSync(path.join(out, 'channelconv_cuda.txt'), 'utf8').trim()).toBe('OFF');
       const code = `
         const b = require(${JSON.stringify(path.join(out, 'Release', 'channelconv.node'))});
+        const { writeRequest, DESC_LEN } = require(${JSON.stringify(path.join(root, 'dist', 'desc.js'))});
+        const desc = writeRequest(new Float64Array(DESC_LEN), {
+          op: 'conv', direction: 'forward', inputShape: [1, 1, 1], weightShape: [1, 1, 1, 1],
+          geometry: { stride: [1, 1], dilation: [1, 1], padMode: 'explicit', padding: [0, 0, 0, 0], outputPadding: [0, 0],
+                      groups: 1, layout: 'NCHW', weightLayout: 'OIHW' },
+          bias: false, activation: 'none', precision: 'fp32', device: 'cuda', threads: 0, algorithm: -1 });
+        const one = () => new Float32Array(1);
         const errs = [];
-        for (const f of [() => b.cudaUpload(new Float32Array(1)), () => b.cudaConv2dSync()]) {
+        for (const f of [() => b.cudaUpload(one()), () => b.plan(desc), () => b.run(desc, one(), one(), null, one()),
+                         () => b.runAsync(desc, one(), one(), null, null)]) {
           try { f(); errs.push('none'); } catch (e) { errs.push(e.code); }
         }
-        console.log(JSON.stringify({ cuda: b.backendInfo().cuda, errs }));`;
+        console.log(JSON.stringify({ cuda: b.cudaStatus(), errs }));`;
       const res = JSON.parse(execFileSync(process.execPath, ['-e', code], { encoding: 'utf8' }).trim());
       expect(res.cuda.compiled).toBe(false);
       expect(res.cuda.available).toBe(false);
       expect(res.cuda.reason).toMatch(/no CUDA support/);
-      expect(res.errs).toEqual(['ERR_CHANNELCONV_NO_CUDA', 'ERR_CHANNELCONV_NO_CUDA']);
+      expect(res.errs).toEqual(new Array(4).fill('ERR_CHANNELCONV_NO_CUDA'));
     } finally {
       fs.rmSync(out, { recursive: true, force: true });
     }

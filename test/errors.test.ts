@@ -1,6 +1,6 @@
 // Bad inputs: each gives the right error class and code, from the sync and the async API.
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dSync, convCost, corr2d, corr2dMultiIn, tensor, toNested } from '../lib/index';
+import { conv2d, conv2dSync, convCost, corr2d, corr2dMultiIn, createConv2d, tensor, toNested } from '../lib/index';
 
 const x = () => ({ data: new Float32Array(2 * 5 * 5), shape: [2, 5, 5] });
 const w = () => ({ data: new Float32Array(3 * 2 * 3 * 3), shape: [3, 2, 3, 3] });
@@ -81,9 +81,37 @@ describe('bad inputs', () => {
   });
 
   it('messages name the parameter and show expected vs got', () => {
-    expect(() => conv2dSync(x(), { data: new Float32Array(27), shape: [1, 3, 3, 3] })).toThrow(/weight\.shape\[1\].*2.*got 3/);
+    expect(() => conv2dSync(x(), { data: new Float32Array(27), shape: [1, 3, 3, 3] })).toThrow(
+      'the input has 2 channels (input.shape[0]) but the weight expects 3 (weight.shape[1] = 3 per group)');
     expect(() => conv2dSync({ data: new Float64Array(50), shape: [2, 5, 5] } as never, w())).toThrow(/input\.data must be a Float32Array, got Float64Array/);
     expect(() => conv2dSync(x(), w(), { stride: 0 })).toThrow(/options\.stride.*got 0/);
+  });
+
+  it('a channel mismatch says which tensor disagrees with which, from the call\'s point of view', () => {
+    const input = { data: new Float32Array(2 * 5 * 8 * 8), shape: [2, 5, 8, 8] };
+    const weight = { data: new Float32Array(4 * 3 * 3 * 3), shape: [4, 3, 3, 3] };
+    expect(() => conv2dSync(input, weight)).toThrow(
+      'the input has 5 channels (input.shape[1]) but the weight expects 3 (weight.shape[1] = 3 per group)');
+    expect(() => conv2dSync(input, { data: new Float32Array(4 * 2 * 9), shape: [4, 2, 3, 3] }, { groups: 2 })).toThrow(
+      /^input channels \(input\.shape\[1\] = 5\) must be divisible by groups \(2\)$/);
+    const layer = createConv2d(weight);
+    expect(() => layer.runSync(input)).toThrow(/^the input has 5 channels; this layer expects 3$/);
+    // An NHWC input passed without layout: 'NHWC': its last dimension is the expected count.
+    const nhwc = { data: new Float32Array(2 * 8 * 8 * 3), shape: [2, 8, 8, 3] };
+    expect(() => conv2dSync(nhwc, weight)).toThrow(
+      "the input has 8 channels (input.shape[1]) but the weight expects 3 (weight.shape[1] = 3 per group); " +
+      "the input's last dimension is 3: if the input is NHWC, pass layout: 'NHWC'");
+    expect(() => layer.runSync(nhwc)).toThrow(/this layer expects 3; the input's last dimension is 3: if the input is NHWC/);
+    layer.dispose();
+  });
+
+  it('a bias of the wrong length names Cout', () => {
+    expect(() => conv2dSync(x(), w(), { bias: new Float32Array(4) })).toThrow(
+      'options.bias has 4 elements, expected 3 (one per output channel, weight.shape[0])');
+    expect(() => conv2dSync(x(), { data: new Float32Array(18 * 3), shape: [3, 3, 2, 3] }, { weightLayout: 'HWIO', bias: new Float32Array(2) })).toThrow(
+      'options.bias has 2 elements, expected 3 (one per output channel, weight.shape[3])');
+    expect(() => createConv2d(w(), { bias: new Float32Array(2) })).toThrow(
+      'options.bias has 2 elements, expected 3 (one per output channel, weight.shape[0])');
   });
 
   it('convCost validates its arguments too', () => {

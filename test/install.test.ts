@@ -149,7 +149,7 @@ describe('the packed tarball', () => {
       '^package/(package\\.json|README\\.md|LICENSE(\\.md)?|CMakeLists\\.txt|binding\\.d\\.ts' +
         '|dist/[\\w-]+\\.(js|mjs|d\\.ts|d\\.mts)' +
         '|prebuilds/[\\w+-]+/[\\w.+-]+\\.node' +
-        '|native/(core|cpu|cuda|binding)/[\\w-]+\\.(h|hpp|cpp|cu|cuh|inl)' +
+        '|native/(core|algos|cpu|cpu/(x86|arm|ref)|cuda|binding)/[\\w-]+\\.(h|hpp|cpp|cu|cuh|inl)' +
         '|scripts/(install|cmake-js-args)\\.js)$',
     );
     expect(entries.filter((e) => !allowed.test(e))).toEqual([]);

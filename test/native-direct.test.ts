@@ -1,69 +1,218 @@
-// The native binding called directly, bypassing the TS layer: it must check everything itself and
-// never crash the process.
+// The native binding called directly, bypassing the TS layer: it must check everything itself (the
+// descriptor's every slot, every array, the layer) and never crash the process. Each bad call gives
+// a TypeError / RangeError with its code and a message naming what is wrong, from run, runAsync and
+// plan alike.
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import type { Binding } from '../binding';
+import type { Binding, NativeLayer } from '../binding';
+import { DESC_LEN, slot, writeRequest, type Request } from '../lib/desc';
+import { refConv, relError, rng, seedFromEnv } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const b = require('node-gyp-build')(path.join(__dirname, '..')) as Binding;
-const params = () => ({
-  stride: [1, 1], dilation: [1, 1], padMode: 'explicit', padding: [0, 0, 0, 0], groups: 1, layout: 'NCHW', weightLayout: 'OIHW',
+const seed = seedFromEnv();
+console.log(`native-direct.test.ts seed ${seed} (CHANNELCONV_SEED=${seed} to replay)`);
+const r = rng(seed);
+
+const T = 'ERR_CHANNELCONV_INVALID_TYPE';
+const SHAPE = 'ERR_CHANNELCONV_INVALID_SHAPE';
+const OPT = 'ERR_CHANNELCONV_INVALID_OPTION';
+const LARGE = 'ERR_CHANNELCONV_TOO_LARGE';
+const CHAN = 'ERR_CHANNELCONV_CHANNEL_MISMATCH';
+const GROUPS = 'ERR_CHANNELCONV_INVALID_GROUPS';
+const OUT = 'ERR_CHANNELCONV_OUT_MISMATCH';
+const ALIAS = 'ERR_CHANNELCONV_ALIAS';
+const EMPTY = 'ERR_CHANNELCONV_EMPTY_OUTPUT';
+const classOf = (code: string) => (code === T ? TypeError : RangeError);
+
+// A good call: input [2, 4, 4], weight [3, 2, 2, 2], no padding -> output [3, 3, 3].
+const request = (): Request => ({
+  op: 'conv', direction: 'forward', inputShape: [2, 4, 4], weightShape: [3, 2, 2, 2],
+  geometry: { stride: [1, 1], dilation: [1, 1], padMode: 'explicit', padding: [0, 0, 0, 0], outputPadding: [0, 0], groups: 1, layout: 'NCHW', weightLayout: 'OIHW' },
+  bias: false, activation: 'none', precision: 'fp32', device: 'cpu', threads: 0, algorithm: -1,
 });
-const X = () => new Float32Array(2 * 4 * 4);
-const W = () => new Float32Array(3 * 2 * 2 * 2);
-
+const desc = (edit?: (d: Float64Array) => void) => {
+  const d = writeRequest(new Float64Array(DESC_LEN), request());
+  edit?.(d);
+  return d;
+};
+const detached = (n: number): Float32Array => {
+  const a = new Float32Array(n);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+};
+// (desc, src, w, bias, dst, src2, dst2)
 type Args = unknown[];
-const good = (): Args => [X(), [2, 4, 4], W(), [3, 2, 2, 2], null, params(), new Float32Array(3 * 3 * 3)];
-const variant = (i: number, v: unknown): Args => { const a = good(); a[i] = v; return a; };
-const withParam = (k: string, v: unknown): Args => { const a = good(); (a[5] as Record<string, unknown>)[k] = v; return a; };
+const good = (): Args => [desc(), r.floats(32), r.floats(24), null, new Float32Array(27), null, null];
+const arg = (i: number, v: unknown): Args => { const a = good(); a[i] = v; return a; };
+const at = (s: number, v: number): Args => arg(0, desc((d) => { d[s] = v; }));
 
-const cases: [string, Args, string][] = [
-  ['no arguments', [], 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['input Float64Array', variant(0, new Float64Array(32)), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['input plain array', variant(0, [1, 2, 3]), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['input.shape string', variant(1, 'abc'), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['input.shape NaN', variant(1, [2, NaN, 4]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['input.shape 2^53', variant(1, [2, 2 ** 53, 4]), 'ERR_CHANNELCONV_TOO_LARGE'],
-  ['input.shape huge', variant(1, [2, 2 ** 40, 4]), 'ERR_CHANNELCONV_TOO_LARGE'],
-  ['input.shape negative', variant(1, [2, -4, 4]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['input length mismatch', variant(0, new Float32Array(31)), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['weight rank 2', variant(3, [3, 8]), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['bias wrong length', variant(4, new Float32Array(2)), 'ERR_CHANNELCONV_INVALID_SHAPE'],
-  ['bias Int32Array', variant(4, new Int32Array(3)), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['params null', variant(5, null), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['out too short', variant(6, new Float32Array(3)), 'ERR_CHANNELCONV_OUT_MISMATCH'],
-  ['out a string', variant(6, 'out'), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['stride 0', withParam('stride', [0, 1]), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['stride not array', withParam('stride', 1), 'ERR_CHANNELCONV_INVALID_TYPE'],
-  ['groups 1.5', withParam('groups', 1.5), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['padMode unknown', withParam('padMode', 'full'), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['padding negative', withParam('padding', [0, -1, 0, 0]), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['padding 2 entries', withParam('padding', [1, 1]), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['layout unknown', withParam('layout', 'CHWN'), 'ERR_CHANNELCONV_INVALID_OPTION'],
-  ['threads negative', withParam('threads', -1), 'ERR_CHANNELCONV_INVALID_OPTION'],
+// [label, args, code, text the message must contain]
+const cases: [string, () => Args, string, string][] = [
+  ['no arguments', () => [], T, 'desc must be a Float64Array'],
+  ['desc a plain array', () => arg(0, new Array(DESC_LEN).fill(1)), T, 'desc must be a Float64Array'],
+  ['desc too short', () => arg(0, new Float64Array(DESC_LEN - 1)), T, `at least ${DESC_LEN} elements`],
+  ['desc detached', () => { const d = desc(); structuredClone(d.buffer, { transfer: [d.buffer] }); return arg(0, d); }, T, 'desc'],
+  ['rank 5', () => at(slot.rank, 5), SHAPE, `slot ${slot.rank}`],
+  ['rank 2', () => at(slot.rank, 2), SHAPE, `slot ${slot.rank}`],
+  ['input dim NaN', () => at(slot.input + 1, NaN), SHAPE, `slot ${slot.input + 1}`],
+  ['input dim Infinity', () => at(slot.input + 1, Infinity), SHAPE, `slot ${slot.input + 1}`],
+  ['input dim 1.5', () => at(slot.input + 1, 1.5), SHAPE, `slot ${slot.input + 1}`],
+  ['input dim -4', () => at(slot.input + 1, -4), SHAPE, `slot ${slot.input + 1}`],
+  ['input dim 2^40', () => at(slot.input + 1, 2 ** 40), LARGE, 'input height'],
+  ['input dim 1e300', () => at(slot.input + 1, 1e300), SHAPE, `slot ${slot.input + 1}`],
+  ['weight dim 0', () => at(slot.weight, 0), SHAPE, `slot ${slot.weight}`],
+  ['input elements past 2^31', () => arg(0, desc((d) => { d[slot.input + 1] = 65536; d[slot.input + 2] = 65536; })), LARGE, 'input'],
+  ['weight elements past 2^31', () => arg(0, desc((d) => { d[slot.weight] = 65536; d[slot.weight + 2] = 128; d[slot.weight + 3] = 128; })), LARGE, 'weight'],
+  ['output elements past 2^31', () => arg(0, desc((d) => { for (let i = 0; i < 4; i++) d[slot.pad + i] = 40000; })), LARGE, 'output'],
+  ['channel mismatch', () => at(slot.weight + 1, 1), CHAN, 'the input has 2 channels'],
+  ['groups not dividing', () => at(slot.groups, 3), GROUPS, 'groups'],
+  ['groups 0', () => at(slot.groups, 0), OPT, 'groups'],
+  ['groups 1.5', () => at(slot.groups, 1.5), OPT, `slot ${slot.groups}`],
+  ['stride 0', () => at(slot.stride, 0), OPT, 'stride[0]'],
+  ['stride NaN', () => at(slot.stride + 1, NaN), OPT, `slot ${slot.stride + 1}`],
+  ['stride 2^31', () => at(slot.stride + 1, 2 ** 31), OPT, 'stride[1]'],
+  ['stride 2^53 + 2', () => at(slot.stride + 1, 2 ** 53 + 2), OPT, `slot ${slot.stride + 1}`],
+  ['dilation 0', () => at(slot.dilation, 0), OPT, 'dilation[0]'],
+  ['padding -1', () => at(slot.pad + 1, -1), OPT, 'padding[bottom]'],
+  ['padding Infinity', () => at(slot.pad + 1, Infinity), OPT, `slot ${slot.pad + 1}`],
+  ['kernel larger than the input', () => arg(0, desc((d) => { d[slot.weight + 2] = 9; })), EMPTY, 'output would be empty'],
+  ['pad mode 4', () => at(slot.padMode, 4), OPT, `slot ${slot.padMode}`],
+  ['layout 2', () => at(slot.layout, 2), OPT, `slot ${slot.layout}`],
+  ['weight layout -1', () => at(slot.weightLayout, -1), OPT, `slot ${slot.weightLayout}`],
+  ['activation 2', () => at(slot.activation, 2), OPT, `slot ${slot.activation}`],
+  ['precision 3', () => at(slot.precision, 3), OPT, `slot ${slot.precision}`],
+  ['device 2', () => at(slot.device, 2), OPT, `slot ${slot.device}`],
+  ['threads 1025', () => at(slot.threads, 1025), OPT, `slot ${slot.threads}`],
+  ['threads -1', () => at(slot.threads, -1), OPT, `slot ${slot.threads}`],
+  ['algorithm 99', () => at(slot.algorithm, 99), OPT, `slot ${slot.algorithm}`],
+  ['algorithm -2', () => at(slot.algorithm, -2), OPT, `slot ${slot.algorithm}`],
+  ['op 2', () => at(slot.op, 2), OPT, `slot ${slot.op}`],
+  ['direction 3', () => at(slot.direction, 3), OPT, `slot ${slot.direction}`],
+  ['skip weights on a forward call', () => at(slot.skipWeights, 1), OPT, 'backward-weights only'],
+  ['input a Float64Array', () => arg(1, new Float64Array(32)), T, 'input.data must be a Float32Array, got a Float64Array'],
+  ['input a DataView', () => arg(1, new DataView(new ArrayBuffer(128))), T, 'input.data'],
+  ['input an ArrayBuffer', () => arg(1, new ArrayBuffer(128)), T, 'input.data'],
+  ['input a Proxy of a Float32Array', () => arg(1, new Proxy(new Float32Array(32), {})), T, 'input.data'],
+  ['input a Symbol', () => arg(1, Symbol('x')), T, 'input.data'],
+  ['input a BigInt', () => arg(1, 5n), T, 'input.data'],
+  ['input detached', () => arg(1, detached(32)), T, 'input.data is backed by a detached ArrayBuffer'],
+  ['input one too short', () => arg(1, new Float32Array(31)), SHAPE, 'input.data has 31 elements, expected 32 for its shape [2, 4, 4]'],
+  ['weight detached', () => arg(2, detached(24)), T, 'weight.data'],
+  ['weight a plain object', () => arg(2, {}), T, 'weight.data must be a Float32Array, got an object'],
+  ['weight one too long', () => arg(2, new Float32Array(25)), SHAPE, 'weight.data has 25 elements, expected 24'],
+  ['bias an Int32Array', () => arg(3, new Int32Array(3)), T, 'options.bias'],
+  ['bias detached', () => arg(3, detached(3)), T, 'options.bias'],
+  ['bias too long', () => arg(3, new Float32Array(4)), SHAPE, 'options.bias has 4 elements, expected 3 (one per output channel, weight.shape[0])'],
+  ['out null on a sync call', () => arg(4, null), T, 'options.out must be a Float32Array, got null'],
+  ['out detached', () => arg(4, detached(27)), T, 'options.out'],
+  ['out a string', () => arg(4, 'out'), T, 'options.out'],
+  ['out one too short', () => arg(4, new Float32Array(26)), OUT, 'options.out has 26 elements, expected 27 for output shape [3, 3, 3]'],
+  ['out one too long', () => arg(4, new Float32Array(28)), OUT, 'options.out has 28'],
+  ['out is the input', () => { const a = good(); a[4] = (a[1] as Float32Array).subarray(0, 27); return a; }, ALIAS, 'options.out must not share memory'],
+  ['out overlaps the end of the weight', () => { const buf = new Float32Array(60); const a = good(); a[2] = buf.subarray(0, 24); a[4] = buf.subarray(23, 50); return a; }, ALIAS, 'options.out'],
+  ['out overlaps the bias', () => { const buf = new Float32Array(40); const a = good(); a[3] = buf.subarray(0, 3); a[4] = buf.subarray(2, 29); return a; }, ALIAS, 'options.out'],
+  ['a second input on a forward call', () => arg(5, new Float32Array(27)), T, 'backward-weights only'],
+  ['a second output on a forward call', () => arg(6, new Float32Array(3)), T, 'does not compute'],
+  ['a forced algorithm that cannot run it', () => arg(0, desc((d) => { d[slot.layout] = 1; d[slot.input] = 4; d[slot.input + 1] = 4; d[slot.input + 2] = 2; d[slot.algorithm] = b.backendInfo().algorithms.indexOf('direct'); })), OPT, "options.algorithm 'direct' cannot run this problem"],
 ];
 
 describe('native binding called directly', () => {
-  for (const [label, args, code] of cases) {
-    it(`${label} -> ${code}`, async () => {
-      expect(() => (b.conv2dSync as (...a: unknown[]) => void)(...args)).toThrow(expect.objectContaining({ code }));
-      expect(() => (b.conv2dAsync as (...a: unknown[]) => void)(...args)).toThrow(expect.objectContaining({ code }));
+  for (const [label, args, code, text] of cases) {
+    it(`${label} -> ${code}`, () => {
+      // run, runAsync (argument errors throw synchronously; an async call may leave out null) and
+      // plan, for the cases about the descriptor.
+      const calls: [string, (a: Args) => unknown][] = [
+        ['run', (a) => (b.run as (...x: unknown[]) => unknown)(...a)],
+        ['runAsync', (a) => (b.runAsync as (...x: unknown[]) => unknown)(...a)],
+      ];
+      for (const [name, call] of calls) {
+        if (name === 'runAsync' && label === 'out null on a sync call') continue;
+        let err: unknown;
+        try {
+          call(args());
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${name}: ${label}`).toBeInstanceOf(classOf(code));
+        expect((err as { code: string }).code, name).toBe(code);
+        expect((err as Error).message, name).toContain(text);
+      }
     });
   }
 
-  it('out overlapping the input is refused', () => {
-    const buf = new Float32Array(64);
-    const a = good();
-    a[0] = buf.subarray(0, 32);
-    a[6] = buf.subarray(30, 57);
-    expect(() => (b.conv2dSync as (...x: unknown[]) => void)(...a)).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_ALIAS' }));
+  it('plan checks the descriptor as run does, and writes the results into it', () => {
+    const plan = b.plan as (...a: unknown[]) => unknown;
+    expect(() => plan()).toThrow(expect.objectContaining({ code: T }));
+    expect(() => plan(desc((d) => { d[slot.groups] = 3; }))).toThrow(expect.objectContaining({ code: GROUPS }));
+    expect(() => plan(desc((d) => { d[slot.input + 1] = 65536; d[slot.input + 2] = 65536; }))).toThrow(expect.objectContaining({ code: LARGE }));
+    expect(() => plan(desc((d) => { d[slot.padMode] = 2; d[slot.stride] = 2 ** 31 - 1; }))).not.toThrow();
+    const d = desc();
+    plan(d);
+    expect([d[slot.dstRank], d[slot.dst], d[slot.dst + 1], d[slot.dst + 2], d[slot.macs]]).toEqual([3, 3, 3, 3, 3 * 2 * 4 * 9]);
+    expect(b.backendInfo().algorithms[d[slot.algorithmOut]]).toBe('direct');
+    expect(() => plan(desc(), {})).not.toThrow(); // a non-layer second argument is no layer
   });
 
-  it('a good call still works after all that', async () => {
+  it('a good call gives the reference result, sync and async, and extra arguments are ignored', async () => {
     const a = good();
-    (a[0] as Float32Array).fill(1);
-    (a[2] as Float32Array).fill(1);
-    await (b.conv2dAsync as (...x: unknown[]) => Promise<void>)(...a);
-    expect(Array.from(a[6] as Float32Array)).toEqual(new Array(27).fill(8));
+    (b.run as (...x: unknown[]) => unknown)(...a, 'extra', Symbol('x'));
+    const ref = refConv({ data: a[1] as Float32Array, shape: [2, 4, 4] }, { data: a[2] as Float32Array, shape: [3, 2, 2, 2] });
+    expect(relError(a[4] as Float32Array, ref.data)).toBeLessThan(1e-5);
+    const y = await b.runAsync(a[0] as Float64Array, a[1] as Float32Array, a[2] as Float32Array, null, null);
+    expect(y).toBeInstanceOf(Float32Array);
+    expect(relError(y as Float32Array, ref.data)).toBeLessThan(1e-5);
+    expect((b.backendInfo as (...x: unknown[]) => { version: string })(1, 2).version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('an async call does not touch the caller\'s out (it makes its own output)', async () => {
+    const a = good();
+    const out = a[4] as Float32Array;
+    out.fill(-7);
+    const y = await (b.runAsync as (...x: unknown[]) => Promise<Float32Array>)(...a);
+    expect(y).not.toBe(out);
+    expect(out.every((v) => v === -7)).toBe(true);
+  });
+
+  it('the input can be detached while an async call runs: the call works on its own copy', async () => {
+    const a = good();
+    const ref = refConv({ data: a[1] as Float32Array, shape: [2, 4, 4] }, { data: a[2] as Float32Array, shape: [3, 2, 2, 2] });
+    const p = (b.runAsync as (...x: unknown[]) => Promise<Float32Array>)(a[0], a[1], a[2], null, null);
+    structuredClone((a[1] as Float32Array).buffer, { transfer: [(a[1] as Float32Array).buffer] });
+    structuredClone((a[2] as Float32Array).buffer, { transfer: [(a[2] as Float32Array).buffer] });
+    expect(relError(await p, ref.data)).toBeLessThan(1e-5);
+  });
+});
+
+describe('native Layer called directly', () => {
+  const make = (): NativeLayer => new b.Layer(r.floats(24), null, desc());
+  it('checks its arguments', () => {
+    const L = b.Layer as unknown as new (...a: unknown[]) => NativeLayer;
+    expect(() => new L()).toThrow(expect.objectContaining({ code: T }));
+    expect(() => new L(new Float32Array(23), null, desc())).toThrow(expect.objectContaining({ code: SHAPE, message: expect.stringContaining('weight.data has 23') }));
+    expect(() => new L(new Float32Array(24), new Float32Array(4), desc())).toThrow(expect.objectContaining({ code: SHAPE, message: expect.stringContaining('one per output channel') }));
+    expect(() => new L(new Float32Array(24), null, desc((d) => { d[slot.device] = 1; }))).toThrow(expect.objectContaining({ code: OPT }));
+    expect(() => new L(new Float32Array(24), null, desc((d) => { d[slot.weight + 1] = 3; }))).toThrow(expect.objectContaining({ code: CHAN }));
+  });
+
+  it('runs in place of the weight, takes only the input and run options from the descriptor, and refuses when disposed', async () => {
+    const w = r.floats(24);
+    const layer = new b.Layer(w, null, desc());
+    const x = r.floats(2 * 6 * 5);
+    // The descriptor's weight slots lie (a 3x3 kernel): the layer's own 2x2 weight is used.
+    const d = desc((q) => { q[slot.input + 1] = 6; q[slot.input + 2] = 5; q[slot.weight + 2] = 3; q[slot.weight + 3] = 3; });
+    const y = new Float32Array(3 * 5 * 4);
+    b.run(d, x, layer, null, y);
+    const ref = refConv({ data: x, shape: [2, 6, 5] }, { data: w, shape: [3, 2, 2, 2] });
+    expect(relError(y, ref.data)).toBeLessThan(1e-5);
+    expect(relError((await b.runAsync(d, x, layer, null, null)) as Float32Array, ref.data)).toBeLessThan(1e-5);
+    expect(() => b.run(d, x, layer, new Float32Array(3), y)).toThrow(expect.objectContaining({ code: T })); // a layer brings its own bias
+    expect(() => b.run(desc((q) => { q[slot.device] = 1; }), x, layer, null, y)).toThrow(expect.objectContaining({ code: OPT }));
+    expect(layer.bytes).toBeGreaterThanOrEqual(24 * 4);
+    layer.dispose();
+    expect(layer.bytes).toBe(0);
+    expect(() => b.run(d, x, layer, null, y)).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_DISPOSED' }));
+    expect(() => b.plan(d, layer)).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_DISPOSED' }));
+    make().dispose();
   });
 });

@@ -83,7 +83,7 @@ function makeData(s) {
   const x0 = lib.randomFloats(inElems, 1);
   const xs = Array.from({ length: sets }, () => x0.slice());
   const w = lib.randomFloats(s.weightShape.reduce((a, b) => a * b, 1), 2);
-  const bias = lib.randomFloats(s.K, 3);
+  const bias = lib.randomFloats(s.Cout, 3);
   return { xs, w, bias };
 }
 
@@ -133,9 +133,9 @@ async function tfjsContender(tf, backend, s, d) {
   const depthwise = s.groups > 1;
   if (depthwise && s.groups !== s.C) throw new Error(`${s.id}: tfjs has no grouped convolution other than depthwise`);
   const xs = d.xs.map((x) => tf.tensor4d(lib.nchwToNhwc(x, s.N, s.C, s.H, s.W), [s.N, s.H, s.W, s.C]));
-  const hwio = lib.oihwToHwio(d.w, s.K, s.C / s.groups, s.KH, s.KW);
+  const hwio = lib.oihwToHwio(d.w, s.Cout, s.C / s.groups, s.KH, s.KW);
   // Depthwise: OIHW [C, 1, KH, KW] -> HWIO [KH, KW, 1, C], which is tfjs's [KH, KW, C, multiplier 1].
-  const filter = tf.tensor4d(hwio, depthwise ? [s.KH, s.KW, s.C, 1] : [s.KH, s.KW, s.C, s.K]);
+  const filter = tf.tensor4d(hwio, depthwise ? [s.KH, s.KW, s.C, 1] : [s.KH, s.KW, s.C, s.Cout]);
   const bias = tf.tensor1d(d.bias);
   const pad = s.pad === 0 ? 'valid' : s.pad; // a number: that padding on all four sides
   const op = depthwise ? tf.fused.depthwiseConv2d : tf.fused.conv2d;
@@ -178,7 +178,7 @@ async function runShape(s, ctx, o) {
     const t0 = lib.now();
     let y = await invoke(c);
     c.firstMs = lib.now() - t0;
-    if (c.nhwc) y = lib.nhwcToNchw(y, s.N, s.K, s.OH, s.OW);
+    if (c.nhwc) y = lib.nhwcToNchw(y, s.N, s.Cout, s.OH, s.OW);
     if (!ref) ref = Float32Array.from(y);
     c.relError = lib.relError(y, ref);
     c.ok = c.relError <= TOLERANCE;

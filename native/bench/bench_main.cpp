@@ -1,9 +1,9 @@
-// Native benchmark suite (no Node): times cc::conv2d, the entry point the addon calls, on the layer
-// shapes S1-S7, and measures the machine's fp32 FMA peak to report each shape as a fraction of it.
+// Native benchmark suite (no Node): times cc::run on plans made once (the calls the addon makes), on
+// the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
+// set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--json FILE|-] [--list]
+//                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,12 +18,14 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "bench/peak.h"
-#include "core/conv.h"
-#include "core/shape.h"
-#include "cpu/gemm.h"
+#include "bench_shapes.h"  // generated from bench/shapes.json
+#include "core/plan.h"
+#include "core/problem.h"
+#include "core/threads.h"
+#include "cpu/kernels.h"
 
 namespace {
 
@@ -34,44 +36,19 @@ double seconds_since(Clock::time_point t0) {
 
 // ---- shapes ---------------------------------------------------------------------------------------
 
-struct BenchShape {
-  const char* id;
-  const char* name;
-  int64_t N, C, H, W, K, KH, KW, stride, pad, groups;
-  bool tiny;  // reported in microseconds per call
-};
+using BenchShape = ccbench::Shape;
 
-// Kept in step with bench/shapes.js (the JS runner checks both agree).
-const BenchShape kShapes[] = {
-    {"S1", "lecture layer 100->100, 5x5, 64x64, pad 2", 1, 100, 64, 64, 100, 5, 5, 1, 2, 1, false},
-    {"S2", "lecture layer x8 (N=8)", 8, 100, 64, 64, 100, 5, 5, 1, 2, 1, false},
-    {"S3", "ResNet 3x3 64->64, 56x56, N=8", 8, 64, 56, 56, 64, 3, 3, 1, 1, 1, false},
-    {"S4", "pointwise 1x1 256->64, 56x56, N=8", 8, 256, 56, 56, 64, 1, 1, 1, 0, 1, false},
-    {"S5", "first layer 3->64, 7x7 s2, 224x224, N=8", 8, 3, 224, 224, 64, 7, 7, 2, 3, 1, false},
-    {"S6", "lecture tiny 2->1, 2x2 on 3x3", 1, 2, 3, 3, 1, 2, 2, 1, 0, 1, true},
-    {"S7", "depthwise 3x3, 128 ch, 56x56, N=8", 8, 128, 56, 56, 128, 3, 3, 1, 1, 128, false},
-};
-
-cc::ConvShape to_conv_shape(const BenchShape& b) {
-  cc::ConvDesc d;
-  d.N = b.N, d.C = b.C, d.H = b.H, d.W = b.W;
-  d.K = b.K, d.Cg = b.C / b.groups, d.KH = b.KH, d.KW = b.KW;
-  d.stride_h = d.stride_w = b.stride;
-  d.pad_t = d.pad_b = d.pad_l = d.pad_r = b.pad;
-  d.groups = b.groups;
-  return cc::make_shape(d);
+cc::ConvProblem to_problem(const BenchShape& b) {
+  cc::ConvRequest r;
+  r.groups = b.groups;
+  r.stride[0] = r.stride[1] = b.stride;
+  for (auto& p : r.pad) p = b.pad;
+  r.epilogue.bias = true;
+  cc::set_sizes(r, b.N, b.C, b.H, b.W, b.Cout, b.KH, b.KW);
+  return cc::resolve(r);
 }
 
 // ---- machine --------------------------------------------------------------------------------------
-
-// Threads a call uses by default, as the addon decides: OMP_NUM_THREADS, else the usable cores.
-int default_threads() {
-  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
-    const int v = std::atoi(env);
-    if (v > 0) return v;
-  }
-  return std::max(1, omp_get_num_procs());
-}
 
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
@@ -112,13 +89,12 @@ struct Options {
   int min_reps = 5;
   int64_t rotate_cap = int64_t{512} << 20;  // most bytes of rotated input/output sets
   std::string json;           // "" table only, "-" JSON on stdout, else a file
-  bool list = false;
 };
 
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--json FILE|-] [--list]\n",
+               "[--budget SECONDS] [--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -132,6 +108,13 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+std::string known_shapes() {
+  std::string k;
+  for (const auto& s : ccbench::kShapes)
+    if (!s.gpu_only) k += std::string(k.empty() ? "" : ", ") + s.id + " (" + s.name + ")";
+  return k;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   bool budget_set = false;
@@ -142,7 +125,6 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
-    else if (a == "--list") o.list = true;
     else if (a == "--json") o.json = value(i);
     else if (a == "--budget") {
       char* end = nullptr;
@@ -153,9 +135,9 @@ Options parse(int argc, char** argv) {
     } else if (a == "--shapes") {
       for (const auto& id : split(value(i))) {
         const BenchShape* found = nullptr;
-        for (const auto& s : kShapes)
-          if (id == s.id) found = &s;
-        if (!found) usage("unknown shape " + id + " (known: S1..S7)");
+        for (const auto& s : ccbench::kShapes)
+          if (id == s.id && !s.gpu_only) found = &s;
+        if (!found) usage("unknown shape " + id + " (known: " + known_shapes() + ")");
         o.shapes.push_back(found);
       }
     } else if (a == "--threads") {
@@ -169,8 +151,9 @@ Options parse(int argc, char** argv) {
     else usage("unknown option " + a);
   }
   if (o.shapes.empty())
-    for (const auto& s : kShapes) o.shapes.push_back(&s);
-  if (o.threads.empty()) o.threads.push_back(default_threads());
+    for (const auto& s : ccbench::kShapes)
+      if (!s.gpu_only) o.shapes.push_back(&s);
+  if (o.threads.empty()) o.threads.push_back(cc::default_threads());
   if (o.quick) {
     if (!budget_set) o.budget = 0.2;
     o.warmup = 0.02;
@@ -205,43 +188,40 @@ struct PeakPoint {
   double gflops;
 };
 
-// Best rate of `threads` threads each running the probe; the maximum over trials, because noise from
-// other processes only ever lowers it.
-double probe_rate(const ccbench::PeakProbe& p, int threads, double seconds) {
+// Best rate of `threads` threads each running the kernel set's probe; the maximum over trials,
+// because noise from other processes only ever lowers it.
+double probe_rate(const cc::KernelSet& k, int threads, double seconds) {
   int64_t iters = 1 << 12;
   for (;;) {  // one run of about 10 ms on one thread
     const auto t0 = Clock::now();
-    g_sink = p.run(iters, 1.0f);
+    g_sink = k.peak(iters, 1.0f);
     if (seconds_since(t0) > 0.01 || iters > (int64_t{1} << 40)) break;
     iters *= 2;
   }
   double best = 0;
   const auto start = Clock::now();
   for (int trial = 0; trial < 3 || seconds_since(start) < seconds; ++trial) {
-    double wall = 0;
-#pragma omp parallel num_threads(threads)
-    {
-      float local = 0;
-#pragma omp barrier
-#pragma omp master
-      wall = -omp_get_wtime();
-      local = p.run(iters, 1.0f + float(omp_get_thread_num()));
-#pragma omp barrier
-#pragma omp master
-      wall += omp_get_wtime();
-      if (local == 12345.0f) g_sink = local;
-    }
-    best = std::max(best, double(threads) * double(iters) * double(p.flops_per_iter) / wall / 1e9);
+    std::vector<std::thread> team;
+    const auto t0 = Clock::now();
+    for (int t = 0; t < threads; ++t)
+      team.emplace_back([&, t] {
+        const float r = k.peak(iters, 1.0f + float(t));
+        if (r == 12345.0f) g_sink = r;
+      });
+    for (auto& th : team) th.join();
+    const double wall = seconds_since(t0);
+    best = std::max(best, double(threads) * double(iters) * double(k.peak_flops) / wall / 1e9);
   }
   return best;
 }
 
-std::vector<ccbench::PeakProbe> supported_probes() {
-  std::vector<ccbench::PeakProbe> v;
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) v.push_back(ccbench::probe_avx512());
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(ccbench::probe_avx2());
-  v.push_back(ccbench::probe_generic());
+// The kernel sets of the table this CPU runs: one probe each.
+std::vector<const cc::KernelSet*> supported_sets() {
+  std::vector<const cc::KernelSet*> v;
+  size_t n = 0;
+  const cc::KernelEntry* table = cc::kernel_table(&n);
+  for (size_t i = 0; i < n; ++i)
+    if (table[i].supported()) v.push_back(table[i].set);
   return v;
 }
 
@@ -274,22 +254,22 @@ void fill_random(float* a, int64_t n, uint64_t seed) {
 
 // Spot-checks output elements against a direct float64 sum, so a broken fast kernel cannot report a
 // fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the sampled elements.
-double spot_check(const cc::ConvShape& s, const float* x, const float* w, const float* bias, const float* y) {
-  const int64_t Kg = s.K / s.groups, total = s.output_elems();
+double spot_check(const cc::ConvProblem& s, const float* x, const float* w, const float* bias, const float* y) {
+  const int64_t Kg = s.Kg(), total = s.y_elems();
   double err = 0, scale = 1;
   uint64_t r = 12345;
   for (int i = 0; i < 64; ++i) {
     r = r * 6364136223846793005ull + 1442695040888963407ull;
     const int64_t idx = i == 0 ? 0 : i == 1 ? total - 1 : int64_t((r >> 17) % uint64_t(total));
-    const int64_t ow = idx % s.OW, oh = idx / s.OW % s.OH, k = idx / (s.OW * s.OH) % s.K,
-                  n = idx / (s.OW * s.OH * s.K), g = k / Kg;
+    const int64_t ow = idx % s.OW, oh = idx / s.OW % s.OH, k = idx / (s.OW * s.OH) % s.Cout,
+                  n = idx / (s.OW * s.OH * s.Cout), g = k / Kg;
     double acc = bias ? bias[k] : 0;
     for (int64_t c = 0; c < s.Cg; ++c)
       for (int64_t i2 = 0; i2 < s.KH; ++i2)
         for (int64_t j = 0; j < s.KW; ++j) {
           const int64_t ih = oh * s.stride_h - s.pad_t + i2 * s.dil_h, iw = ow * s.stride_w - s.pad_l + j * s.dil_w;
           if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-          acc += double(x[((n * s.C + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
+          acc += double(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
                  double(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
         }
     scale = std::max(scale, std::fabs(acc));
@@ -299,9 +279,9 @@ double spot_check(const cc::ConvShape& s, const float* x, const float* w, const 
   return err / scale;
 }
 
-Timing time_shape(const cc::ConvShape& s, int threads, const Options& o, const std::string& label) {
+Timing time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
   Timing t;
-  const int64_t xin = s.input_elems(), yout = s.output_elems();
+  const int64_t xin = s.x_elems(), yout = s.y_elems();
   const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
   // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
   // a cap), so back-to-back calls do not find their operands already cached.
@@ -309,9 +289,9 @@ Timing time_shape(const cc::ConvShape& s, int threads, const Options& o, const s
   t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
   t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
 
-  FloatBuf w(s.weight_elems()), bias(s.K);
-  fill_random(w.get(), s.weight_elems(), 2);
-  fill_random(bias.get(), s.K, 3);
+  FloatBuf w(s.w_elems()), bias(s.Cout);
+  fill_random(w.get(), s.w_elems(), 2);
+  fill_random(bias.get(), s.Cout, 3);
   std::vector<FloatBuf> xs, ys;
   for (int64_t i = 0; i < t.sets; ++i) {
     xs.emplace_back(xin);
@@ -320,12 +300,21 @@ Timing time_shape(const cc::ConvShape& s, int threads, const Options& o, const s
     else std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
     std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
   }
-  cc::RunOptions ro;
-  ro.threads = threads;
+  // Planned once, with the workspace kept: what the addon does for a repeated call.
+  cc::PlanOptions po;
+  po.threads = threads;
+  const cc::Plan pl = cc::plan(s, po);
+  cc::Workspace ws;
+  void* scratch = ws.get(pl.workspace_bytes);
   int64_t next = 0;
   auto call = [&] {
     const int64_t i = next++ % t.sets;
-    cc::conv2d(s, xs[i].get(), w.get(), bias.get(), ys[i].get(), ro);
+    cc::RunArgs a;
+    a.src = xs[i].get();
+    a.w = w.get();
+    a.bias = bias.get();
+    a.dst = ys[i].get();
+    cc::run(pl, a, scratch);
   };
 
   // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
@@ -385,7 +374,7 @@ std::string jnum(double v) {
 
 struct Result {
   const BenchShape* shape;
-  cc::ConvShape cs;
+  cc::ConvProblem cs;
   int threads;
   Timing t;
   double gflops, peak_fraction;
@@ -395,31 +384,16 @@ struct Result {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  if (o.list) {  // shape definitions, for the JS runner's consistency check
-    std::printf("[\n");
-    for (size_t i = 0; i < std::size(kShapes); ++i) {
-      const auto& b = kShapes[i];
-      const cc::ConvShape s = to_conv_shape(b);
-      std::printf("  {\"shape\": \"%s\", \"N\": %lld, \"C\": %lld, \"H\": %lld, \"W\": %lld, \"K\": %lld, "
-                  "\"KH\": %lld, \"KW\": %lld, \"stride\": %lld, \"pad\": %lld, \"groups\": %lld, \"macs\": %.0f}%s\n",
-                  b.id, (long long)b.N, (long long)b.C, (long long)b.H, (long long)b.W, (long long)b.K,
-                  (long long)b.KH, (long long)b.KW, (long long)b.stride, (long long)b.pad,
-                  (long long)b.groups, s.macs(), i + 1 < std::size(kShapes) ? "," : "");
-    }
-    std::printf("]\n");
-    return 0;
-  }
-
   try {
     // Peak: every supported probe at 1 thread and at each thread count used.
     std::vector<int> peak_threads{1};
     for (int t : o.threads)
       if (std::find(peak_threads.begin(), peak_threads.end(), t) == peak_threads.end()) peak_threads.push_back(t);
     std::vector<PeakPoint> points;
-    for (const auto& p : supported_probes())
+    for (const cc::KernelSet* k : supported_sets())
       for (int t : peak_threads) {
-        progress(std::string("peak probe ") + p.isa + ", " + std::to_string(t) + " thread(s)");
-        points.push_back({p.isa, t, probe_rate(p, t, o.probe_seconds)});
+        progress(std::string("peak probe ") + k->name + ", " + std::to_string(t) + " thread(s)");
+        points.push_back({k->name, t, probe_rate(*k, t, o.probe_seconds)});
       }
     auto peak_at = [&](int t, std::string* isa) {
       double best = 0;
@@ -436,7 +410,7 @@ int main(int argc, char** argv) {
         const std::string label = "[" + std::to_string(done) + "/" +
                                   std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
                                   " " + std::to_string(t) + "T";
-        Result r{b, to_conv_shape(*b), t, {}, 0, 0};
+        Result r{b, to_problem(*b), t, {}, 0, 0};
         r.t = time_shape(r.cs, t, o, label);
         if (!(r.t.check_error <= 1e-3)) {
           progress_done();
@@ -450,10 +424,10 @@ int main(int argc, char** argv) {
     // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
     // work during one probe would otherwise understate the peak and overstate every fraction.
     for (auto& pt : points)
-      for (const auto& p : supported_probes())
-        if (pt.isa == p.isa) {
-          progress(std::string("peak probe (again) ") + p.isa + ", " + std::to_string(pt.threads) + " thread(s)");
-          pt.gflops = std::max(pt.gflops, probe_rate(p, pt.threads, o.probe_seconds));
+      for (const cc::KernelSet* k : supported_sets())
+        if (pt.isa == k->name) {
+          progress(std::string("peak probe (again) ") + k->name + ", " + std::to_string(pt.threads) + " thread(s)");
+          pt.gflops = std::max(pt.gflops, probe_rate(*k, pt.threads, o.probe_seconds));
         }
     for (auto& r : results) {
       std::string isa;
@@ -468,10 +442,10 @@ int main(int argc, char** argv) {
 
     std::ostringstream js;
     js << "{\n  \"tool\": \"channelconv_bench\",\n";
-    js << "  \"machine\": {\"cpu\": " << jstr(cpu_model()) << ", \"logicalCpus\": " << omp_get_num_procs()
+    js << "  \"machine\": {\"cpu\": " << jstr(cpu_model()) << ", \"logicalCpus\": " << std::thread::hardware_concurrency()
        << ", \"l3Bytes\": " << l3_bytes() << "},\n";
-    js << "  \"isa\": " << jstr(cc::gemm_isa()) << ",\n";
-    js << "  \"defaultThreads\": " << default_threads() << ",\n";
+    js << "  \"isa\": " << jstr(cc::kernels().name) << ",\n";
+    js << "  \"defaultThreads\": " << cc::default_threads() << ",\n";
     js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
     js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
@@ -483,7 +457,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
-         << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::gemm_isa())
+         << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
          << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
@@ -505,7 +479,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::gemm_isa());
+    std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
     std::printf("fp32 FMA peak (measured):");
     for (const auto& p : points) std::printf("  %s %dT %.1f", p.isa.c_str(), p.threads, p.gflops);
     std::printf(" GFLOP/s\n\n%-4s %-42s %3s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "median",

@@ -35,7 +35,8 @@ Cache& cache() {
 
 Block acquire_block(size_t elems) {
   if (elems > size_t(-1) / sizeof(float)) return Block(nullptr, BlockRelease{0});
-  const size_t bytes = (elems ? elems : 1) * sizeof(float);
+  // 64-byte aligned and sized (workspaces are cut into 64-byte aligned parts).
+  const size_t bytes = ((elems ? elems : 1) * sizeof(float) + 63) / 64 * 64;
   if (bytes >= kMinBytes) {
     Cache& c = cache();
     std::lock_guard<std::mutex> lock(c.mu);
@@ -47,7 +48,7 @@ Block acquire_block(size_t elems) {
       return Block(p, BlockRelease{bytes});
     }
   }
-  return Block(static_cast<float*>(std::malloc(bytes)), BlockRelease{bytes});
+  return Block(static_cast<float*>(std::aligned_alloc(64, bytes)), BlockRelease{bytes});
 }
 
 void release_block(float* p, size_t bytes) {

@@ -15,7 +15,8 @@ struct BlockRelease {
 };
 using Block = std::unique_ptr<float[], BlockRelease>;
 
-// An uninitialized block of `elems` floats (at least one), or an empty Block when memory is short.
+// An uninitialized, 64-byte aligned block of `elems` floats (at least one), or an empty Block when
+// memory is short.
 Block acquire_block(size_t elems);
 
 // Frees a block released from a Block (`Block::release()`), or keeps it for reuse. Thread-safe; for

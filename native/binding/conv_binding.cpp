@@ -1,252 +1,340 @@
-// conv2d through N-API: plan (shapes and cost), conv2dSync, conv2dAsync (an AsyncWorker on the libuv
-// pool resolving a Promise).
+// The convolution entry points: plan, run (sync), runAsync, the prepared Layer class, and the
+// accounting of native memory reported to V8. CPU and CUDA, plain and prepared calls all go through
+// plan_call / check_arrays (call.h) and, for async calls, the one Worker (worker.h).
 #include "conv_binding.h"
 
-#include <cstdint>
+#include <atomic>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <utility>
+#include <vector>
 
-#include "../core/conv.h"
-#include "args.h"
+#include "../core/registry.h"
+#include "../core/threads.h"
+#include "../cpu/kernels.h"
 #include "block_cache.h"
+#include "call.h"
+#include "cuda_binding.h"
+#include "worker.h"
+
+#ifndef CHANNELCONV_VERSION
+#define CHANNELCONV_VERSION "0.0.0"
+#endif
 
 namespace ccjs {
 namespace {
 
-// Everything one conv call needs, unwrapped and checked on the main thread.
-struct ConvCall {
-  cc::ConvShape shape;
-  cc::RunOptions run;
-  FloatView x, w, bias, y;
+// Per environment (the addon is context-aware: main thread and each worker_thread).
+struct AddonData {
+  Napi::FunctionReference layer_class;
+  int64_t reported = 0;  // bytes this addon has reported to V8 in this environment
 };
 
-bool overlaps(const FloatView& a, const FloatView& b) {
-  if (!a.data || !b.data || a.length == 0 || b.length == 0) return false;
-  const char* a0 = reinterpret_cast<const char*>(a.data);
-  const char* b0 = reinterpret_cast<const char*>(b.data);
-  return a0 < b0 + b.length * sizeof(float) && b0 < a0 + a.length * sizeof(float);
-}
+AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
-void check_length(Napi::Env env, const FloatView& v, int64_t expected, const char* name, const char* code) {
-  if (int64_t(v.length) != expected)
-    throw_js(env, cc::ErrorKind::Range, code,
-             std::string(name) + " has " + std::to_string(v.length) + " elements, expected " +
-                 std::to_string(expected) + " for its shape");
-}
+// Native memory V8 cannot see, reported with AdjustExternalMemory so its GC heuristics account for
+// it, for as long as this object lives (main thread only).
+class Reported {
+ public:
+  Reported() = default;
+  Reported(Napi::Env env, int64_t bytes) { set(env, bytes); }
+  Reported(const Reported&) = delete;
+  Reported& operator=(const Reported&) = delete;
+  ~Reported() { set(env_, 0); }
+  void set(Napi::Env env, int64_t bytes) {
+    if (bytes == bytes_ || env == nullptr) return;
+    env_ = env;
+    Napi::MemoryManagement::AdjustExternalMemory(env, bytes - bytes_);
+    data(env).reported += bytes - bytes_;
+    bytes_ = bytes;
+  }
 
-// (input, inputShape, weight, weightShape, bias|null, params, out). `out` may be null only for the
-// async call, which then allocates the output itself.
-ConvCall unwrap_call(const Napi::CallbackInfo& info, bool allow_null_out = false) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 7)
-    throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType,
-             "conv2d expects 7 arguments (input, inputShape, weight, weightShape, bias, params, out), got " +
-                 std::to_string(info.Length()));
-  ConvCall c;
-  c.x = float_array(env, info[0], "input.data");
-  c.w = float_array(env, info[2], "weight.data");
-  c.bias = float_array(env, info[4], "options.bias", /*allow_null=*/true);
-  c.y = float_array(env, info[6], "options.out", allow_null_out);
-  const auto p = conv_params(env, shape_arg(env, info[1], "input.shape"),
-                             shape_arg(env, info[3], "weight.shape"), info[5]);
-  c.shape = resolve_shape(env, p);
-  c.run.threads = p.threads;
-  c.run.relu = p.relu;
-  check_length(env, c.x, c.shape.input_elems(), "input.data", cc::codes::kInvalidShape);
-  check_length(env, c.w, c.shape.weight_elems(), "weight.data", cc::codes::kInvalidShape);
-  if (!c.bias.object.IsEmpty()) check_length(env, c.bias, c.shape.K, "options.bias", cc::codes::kInvalidShape);
-  if (!c.y.object.IsEmpty()) check_length(env, c.y, c.shape.output_elems(), "options.out", cc::codes::kOutMismatch);
-  if (overlaps(c.y, c.x) || overlaps(c.y, c.w) || overlaps(c.y, c.bias))
-    throw_js(env, cc::ErrorKind::Range, cc::codes::kAlias,
-             "options.out must not share memory with the input, the weight or the bias");
-  return c;
-}
+ private:
+  Napi::Env env_ = Napi::Env(nullptr);
+  int64_t bytes_ = 0;
+};
 
-void run_call(const ConvCall& c) {
-  cc::conv2d(c.shape, c.x.data, c.w.data, c.bias.data, c.y.data, c.run);
-}
-
-[[noreturn]] void throw_out_of_memory(Napi::Env env, int64_t bytes, const char* what) {
+[[noreturn]] void out_of_memory(Napi::Env env, size_t bytes, const std::string& what) {
   throw_js(env, cc::ErrorKind::Generic, cc::codes::kOutOfMemory,
            "could not allocate " + std::to_string(bytes) + " bytes for " + what);
 }
 
-Napi::Value Conv2dSync(const Napi::CallbackInfo& info) {
-  ConvCall c = unwrap_call(info);
-  try {
-    run_call(c);
-  } catch (const cc::Error& e) {
-    throw_js(info.Env(), e);
-  } catch (const std::bad_alloc&) {  // a C++ exception must never cross into N-API (abort)
-    throw_js(info.Env(), cc::ErrorKind::Generic, cc::codes::kOutOfMemory, "could not allocate the memory conv2d needs");
-  } catch (const std::exception& e) {
-    throw_js(info.Env(), cc::ErrorKind::Generic, cc::codes::kInternal, e.what());
-  }
-  return info.Env().Undefined();
-}
+// ----- prepared layers -------------------------------------------------------------------------------
 
-Block alloc_copy(Napi::Env env, const FloatView& v, const char* what) {
-  if (v.object.IsEmpty()) return Block(nullptr, BlockRelease{0});
-  Block p = acquire_block(v.length);
-  if (!p) throw_out_of_memory(env, int64_t(v.length * sizeof(float)), what);
-  if (v.length) std::memcpy(p.get(), v.data, v.length * sizeof(float));
-  return p;
-}
+std::atomic<uint64_t> g_layer_serial{0};
 
-// Runs one call on the libuv pool. Execute() never touches memory JS can reach: while it runs, JS may
-// transfer (detach) or shrink a resizable ArrayBuffer, or terminate the worker that owns it, and
-// the memory behind it is then freed. So input, weight and bias are copied here, on the main thread,
-// and the output goes to a native buffer nobody else can see, handed to JS (without a copy) when the
-// promise resolves, or copied into the caller's `out` then.
-class ConvWorker : public Napi::AsyncWorker {
+class Layer : public Napi::ObjectWrap<Layer> {
  public:
-  ConvWorker(Napi::Env env, ConvCall call)
-      : Napi::AsyncWorker(env, "channelconv:conv2d"), call_(std::move(call)), deferred_(env) {
-    x_ = alloc_copy(env, call_.x, "the input copy of an async call");
-    w_ = alloc_copy(env, call_.w, "the weight copy of an async call");
-    bias_ = alloc_copy(env, call_.bias, "the bias copy of an async call");
-    // Not Napi::Float32Array::New: V8 aborts the process when that allocation fails.
-    const int64_t out_elems = call_.shape.output_elems();
-    y_own_ = acquire_block(size_t(out_elems));
-    if (!y_own_) throw_out_of_memory(env, out_elems * 4, "the output buffer of an async call");
-    if (!call_.y.object.IsEmpty()) result_ = Napi::Persistent(call_.y.object);
-    call_.x.object = call_.w.object = call_.bias.object = call_.y.object = Napi::Object();
-    // Tell V8 about native memory it cannot see, so its GC heuristics account for it.
-    external_ = int64_t(call_.x.length + call_.w.length + (bias_ ? call_.bias.length : 0)) * 4 +
-                out_elems * 4 + int64_t(cc::workspace_bytes(call_.shape, call_.run.threads));
-    Napi::MemoryManagement::AdjustExternalMemory(env, external_);
-  }
-  ~ConvWorker() override {
-    if (external_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_);
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {  // libuv pool thread: no N-API calls, no JS-visible memory
-    try {
-      cc::conv2d(call_.shape, x_.get(), w_.get(), bias_.get(), y_own_.get(), call_.run);
-    } catch (const cc::Error& e) {
-      fail(e.kind(), e.code(), e.what());
-    } catch (const std::bad_alloc&) {
-      fail(cc::ErrorKind::Generic, cc::codes::kOutOfMemory, "could not allocate the workspace of conv2d");
-    } catch (const std::exception& e) {
-      fail(cc::ErrorKind::Generic, cc::codes::kInternal, e.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failed_) return deferred_.Reject(make_js_error(env, kind_, code_, message_).Value());
-    const size_t n = size_t(call_.shape.output_elems());
-    if (result_.IsEmpty()) {
-      // An exception escaping OnOK would be an uncaught exception in the process: reject instead.
-      try {
-        return deferred_.Resolve(adopt_output(env, n));
-      } catch (const Napi::Error& e) {
-        return deferred_.Reject(e.Value());
-      }
-    }
-    // The caller's `out` may have been detached or resized while we ran: check before copying.
-    Napi::Float32Array out = result_.Value().As<Napi::Float32Array>();
-    if (out.ArrayBuffer().IsDetached() || out.ElementLength() != n)
-      return deferred_.Reject(make_js_error(env, cc::ErrorKind::Type, cc::codes::kInvalidType,
-                                            "options.out was detached or resized while conv2d ran")
-                                  .Value());
-    std::memcpy(out.Data(), y_own_.get(), n * sizeof(float));
-    deferred_.Resolve(out);
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Layer",
+                       {InstanceMethod<&Layer::Dispose>("dispose"), InstanceAccessor<&Layer::Bytes>("bytes")});
   }
 
-  // Hands the output buffer to JS without copying (an external ArrayBuffer that frees it). Where
-  // external buffers are not allowed (some embedders), copies it into a V8-allocated array.
-  Napi::Value adopt_output(Napi::Env env, size_t n) {
-    napi_value ab, ta;
-    float* raw = y_own_.get();
-    // The finalizer gets the block's size as its hint: it goes back to the block cache.
-    if (napi_create_external_arraybuffer(
-            env, raw, n * sizeof(float),
-            [](napi_env, void* data, void* bytes) {
-              release_block(static_cast<float*>(data), reinterpret_cast<uintptr_t>(bytes));
-            },
-            reinterpret_cast<void*>(uintptr_t(y_own_.get_deleter().bytes)), &ab) == napi_ok) {
-      y_own_.release();
-    } else {
-      if (env.IsExceptionPending()) env.GetAndClearPendingException();
-      Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, n * sizeof(float));
-      std::memcpy(copy.Data(), raw, n * sizeof(float));
-      ab = copy;
-    }
-    NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, napi_float32_array, n, ab, 0, &ta), Napi::Value());
-    return Napi::Value(env, ta);
+  // (weight, bias | null, desc): desc holds the weight shape and options, and an input the layer accepts.
+  explicit Layer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Layer>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3) throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType, "Layer expects (weight, bias, desc)");
+    double* d = desc_arg(env, info[2]);
+    if (d[kDirection] != 0 || d[kOp] != 0 || d[kDevice] != 0)
+      throw_js(env, cc::ErrorKind::Range, cc::codes::kInvalidOption, "a prepared layer is a forward convolution on the CPU");
+    const Call c = plan_call(env, d, nullptr);
+    const FloatView w = float_array(env, info[0], "weight.data");
+    const FloatView bias = float_array(env, info[1], "options.bias", /*allow_null=*/true);
+    if (int64_t(w.length) != c.problem.w_elems())
+      throw_js(env, cc::ErrorKind::Range, cc::codes::kInvalidShape,
+               "weight.data has " + std::to_string(w.length) + " elements, expected " + std::to_string(c.problem.w_elems()));
+    if (bias.present() && int64_t(bias.length) != c.problem.Cout)
+      throw_js(env, cc::ErrorKind::Range, cc::codes::kInvalidShape,
+               "options.bias has " + std::to_string(bias.length) + " elements, expected " +
+                   std::to_string(c.problem.Cout) + " (one per output channel, weight.shape[" +
+                   (c.problem.weight_layout == cc::WeightLayout::HWIO ? "3" : "0") + "])");
+    state_.request = layer_request(env, d);
+    state_.request.epilogue.bias = bias.present();
+    state_.weights = guard(env, [&] { return std::make_shared<const cc::PreparedWeights>(c.problem, w.data, bias.data); });
+    state_.serial = ++g_layer_serial;
+    sync_memory(env);
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  // The layer's state; throws ERR_CHANNELCONV_DISPOSED after dispose().
+  const LayerState& state(Napi::Env env) const {
+    if (!state_.weights)
+      throw_js(env, cc::ErrorKind::Generic, cc::codes::kDisposed,
+               "this prepared convolution was disposed; create a new one with createConv2d");
+    return state_;
+  }
+  // Reports what the weights hold now (lazy packing adds to it).
+  void sync_memory(Napi::Env env) { reported_.set(env, state_.weights ? int64_t(state_.weights->bytes()) : 0); }
 
  private:
-  void fail(cc::ErrorKind kind, const std::string& code, const std::string& message) {
-    failed_ = true;
-    kind_ = kind;
-    code_ = code;
-    message_ = message;
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state_.weights.reset();  // runs in flight keep their own reference
+    sync_memory(info.Env());
+    return info.Env().Undefined();
   }
-  ConvCall call_;
-  Napi::Promise::Deferred deferred_;
-  Block x_, w_, bias_, y_own_;  // from the block cache (block_cache.h), back to it when done
-  Napi::ObjectReference result_;  // the caller's `out`, if any
-  int64_t external_ = 0;
-  bool failed_ = false;
-  cc::ErrorKind kind_ = cc::ErrorKind::Generic;
-  std::string code_ = cc::codes::kInternal;
-  std::string message_;
+  Napi::Value Bytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), state_.weights ? double(state_.weights->bytes()) : 0.0);
+  }
+
+  LayerState state_;
+  Reported reported_;
 };
 
-Napi::Value Conv2dAsync(const Napi::CallbackInfo& info) {
-  // Argument errors throw synchronously here; the TS layer turns them into rejections. The worker
-  // is owned by a unique_ptr until queued, so a failed allocation in its constructor leaks nothing.
-  std::unique_ptr<ConvWorker> worker(new ConvWorker(info.Env(), unwrap_call(info, /*allow_null_out=*/true)));
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  worker.release();  // deleted by node-addon-api after OnOK / OnError
-  return p;
+// The Layer passed in place of the weight, or null.
+Layer* layer_arg(Napi::Env env, Napi::Value v) {
+  if (!v.IsObject() || v.IsTypedArray()) return nullptr;
+  bool is_layer = false;
+  if (napi_instanceof(env, v, data(env).layer_class.Value(), &is_layer) != napi_ok) {
+    env.GetAndClearPendingException();
+    return nullptr;
+  }
+  return is_layer ? Layer::Unwrap(v.As<Napi::Object>()) : nullptr;
 }
 
-// (inputShape, weightShape, params) -> { outputShape, macs, workspaceBytes, padding }
+// ----- runs ----------------------------------------------------------------------------------------
+
+void run_cpu(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
+             float* dst2, void* workspace) {
+  cc::RunArgs a;
+  a.src = src;
+  a.src2 = src2;
+  a.w = w;
+  a.bias = bias;
+  a.dst = dst;
+  a.dst2 = dst2;
+  if (c.layer) cc::run_prepared(c.plan, *c.layer, a, workspace);
+  else cc::run(c.plan, a, workspace);
+}
+
+// Common to run and runAsync: the descriptor, the layer (when the weight argument is one), the plan
+// and the checked arrays. (desc, src, w | layer, bias, dst, src2, dst2)
+Call prepare(const Napi::CallbackInfo& info, bool async, Layer** layer_out) {
+  Napi::Env env = info.Env();
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = layer_arg(env, info[2]);
+  Call c = plan_call(env, d, layer ? &layer->state(env) : nullptr);
+  check_arrays(env, c, info, 1, async);
+  *layer_out = layer;
+  return c;
+}
+
+// (desc, src, w | layer, bias, dst, src2, dst2) -> undefined, or a device handle for a device input.
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Layer* layer = nullptr;
+  const Call c = prepare(info, false, &layer);
+  if (c.device == Device::Cuda) {
+    DeviceRef x_dev = c.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src_device, "input");
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, c.src.data, x_dev, c.w.data, c.bias.data, c.dst.data); });
+    return y.buf ? wrap_device(env, y) : env.Undefined();
+  }
+  // The thread's workspace, kept between calls: sync calls on one thread never overlap.
+  thread_local cc::Workspace workspace;
+  guard(env, [&] {
+    run_cpu(c, c.src.data, c.src2.data, c.w.data, c.bias.data, c.dst.data, c.dst2.data,
+            workspace.get(c.plan.workspace_bytes));
+  });
+  if (layer) layer->sync_memory(env);
+  return env.Undefined();
+}
+
+// Hands a block to JS without copying: an external ArrayBuffer that gives it back to the block cache
+// when collected. Where external buffers are not allowed (some embedders), copies it instead.
+Napi::Value adopt(Napi::Env env, Block& b, size_t n) {
+  napi_value ab, ta;
+  float* raw = b.get();
+  if (napi_create_external_arraybuffer(
+          env, raw, n * sizeof(float),
+          [](napi_env, void* p, void* bytes) { release_block(static_cast<float*>(p), reinterpret_cast<uintptr_t>(bytes)); },
+          reinterpret_cast<void*>(uintptr_t(b.get_deleter().bytes)), &ab) == napi_ok) {
+    b.release();
+  } else {
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, n * sizeof(float));
+    std::memcpy(copy.Data(), raw, n * sizeof(float));
+    ab = copy;
+  }
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, napi_float32_array, n, ab, 0, &ta), Napi::Value());
+  return Napi::Value(env, ta);
+}
+
+// One async run. Execute() never touches memory JS can reach: while it runs, JS may transfer
+// (detach) or shrink the arrays it passed, and their memory is then freed. So every host input is
+// copied here, on the main thread, into blocks of the cache (block_cache.h); the outputs are blocks
+// too, handed to JS without a copy when the call completes.
+class RunJob {
+ public:
+  RunJob(Napi::Env env, Call c, Layer* layer) : call_(std::move(c)) {
+    src_ = copy(env, call_.src, "the input copy of an async call");
+    src2_ = copy(env, call_.src2, "the second input copy of an async call");
+    w_ = copy(env, call_.w, "the weight copy of an async call");
+    bias_ = copy(env, call_.bias, "the bias copy of an async call");
+    const cc::ConvProblem& p = call_.problem;
+    if (!call_.src_device.IsEmpty()) x_dev_ = device_ref(env, call_.src_device, "input");
+    const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
+    int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
+                            bias_.get_deleter().bytes);
+    if (!x_dev_.buf && !(bwd_w && call_.skip_weights)) {
+      dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
+      bytes += int64_t(dst_.get_deleter().bytes);
+    }
+    if (bwd_w && p.epilogue.bias) {
+      dst2_ = block(env, size_t(p.Cout), "the bias gradient of an async call");
+      bytes += int64_t(dst2_.get_deleter().bytes);
+    }
+    if (call_.device == Device::Cpu && call_.plan.workspace_bytes) {
+      ws_ = block(env, call_.plan.workspace_bytes / sizeof(float), "the workspace of an async call");
+      bytes += int64_t(ws_.get_deleter().bytes);
+    }
+    if (layer) layer_ = Napi::Persistent(layer->Value());
+    // The arrays were copied: drop the handles (they must not be used off the main thread).
+    call_.src = call_.src2 = call_.w = call_.bias = call_.dst = call_.dst2 = FloatView{};
+    call_.src_device = Napi::Value();
+    reported_.set(env, bytes);
+  }
+
+  void execute() {
+    if (call_.device == Device::Cuda) {
+      y_dev_ = run_cuda(call_.problem, src_.get(), x_dev_, w_.get(), bias_.get(), dst_.get());
+      return;
+    }
+    run_cpu(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
+  }
+
+  // The output array, [gradWeight, gradBias] for backward-weights, or a device handle.
+  Napi::Value result(Napi::Env env) {
+    if (!layer_.IsEmpty()) Layer::Unwrap(layer_.Value())->sync_memory(env);
+    if (y_dev_.buf) return wrap_device(env, y_dev_);
+    const cc::ConvProblem& p = call_.problem;
+    if (p.direction != cc::Direction::BackwardWeights) return adopt(env, dst_, size_t(p.dst_elems()));
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(0u, dst_ ? adopt(env, dst_, size_t(p.dst_elems())) : env.Null());
+    r.Set(1u, dst2_ ? adopt(env, dst2_, size_t(p.Cout)) : env.Null());
+    return r;
+  }
+
+ private:
+  static Block block(Napi::Env env, size_t elems, const char* what) {
+    Block b = acquire_block(elems);
+    if (!b) out_of_memory(env, elems * sizeof(float), what);
+    return b;
+  }
+  static Block copy(Napi::Env env, const FloatView& v, const char* what) {
+    if (!v.present()) return Block(nullptr, BlockRelease{0});
+    Block b = block(env, v.length, what);
+    if (v.length) std::memcpy(b.get(), v.data, v.length * sizeof(float));
+    return b;
+  }
+
+  Call call_;
+  Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
+  DeviceRef x_dev_, y_dev_;
+  Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
+  Reported reported_;
+};
+
+// As run, on the libuv pool: resolves with the output (see RunJob::result). Argument errors throw
+// synchronously; the TS layer turns them into rejections. (desc, src, w | layer, bias, null, src2)
+Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Layer* layer = nullptr;
+  Call c = prepare(info, true, &layer);
+  return queue(env, "channelconv:run", std::make_unique<RunJob>(env, std::move(c), layer));
+}
+
+// (desc, layer?) -> undefined: resolves and plans the request, writing the results into desc.
 Napi::Value Plan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const auto p = conv_params(env, shape_arg(env, info[0], "input.shape"),
-                             shape_arg(env, info[1], "weight.shape"), info[2]);
-  const cc::ConvShape s = resolve_shape(env, p);
-  const bool nhwc = s.layout == cc::Layout::NHWC;
-  const bool batched = info[0].As<Napi::Array>().Length() == 4;
-  std::vector<int64_t> out;
-  if (batched) out.push_back(s.N);
-  if (nhwc) out.insert(out.end(), {s.OH, s.OW, s.K});
-  else out.insert(out.end(), {s.K, s.OH, s.OW});
-  Napi::Array shape = Napi::Array::New(env, out.size());
-  for (uint32_t i = 0; i < out.size(); ++i) shape.Set(i, Napi::Number::New(env, double(out[i])));
-  Napi::Array pad = Napi::Array::New(env, 4);
-  const int64_t pads[4] = {s.pad_t, s.pad_b, s.pad_l, s.pad_r};
-  for (uint32_t i = 0; i < 4; ++i) pad.Set(i, Napi::Number::New(env, double(pads[i])));
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("outputShape", shape);
-  r.Set("macs", Napi::Number::New(env, s.macs()));
-  r.Set("workspaceBytes", Napi::Number::New(env, double(cc::workspace_bytes(s, p.threads))));
-  r.Set("padding", pad);
-  return r;
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = info.Length() > 1 ? layer_arg(env, info[1]) : nullptr;
+  plan_call(env, d, layer ? &layer->state(env) : nullptr);
+  return env.Undefined();
 }
 
-// () -> bytes of native memory this environment has reported to V8 (for the tests: what async
-// calls add while they run must come back off when they end).
+// () -> bytes of native memory this addon has reported to V8 in this environment (what async calls
+// and layers hold); the tests check it returns to where it was.
 Napi::Value ExternalMemory(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
+  return Napi::Number::New(info.Env(), double(data(info.Env()).reported));
+}
+
+Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("isa", guard(env, [] { return cc::kernels().name; }));
+  size_t n = 0;
+  const cc::KernelEntry* table = cc::kernel_table(&n);
+  Napi::Array isas = Napi::Array::New(env, n), supported = Napi::Array::New(env);
+  for (size_t i = 0, j = 0; i < n; ++i) {
+    isas.Set(uint32_t(i), table[i].set->name);
+    if (table[i].supported()) supported.Set(uint32_t(j++), table[i].set->name);
+  }
+  cpu.Set("isas", isas);
+  cpu.Set("supportedIsas", supported);
+  cpu.Set("threads", cc::default_threads());
+  cpu.Set("parallel", cc::parallel_runtime());
+  const auto& names = cc::algorithm_names();
+  Napi::Array algos = Napi::Array::New(env, names.size());
+  for (size_t i = 0; i < names.size(); ++i) algos.Set(uint32_t(i), names[i]);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("version", CHANNELCONV_VERSION);
+  r.Set("cpu", cpu);
+  r.Set("algorithms", algos);
+  return r;  // without CUDA's status: cudaStatus() probes the driver, backendInfo() must not
+
 }
 
 }  // namespace
 
 void init_conv(Napi::Env env, Napi::Object exports) {
-  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
+  auto* d = new AddonData;
+  Napi::Function layer = Layer::Define(env);
+  d->layer_class = Napi::Persistent(layer);
+  env.SetInstanceData<AddonData>(d);
+  exports.Set("Layer", layer);
+  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
   exports.Set("plan", Napi::Function::New(env, Plan, "plan"));
-  exports.Set("conv2dSync", Napi::Function::New(env, Conv2dSync, "conv2dSync"));
-  exports.Set("conv2dAsync", Napi::Function::New(env, Conv2dAsync, "conv2dAsync"));
+  exports.Set("run", Napi::Function::New(env, Run, "run"));
+  exports.Set("runAsync", Napi::Function::New(env, RunAsync, "runAsync"));
+  exports.Set("externalMemory", Napi::Function::New(env, ExternalMemory, "externalMemory"));
 }
 
 }  // namespace ccjs

@@ -2,9 +2,6 @@
 #include <napi.h>
 
 namespace ccjs {
+// plan, run, runAsync, Layer, backendInfo, externalMemory (conv_binding.cpp).
 void init_conv(Napi::Env env, Napi::Object exports);
-}
-namespace ccjs {
-// conv2dSyncPacked, planPacked and the PreparedConv class (fast_binding.cpp).
-void init_fast(Napi::Env env, Napi::Object exports);
-}
+}  // namespace ccjs

@@ -42,8 +42,5 @@ inline constexpr const char* kInvalidIsa = "ERR_CHANNELCONV_INVALID_ISA";
 [[noreturn]] inline void throw_range(const char* code, const std::string& msg) {
   throw Error(ErrorKind::Range, code, msg);
 }
-[[noreturn]] inline void throw_type(const std::string& msg) {
-  throw Error(ErrorKind::Type, codes::kInvalidType, msg);
-}
 
 }  // namespace cc

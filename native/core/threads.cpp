@@ -1,20 +1,34 @@
 #include "threads.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <thread>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace cc {
 namespace {
 
+int available_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 int compute_default() {
   if (const char* env = std::getenv("OMP_NUM_THREADS")) {
     const int v = std::atoi(env);
-    if (v > 0) return v;
+    if (v > 0) return std::min(v, 1024);
   }
-  return std::max(1, omp_get_num_procs());
+  return available_cpus();
 }
 
 std::atomic<int>& free_threads() {
@@ -42,5 +56,46 @@ ThreadLease::ThreadLease(int requested) {
 }
 
 ThreadLease::~ThreadLease() { free_threads().fetch_add(count_); }
+
+#ifdef _OPENMP
+
+const char* parallel_runtime() { return "openmp"; }
+
+void parallel_for(int threads, int64_t tasks, TaskBody body) {
+  if (threads <= 1 || tasks <= 1) {
+    for (int64_t t = 0; t < tasks; ++t) body(t, 0);
+    return;
+  }
+  threads = int(std::min<int64_t>(threads, tasks));
+#pragma omp parallel num_threads(threads)
+  {
+    const int id = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) body(t, id);
+  }
+}
+
+#else  // no OpenMP: threads started per loop, tasks taken from a shared counter
+
+const char* parallel_runtime() { return "threads"; }
+
+void parallel_for(int threads, int64_t tasks, TaskBody body) {
+  if (threads <= 1 || tasks <= 1) {
+    for (int64_t t = 0; t < tasks; ++t) body(t, 0);
+    return;
+  }
+  threads = int(std::min<int64_t>(threads, tasks));
+  std::atomic<int64_t> next{0};
+  auto work = [&](int id) {
+    for (int64_t t; (t = next.fetch_add(1)) < tasks;) body(t, id);
+  };
+  std::thread helpers[1023];
+  const int extra = std::min(threads - 1, 1023);
+  for (int i = 0; i < extra; ++i) helpers[i] = std::thread(work, i + 1);
+  work(0);
+  for (int i = 0; i < extra; ++i) helpers[i].join();
+}
+
+#endif
 
 }  // namespace cc

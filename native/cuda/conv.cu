@@ -28,9 +28,15 @@ void probe() {
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     // 35 (cudaErrorInsufficientDriver) with no driver installed, 100 (NoDevice), or anything else:
-    // all mean "no GPU here". The reason carries CUDA's own words.
-    g_status.reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(e) + " (" +
-                      std::to_string(int(e)) + "): " + cudaGetErrorString(e);
+    // all mean "no GPU here". The reason says what that means first, then CUDA's own words.
+    const std::string cuda_words = std::string(cudaGetErrorName(e)) + " (" + std::to_string(int(e)) + ")";
+    if (e == cudaErrorInsufficientDriver)
+      g_status.reason = "no NVIDIA driver found (" + cuda_words +
+                        ": no driver, or one older than CUDA " + std::to_string(CUDART_VERSION / 1000) + " needs)";
+    else if (e == cudaErrorNoDevice)
+      g_status.reason = "no CUDA-capable GPU found (" + cuda_words + ")";
+    else
+      g_status.reason = "cudaGetDeviceCount failed: " + cuda_words + ": " + cudaGetErrorString(e);
     cudaGetLastError();  // clear it
     return;
   }
@@ -105,12 +111,12 @@ void download(float* dst, const float* src, size_t count) {
 }
 
 namespace {
-int64_t im2col_chunk(const ConvShape& s) {
-  const size_t per_image = size_t(s.C * s.KH * s.KW) * size_t(s.OH * s.OW) * sizeof(float);
+int64_t im2col_chunk(const ConvProblem& s) {
+  const size_t per_image = size_t(s.Cin * s.KH * s.KW) * size_t(s.OH * s.OW) * sizeof(float);
   return std::max<int64_t>(1, std::min<int64_t>(s.N, int64_t(kIm2colWorkspaceCap / std::max<size_t>(per_image, 1))));
 }
 
-Algo resolve_algo(const ConvShape& s, Algo a) {
+Algo resolve_algo(const ConvProblem& s, Algo a) {
   if (a == Algo::Direct && s.Cg != 1) a = Algo::Auto;  // Direct handles depthwise only
   if (a != Algo::Auto) return a;
   if (s.Cg == 1) return Algo::Direct;
@@ -118,24 +124,26 @@ Algo resolve_algo(const ConvShape& s, Algo a) {
 }
 }  // namespace
 
-size_t workspace_bytes(const ConvShape& s, const ConvOptions& opt) {
+size_t workspace_bytes(const ConvProblem& s, const ConvOptions& opt) {
   if (resolve_algo(s, opt.algo) != Algo::Im2colGemm || s.is_pointwise()) return 0;
-  return size_t(im2col_chunk(s)) * size_t(s.C * s.KH * s.KW) * size_t(s.OH * s.OW) * sizeof(float);
+  return size_t(im2col_chunk(s)) * size_t(s.Cin * s.KH * s.KW) * size_t(s.OH * s.OW) * sizeof(float);
 }
 
-void conv2d_device(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+void conv2d_device(const ConvProblem& s, const float* x, const float* w, const float* bias, float* y,
                    const ConvOptions& opt) {
+  if (s.direction != Direction::Forward)
+    throw Error(ErrorKind::Range, codes::kInvalidOption, "the CUDA path computes forward convolutions only");
   require_available();
   use_device();
   cudaGetLastError();  // a stale non-sticky error from an unrelated call must not fail our launches
-  const bool tf32 = opt.precision == Precision::TF32 && tf32_supported();  // older GPUs: exact fp32
+  const bool tf32 = s.precision == Precision::TF32 && tf32_supported();  // older GPUs: exact fp32
   const Algo algo = resolve_algo(s, opt.algo);
   std::optional<Stream> own;
   if (!opt.stream) own.emplace();
   const cudaStream_t stream = opt.stream ? static_cast<cudaStream_t>(opt.stream) : own->get();
 
   GemmProblem p;
-  p.M = s.K / s.groups;
+  p.M = s.Cout / s.groups;
   p.N = s.OH * s.OW;
   p.Kd = s.Cg * s.KH * s.KW;
   p.images = s.N;
@@ -143,13 +151,13 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
   p.A = w;
   p.bias = bias;
   p.C = y;
-  p.relu = opt.relu;
+  p.relu = s.epilogue.act == Activation::Relu;
   p.a_vec = p.Kd % 4 == 0 && aligned16(w);
   p.c_vec = p.N % 4 == 0 && aligned16(y);
 
   ImplicitB g;
   g.x = x;
-  g.C = s.C; g.H = s.H; g.W = s.W; g.Cg = s.Cg; g.KH = s.KH; g.KW = s.KW;
+  g.C = s.Cin; g.H = s.H; g.W = s.W; g.Cg = s.Cg; g.KH = s.KH; g.KW = s.KW;
   g.sh = s.stride_h; g.sw = s.stride_w; g.dh = s.dil_h; g.dw = s.dil_w;
   g.pt = s.pad_t; g.pl = s.pad_l; g.OW = s.OW;
 
@@ -159,13 +167,13 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
   };
 
   if (algo == Algo::Direct) {
-    launch_depthwise(g, s.N, s.K, s.OH, w, bias, opt.relu, y, stream);
+    launch_depthwise(g, s.N, s.Cout, s.OH, w, bias, p.relu, y, stream);
   } else if (s.is_pointwise()) {
     // 1x1 stride 1 unpadded: the input image already is B [C, H*W]; no gather, no workspace.
     DenseB b;
     b.B = x;
     b.ldb = s.H * s.W;
-    b.img_stride = s.C * s.H * s.W;
+    b.img_stride = s.Cin * s.H * s.W;
     b.group_stride = s.Cg * s.H * s.W;
     b.vec = b.ldb % 4 == 0 && b.img_stride % 4 == 0 && b.group_stride % 4 == 0 && aligned16(x);
     gemm(p, b);
@@ -173,12 +181,12 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
     gemm(p, g);
   } else {
     const int64_t chunk = im2col_chunk(s);
-    const int64_t rows = s.C * s.KH * s.KW;
+    const int64_t rows = s.Cin * s.KH * s.KW;
     Buffer cols(size_t(chunk) * size_t(rows) * size_t(p.N) * sizeof(float));
     for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
       const int64_t nimg = std::min(chunk, s.N - n0);
       ImplicitB gi = g;
-      gi.x = x + n0 * s.C * s.H * s.W;
+      gi.x = x + n0 * s.Cin * s.H * s.W;
       launch_im2col(gi, nimg, s.OH, cols.data(), stream);
       DenseB b;
       b.B = cols.data();
@@ -188,7 +196,7 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
       b.vec = p.N % 4 == 0;  // cudaMalloc'd: aligned; strides are multiples of ldb
       GemmProblem q = p;
       q.images = nimg;
-      q.C = y + n0 * s.K * p.N;
+      q.C = y + n0 * s.Cout * p.N;
       gemm(q, b);
     }
     // Wait before cols is freed (cudaFree would wait too, but this also surfaces kernel faults).
@@ -198,20 +206,20 @@ void conv2d_device(const ConvShape& s, const float* x, const float* w, const flo
   if (!opt.stream) CC_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
-void conv2d_host(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+void conv2d_host(const ConvProblem& s, const float* x, const float* w, const float* bias, float* y,
                  const ConvOptions& opt) {
   require_available();
-  const size_t nx = size_t(s.input_elems()), nw = size_t(s.weight_elems()), ny = size_t(s.output_elems());
+  const size_t nx = size_t(s.x_elems()), nw = size_t(s.w_elems()), ny = size_t(s.y_elems());
   std::vector<float> tx, tw, ty;
   if (s.layout == Layout::NHWC) {
     tx.resize(nx);
-    nhwc_to_nchw(x, tx.data(), s.N, s.C, s.H, s.W);
+    nhwc_to_nchw(x, tx.data(), s.N, s.Cin, s.H, s.W);
     x = tx.data();
     ty.resize(ny);
   }
   if (s.weight_layout == WeightLayout::HWIO) {
     tw.resize(nw);
-    hwio_to_oihw(w, tw.data(), s.K, s.Cg, s.KH, s.KW);
+    hwio_to_oihw(w, tw.data(), s.Cout, s.Cg, s.KH, s.KW);
     w = tw.data();
   }
   Buffer dx(nx * sizeof(float)), dw(nw * sizeof(float)), dy(ny * sizeof(float));
@@ -219,13 +227,13 @@ void conv2d_host(const ConvShape& s, const float* x, const float* w, const float
   upload(dx.data(), x, nx);
   upload(dw.data(), w, nw);
   if (bias) {
-    db.reset(new Buffer(size_t(s.K) * sizeof(float)));
-    upload(db->data(), bias, size_t(s.K));
+    db.reset(new Buffer(size_t(s.Cout) * sizeof(float)));
+    upload(db->data(), bias, size_t(s.Cout));
   }
   conv2d_device(s, dx.data(), dw.data(), db ? db->data() : nullptr, dy.data(), opt);
   if (s.layout == Layout::NHWC) {
     download(ty.data(), dy.data(), ny);
-    nchw_to_nhwc(ty.data(), y, s.N, s.K, s.OH, s.OW);
+    nchw_to_nhwc(ty.data(), y, s.N, s.Cout, s.OH, s.OW);
   } else {
     download(y, dy.data(), ny);
   }

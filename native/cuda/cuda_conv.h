@@ -9,12 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "../core/shape.h"
+#include "../core/problem.h"
 
 namespace cc {
 namespace cuda {
 
-enum class Precision { FP32, TF32 };  // FP32: plain float32 FMAs; TF32: tensor cores, 10-bit mantissa
 enum class Algo {
   Auto,        // Cin/groups == 1: Direct; 1x1 stride 1 unpadded: GEMM on the input; else Implicit
   Im2colGemm,  // im2col into a workspace, then the tiled GEMM
@@ -62,10 +61,10 @@ using BufferPtr = std::shared_ptr<Buffer>;
 void upload(float* dst_dev, const float* src_host, size_t count);
 void download(float* dst_host, const float* src_dev, size_t count);
 
+// The problem carries the precision (FP32: plain float32 FMAs; TF32: tensor cores, 10-bit mantissa,
+// on compute capability 8.0+, else FP32) and the epilogue (bias, relu: in the GEMM epilogue).
 struct ConvOptions {
-  Precision precision = Precision::FP32;
   Algo algo = Algo::Auto;
-  bool relu = false;  // y = max(y, 0) after the bias, in the GEMM epilogue
   // A cudaStream_t to enqueue on: conv2d_device then returns without waiting (the benchmark times
   // it with events). Null: a private stream, waited for.
   void* stream = nullptr;
@@ -74,16 +73,16 @@ struct ConvOptions {
 // Device pointers only. x: [N, C, H, W], w: [K, Cg, KH, KW] (NCHW / OIHW: the layout fields of `s`
 // are ignored), bias: [K] or null, y: [N, K, OH, OW], fully overwritten. Unless opt.stream is set,
 // runs on its own stream and returns when the result is in y (call it from a worker thread).
-void conv2d_device(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+void conv2d_device(const ConvProblem& s, const float* x, const float* w, const float* bias, float* y,
                    const ConvOptions& opt = {});
 
 // Host pointers, in the layouts `s` names (NHWC / HWIO converted on the host): uploads, runs
 // conv2d_device, downloads into y.
-void conv2d_host(const ConvShape& s, const float* x, const float* w, const float* bias, float* y,
+void conv2d_host(const ConvProblem& s, const float* x, const float* w, const float* bias, float* y,
                  const ConvOptions& opt = {});
 
 // Device workspace conv2d_device allocates for this shape and algorithm, in bytes.
-size_t workspace_bytes(const ConvShape& s, const ConvOptions& opt);
+size_t workspace_bytes(const ConvProblem& s, const ConvOptions& opt);
 
 }  // namespace cuda
 }  // namespace cc

@@ -1,11 +1,13 @@
-// libFuzzer harness over the native planner (cc::make_shape, cc::workspace_bytes) and the CPU conv
-// (cc::conv2d), checked against the float64 oracle (cc::conv2d_reference). Built with clang
-// -fsanitize=fuzzer,address,undefined by scripts/fuzz.sh; corpus in native/fuzz/corpus/.
+// libFuzzer harness over the native resolver and planner (cc::resolve, cc::plan) and the CPU
+// algorithms (cc::compute), checked against the float64 oracle (cc::conv2d_reference). Built with
+// clang -fsanitize=fuzzer,address,undefined by scripts/fuzz.sh; corpus in native/fuzz/corpus/.
 //
 // Input bytes: [mode] then parameters, then bytes that seed the tensor values.
-//   mode % 4 == 0: planner only, with boundary and raw 64-bit values (overflow, limits, codes).
-//   otherwise:     a small convolution (every option), run and compared with the reference; the
-//                  same call twice must give bit-identical output.
+//   mode % 4 == 0: resolver and planner only, convolutions and transposed convolutions, with
+//                  boundary and raw 64-bit values (overflow, limits, codes).
+//   otherwise:     a small convolution (every option, every algorithm of its direction that can run
+//                  it), run and compared with the reference; the same call twice must give
+//                  bit-identical output.
 // Any failed check calls __builtin_trap() so libFuzzer records the input as a crash.
 #include <cmath>
 #include <cstdint>
@@ -15,10 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "core/conv.h"
 #include "core/error.h"
+#include "core/plan.h"
+#include "core/problem.h"
 #include "core/reference.h"
-#include "core/shape.h"
+#include "core/registry.h"
 
 namespace {
 
@@ -60,71 +63,95 @@ int64_t expected_out(int64_t in, int64_t pb, int64_t pa, int64_t k, int64_t s, i
 }
 
 void planner_only(Bytes& b) {
-  cc::ConvDesc d;
-  int64_t* fields[] = {&d.N, &d.C, &d.H, &d.W, &d.K, &d.Cg, &d.KH, &d.KW, &d.stride_h, &d.stride_w,
-                       &d.dil_h, &d.dil_w, &d.pad_t, &d.pad_b, &d.pad_l, &d.pad_r, &d.groups};
+  cc::ConvRequest r;
+  cc::set_sizes(r, 1, 4, 8, 8, 4, 3, 3);
+  r.op = b.u8() & 1 ? cc::Op::Transpose : cc::Op::Conv;
+  r.direction = cc::Direction(b.range(0, 2));
+  int64_t* fields[] = {&r.input[0], &r.input[1], &r.input[2], &r.input[3], &r.weight[0], &r.weight[1],
+                       &r.weight[2], &r.weight[3], &r.stride[0], &r.stride[1], &r.dilation[0], &r.dilation[1],
+                       &r.pad[0], &r.pad[1], &r.pad[2], &r.pad[3], &r.groups, &r.output_padding[0],
+                       &r.output_padding[1]};
   // Start from a valid small request and overwrite a few fields with wide values.
-  d.C = 4; d.Cg = 4; d.K = 4; d.H = d.W = 8; d.KH = d.KW = 3;
   const int changes = b.range(1, 6);
   for (int k = 0; k < changes; ++k) *fields[b.u8() % (sizeof fields / sizeof fields[0])] = b.wide();
-  d.pad_mode = cc::PadMode(b.range(0, 3));
-  d.layout = b.u8() & 1 ? cc::Layout::NHWC : cc::Layout::NCHW;
-  d.weight_layout = b.u8() & 1 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
-  cc::ConvShape s;
+  r.rank = b.u8() & 1 ? 3 : 4;
+  r.pad_mode = cc::PadMode(b.range(0, 3));
+  r.layout = b.u8() & 1 ? cc::Layout::NHWC : cc::Layout::NCHW;
+  r.weight_layout = b.u8() & 1 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+  cc::ConvProblem s;
   try {
-    s = cc::make_shape(d);
+    s = cc::resolve(r);
   } catch (const cc::Error& e) {
     if (!known_code(e.code())) fail("unexpected error code " + e.code());
     if (std::strlen(e.what()) < 10) fail("error message too short: " + std::string(e.what()));
     return;
   } catch (...) {
-    fail("make_shape threw something other than cc::Error");
+    fail("resolve threw something other than cc::Error");
   }
   // Accepted: every invariant the allocator and kernels rely on must hold.
   const int64_t lim = cc::kMaxTensorElements;
-  for (int64_t v : {s.N, s.C, s.H, s.W, s.K, s.Cg, s.KH, s.KW, s.stride_h, s.stride_w, s.dil_h, s.dil_w, s.groups})
+  for (int64_t v : {s.N, s.Cin, s.H, s.W, s.Cout, s.Cg, s.KH, s.KW, s.stride_h, s.stride_w, s.dil_h, s.dil_w, s.groups,
+                    s.OH, s.OW})
     if (v < 1 || v > lim) fail("accepted an out-of-range dimension or option: " + cc::describe(s));
   for (int64_t v : {s.pad_t, s.pad_b, s.pad_l, s.pad_r})
     if (v < 0 || v > lim) fail("accepted an out-of-range padding: " + cc::describe(s));
-  if (s.Cg * s.groups != s.C || s.K % s.groups != 0) fail("accepted a channel/group mismatch: " + cc::describe(s));
-  if (s.OH != expected_out(s.H, s.pad_t, s.pad_b, s.KH, s.stride_h, s.dil_h) ||
-      s.OW != expected_out(s.W, s.pad_l, s.pad_r, s.KW, s.stride_w, s.dil_w) || s.OH < 1 || s.OW < 1)
-    fail("wrong output size: " + cc::describe(s));
-  for (__int128 count : {(__int128)s.N * s.C * s.H * s.W, (__int128)s.K * s.Cg * s.KH * s.KW,
-                         (__int128)s.N * s.K * s.OH * s.OW})
+  if (s.Cg * s.groups != s.Cin || s.Cout % s.groups != 0) fail("accepted a channel/group mismatch: " + cc::describe(s));
+  const int64_t oh = expected_out(s.H, s.pad_t, s.pad_b, s.KH, s.stride_h, s.dil_h);
+  const int64_t ow = expected_out(s.W, s.pad_l, s.pad_r, s.KW, s.stride_w, s.dil_w);
+  // A forward (or backward) problem has exactly the rows the padded input gives; a transposed one
+  // may have fewer (outputPadding below the dilation), never more.
+  const bool exact = r.op == cc::Op::Conv;
+  if ((exact && (s.OH != oh || s.OW != ow)) || s.OH > oh || s.OW > ow) fail("wrong output size: " + cc::describe(s));
+  for (__int128 count : {(__int128)s.N * s.Cin * s.H * s.W, (__int128)s.Cout * s.Cg * s.KH * s.KW,
+                         (__int128)s.N * s.Cout * s.OH * s.OW})
     if (count > lim) fail("accepted a tensor past the element limit: " + cc::describe(s));
-  for (int threads : {0, 1, 2, 1024}) (void)cc::workspace_bytes(s, threads);
+  const auto& names = cc::algorithm_names();
+  for (int threads : {0, 1, 2, 1024})
+    for (int a = -1; a < int(names.size()); ++a) {
+      cc::PlanOptions o;
+      o.threads = threads;
+      o.algorithm = a;
+      try {
+        (void)cc::plan(s, o);
+      } catch (const cc::Error& e) {
+        if (a < 0 || e.code() != cc::codes::kInvalidOption) fail("plan failed: " + e.code() + " " + e.what());
+      }
+    }
 }
 
 void small_conv(Bytes& b) {
-  cc::ConvDesc d;
-  d.groups = b.range(1, 4);
-  d.Cg = b.range(1, 5);
-  d.C = d.Cg * d.groups;
-  d.K = d.groups * b.range(1, 6);
-  d.N = b.range(1, 3);
-  d.H = b.range(1, 20);
-  d.W = b.range(1, 20);
-  d.KH = b.range(1, 7);
-  d.KW = b.range(1, 7);
-  d.stride_h = b.range(1, 4);
-  d.stride_w = b.range(1, 4);
-  d.dil_h = b.range(1, 3);
-  d.dil_w = b.range(1, 3);
-  d.pad_mode = cc::PadMode(b.range(0, 3));
-  d.pad_t = b.range(0, 4); d.pad_b = b.range(0, 4); d.pad_l = b.range(0, 4); d.pad_r = b.range(0, 4);
+  cc::ConvRequest r;
+  r.groups = b.range(1, 4);
+  const int64_t Cg = b.range(1, 5), K = r.groups * b.range(1, 6);
+  const int64_t N = b.range(1, 3), H = b.range(1, 20), W = b.range(1, 20), KH = b.range(1, 7), KW = b.range(1, 7);
+  r.stride[0] = b.range(1, 4);
+  r.stride[1] = b.range(1, 4);
+  r.dilation[0] = b.range(1, 3);
+  r.dilation[1] = b.range(1, 3);
+  r.pad_mode = cc::PadMode(b.range(0, 3));
+  for (auto& p : r.pad) p = b.range(0, 4);
   const uint8_t flags = b.u8();
-  d.layout = flags & 1 ? cc::Layout::NHWC : cc::Layout::NCHW;
-  d.weight_layout = flags & 2 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
-  const bool with_bias = flags & 4;
-  cc::RunOptions run;
-  run.threads = b.range(0, 3);
-  cc::ConvShape s;
+  r.layout = flags & 1 ? cc::Layout::NHWC : cc::Layout::NCHW;
+  r.weight_layout = flags & 2 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+  r.epilogue.bias = flags & 4;
+  r.epilogue.act = flags & 8 ? cc::Activation::Relu : cc::Activation::None;
+  cc::PlanOptions run;
+  run.threads = int(b.range(0, 3));
+  const auto& names = cc::algorithm_names();
+  run.algorithm = int(b.range(-1, int64_t(names.size()) - 1));
+  cc::set_sizes(r, N, Cg * r.groups, H, W, K, KH, KW);
+  cc::ConvProblem s;
   try {
-    s = cc::make_shape(d);
+    s = cc::resolve(r);
   } catch (const cc::Error& e) {
     if (e.code() != cc::codes::kEmptyOutput) fail("small valid request refused: " + e.code() + " " + e.what());
     return;
+  }
+  try {
+    (void)cc::plan(s, run);
+  } catch (const cc::Error& e) {
+    if (run.algorithm < 0 || e.code() != cc::codes::kInvalidOption) fail("plan failed: " + e.code() + " " + e.what());
+    return;  // that algorithm cannot run this problem
   }
   // Tensor values from an xorshift seeded by the rest of the input: in [-1, 1].
   uint64_t st = 0x9e3779b97f4a7c15ULL;
@@ -134,28 +161,36 @@ void small_conv(Bytes& b) {
     return float(int64_t(st >> 40) - (int64_t{1} << 23)) / float(1 << 23);
   };
   // Exact-size heap vectors: ASan reports any read or write past their ends.
-  std::vector<float> x(s.input_elems()), w(s.weight_elems()), bias(s.K);
+  std::vector<float> x(s.x_elems()), w(s.w_elems()), bias(s.Cout);
   for (auto& v : x) v = next();
   for (auto& v : w) v = next();
   for (auto& v : bias) v = next();
-  const float* bp = with_bias ? bias.data() : nullptr;
-  std::vector<double> ref(s.output_elems());
+  const float* bp = s.epilogue.bias ? bias.data() : nullptr;
+  std::vector<double> ref(s.y_elems());
   cc::conv2d_reference(s, x.data(), w.data(), bp, ref.data());
-  std::vector<float> y(s.output_elems(), std::numeric_limits<float>::quiet_NaN());
-  cc::conv2d(s, x.data(), w.data(), bp, y.data(), run);
-  double scale = 1.0, err = 0.0;
-  for (double r : ref) scale = std::max(scale, std::fabs(r));
+  auto call = [&](std::vector<float>& y) {
+    cc::RunArgs a;
+    a.src = x.data();
+    a.w = w.data();
+    a.bias = bp;
+    a.dst = y.data();
+    cc::compute(s, a, run);
+  };
+  std::vector<float> y(s.y_elems(), std::numeric_limits<float>::quiet_NaN());
+  call(y);
+  double scale = 1.0;
+  for (double v : ref) scale = std::max(scale, std::fabs(v));
   for (size_t i = 0; i < y.size(); ++i) {
     const double e = std::fabs(double(y[i]) - ref[i]);
     if (!(e <= 1e-4 * scale)) {
-      char m[128];
-      std::snprintf(m, sizeof m, " threads=%d: y[%zu] = %g, reference %g", run.threads, i, double(y[i]), ref[i]);
+      char m[160];
+      std::snprintf(m, sizeof m, " threads=%d algorithm=%d: y[%zu] = %g, reference %g", run.threads, run.algorithm, i,
+                    double(y[i]), ref[i]);
       fail("conv differs from the reference: " + cc::describe(s) + m);
     }
-    err = std::max(err, e);
   }
-  std::vector<float> y2(s.output_elems(), std::numeric_limits<float>::quiet_NaN());
-  cc::conv2d(s, x.data(), w.data(), bp, y2.data(), run);
+  std::vector<float> y2(s.y_elems(), std::numeric_limits<float>::quiet_NaN());
+  call(y2);
   if (std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) != 0)
     fail("same inputs and threads gave different bits: " + cc::describe(s));
 }

@@ -1,22 +1,25 @@
-// Native tests (no Node): the CPU conv against the float64 reference on the lecture's examples and
-// a random sweep of shapes and options, outputs poisoned with NaN first; plus the shape rules.
+// Native tests (no Node): every algorithm of the registry, forced in turn, on every kernel set this CPU
+// runs, against the float64 reference on the lecture's examples and a random sweep of shapes and
+// options (outputs poisoned with NaN first); the resolver's rules; prepared weights; the plan.
 // Usage: channelconv_tests [seed]. Prints "N passed, N failed"; exit status 1 on any failure.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "core/conv.h"
 #include "core/error.h"
+#include "core/plan.h"
+#include "core/problem.h"
 #include "core/reference.h"
-#include "core/shape.h"
+#include "core/registry.h"
+#include "cpu/kernels.h"
 #include "tests/check.h"
-#include "cpu/gemm.h"
 
 namespace {
 
@@ -25,115 +28,238 @@ using cctest::g_failed;
 using cctest::g_passed;
 using cctest::rel_error;
 
-void lecture_examples() {
-  // Two input channels, 3x3 input, 2x2 kernels: 56 at the top left (Dive into Deep Learning 7.4).
-  cc::ConvDesc d;
-  d.C = 2; d.H = 3; d.W = 3; d.K = 1; d.Cg = 2; d.KH = 2; d.KW = 2;
-  const cc::ConvShape s = cc::make_shape(d);
-  std::vector<float> x = {0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  std::vector<float> w = {0, 1, 2, 3, 1, 2, 3, 4};
-  std::vector<float> y(4, NAN);
-  cc::conv2d(s, x.data(), w.data(), nullptr, y.data());
-  check(y == std::vector<float>({56, 72, 104, 120}), "lecture multi-input example gives [[56,72],[104,120]]");
-  // Three output channels: K, K+1, K+2 stacked.
-  cc::ConvDesc d3 = d;
-  d3.K = 3;
-  const cc::ConvShape s3 = cc::make_shape(d3);
-  std::vector<float> w3;
-  for (int k = 0; k < 3; ++k) for (float v : w) w3.push_back(v + k);
-  std::vector<float> y3(12, NAN);
-  cc::conv2d(s3, x.data(), w3.data(), nullptr, y3.data());
-  check(y3 == std::vector<float>({56, 72, 104, 120, 76, 100, 148, 172, 96, 128, 192, 224}),
-        "lecture multi-output example stacks 3 channels");
-}
-
-void shape_rules() {
-  auto expect_throw = [](const char* code, std::function<void()> f, const char* what) {
-    try { f(); check(false, std::string(what) + ": no error"); }
-    catch (const cc::Error& e) { check(e.code() == code, std::string(what) + ": code " + e.code()); }
-  };
-  cc::ConvDesc d;
-  d.C = 4; d.H = 5; d.W = 7; d.K = 6; d.Cg = 4; d.KH = 3; d.KW = 3;
-  d.pad_mode = cc::PadMode::SameUpper; d.stride_h = 2; d.stride_w = 2;
-  cc::ConvShape s = cc::make_shape(d);
-  check(s.OH == 3 && s.OW == 4, "same stride 2: ceil(5/2) x ceil(7/2)");
-  check(s.pad_t == 1 && s.pad_b == 1 && s.pad_l == 1 && s.pad_r == 1, "same 3x3 stride 2 pads 1 each side");
-  d.KH = 2; d.KW = 2; d.stride_h = 1; d.stride_w = 1;
-  s = cc::make_shape(d);
-  check(s.pad_t == 0 && s.pad_b == 1 && s.pad_l == 0 && s.pad_r == 1, "same (upper) puts the odd pixel bottom/right");
-  d.pad_mode = cc::PadMode::SameLower;
-  s = cc::make_shape(d);
-  check(s.pad_t == 1 && s.pad_b == 0 && s.pad_l == 1 && s.pad_r == 0, "same_lower puts it top/left");
-  cc::ConvDesc bad = d;
-  bad.Cg = 3;
-  expect_throw(cc::codes::kChannelMismatch, [&] { cc::make_shape(bad); }, "channel mismatch");
-  bad = d; bad.groups = 3;
-  expect_throw(cc::codes::kInvalidGroups, [&] { cc::make_shape(bad); }, "groups not dividing C");
-  bad = d; bad.stride_h = 0;
-  expect_throw(cc::codes::kInvalidOption, [&] { cc::make_shape(bad); }, "stride 0");
-  bad = d; bad.pad_mode = cc::PadMode::Explicit; bad.pad_l = -1;
-  expect_throw(cc::codes::kInvalidOption, [&] { cc::make_shape(bad); }, "negative padding");
-  bad = d; bad.pad_mode = cc::PadMode::Valid; bad.KH = 9;
-  expect_throw(cc::codes::kEmptyOutput, [&] { cc::make_shape(bad); }, "kernel larger than input");
-  bad = d; bad.N = 1 << 20; bad.H = 1 << 12; bad.W = 1 << 12;
-  expect_throw(cc::codes::kTooLarge, [&] { cc::make_shape(bad); }, "element count past 2^31");
-}
-
 struct Rng {
   std::mt19937_64 g;
   explicit Rng(uint64_t seed) : g(seed) {}
   int64_t pick(std::initializer_list<int64_t> v) { return v.begin()[g() % v.size()]; }
   int64_t range(int64_t lo, int64_t hi) { return lo + int64_t(g() % uint64_t(hi - lo + 1)); }
   float uniform() { return std::uniform_real_distribution<float>(-1.f, 1.f)(g); }
+  std::vector<float> floats(int64_t n) {
+    std::vector<float> v(size_t(std::max<int64_t>(n, 0)));
+    for (auto& x : v) x = uniform();
+    return v;
+  }
 };
 
-void random_sweep(uint64_t seed, int cases) {
-  Rng r(seed);
-  for (int t = 0; t < cases; ++t) {
-    cc::ConvDesc d;
-    d.groups = r.pick({1, 1, 1, 2, 3});
-    d.N = r.pick({1, 1, 2, 3});
-    d.Cg = r.pick({1, 2, 3, 5, 8, 17});
-    d.C = d.Cg * d.groups;
-    d.K = d.groups * r.pick({1, 2, 3, 4, 7, 16, 33});
-    d.KH = r.pick({1, 2, 3, 5, 7});
-    d.KW = r.pick({1, 2, 3, 5, 7});
-    d.H = r.range(1, 23);
-    d.W = r.range(1, 23);
-    d.stride_h = r.pick({1, 1, 2, 3});
-    d.stride_w = r.pick({1, 1, 2, 3});
-    d.dil_h = r.pick({1, 1, 2});
-    d.dil_w = r.pick({1, 1, 2});
-    d.pad_mode = cc::PadMode(r.range(0, 3));
-    d.pad_t = r.range(0, 3); d.pad_b = r.range(0, 3); d.pad_l = r.range(0, 3); d.pad_r = r.range(0, 3);
-    d.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
-    d.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
-    if (r.range(0, 9) == 0) {  // depthwise
-      d.groups = d.C; d.Cg = 1; d.K = d.C * r.pick({1, 2});
-    }
-    cc::ConvShape s;
-    try { s = cc::make_shape(d); } catch (const cc::Error&) { --t; continue; }  // empty output: redraw
-    std::vector<float> x(s.input_elems()), w(s.weight_elems()), bias(s.K);
-    for (auto& v : x) v = r.uniform();
-    for (auto& v : w) v = r.uniform();
-    for (auto& v : bias) v = r.uniform();
-    const bool with_bias = r.range(0, 1), relu = r.range(0, 3) == 0;
-    std::vector<double> ref(s.output_elems());
-    cc::conv2d_reference(s, x.data(), w.data(), with_bias ? bias.data() : nullptr, ref.data());
-    if (relu)
-      for (auto& v : ref) v = v > 0 ? v : 0;
-    for (int threads : {1, 2}) {
-      std::vector<float> y(s.output_elems(), NAN);
-      cc::RunOptions opt;
-      opt.threads = threads;
-      opt.relu = relu;
-      cc::conv2d(s, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), opt);
-      const double err = rel_error(y, ref);
-      check(err <= 1e-5, std::string(cc::gemm_isa()) + " case " + std::to_string(t) + " threads " +
-                             std::to_string(threads) + " " + cc::describe(s) + (with_bias ? " bias" : "") +
-                             (relu ? " relu" : "") + ": rel err " + std::to_string(err));
+const char* kernel_name() { return cc::kernels().name; }
+
+// The forward output of p for x, w, bias, with the given threads and algorithm (-1: auto).
+std::vector<float> forward(const cc::ConvProblem& p, const std::vector<float>& x, const std::vector<float>& w,
+                           const float* bias, int threads = 0, int algorithm = -1) {
+  std::vector<float> y(size_t(p.y_elems()), NAN);
+  cc::RunArgs a;
+  a.src = x.data();
+  a.w = w.data();
+  a.bias = bias;
+  a.dst = y.data();
+  cc::PlanOptions o;
+  o.threads = threads;
+  o.algorithm = algorithm;
+  cc::compute(p, a, o);
+  return y;
+}
+
+std::vector<double> reference(const cc::ConvProblem& p, const std::vector<float>& x, const std::vector<float>& w,
+                              const float* bias) {
+  std::vector<double> ref(size_t(p.dst_elems()));
+  cc::conv2d_reference(p, x.data(), w.data(), bias, ref.data());
+  return ref;
+}
+
+cc::ConvProblem problem(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t KH, int64_t KW,
+                        std::function<void(cc::ConvRequest&)> more = nullptr) {
+  cc::ConvRequest r;
+  if (more) more(r);
+  cc::set_sizes(r, N, C, H, W, Cout, KH, KW);
+  return cc::resolve(r);
+}
+
+// The entries that can run p: indexes into algorithm_names().
+std::vector<int> runnable(const cc::ConvProblem& p) {
+  std::vector<int> out;
+  const auto& names = cc::algorithm_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    cc::PlanOptions o;
+    o.algorithm = int(i);
+    try {
+      cc::plan(p, o);
+      out.push_back(int(i));
+    } catch (const cc::Error&) {
     }
   }
+  return out;
+}
+
+void lecture_examples() {
+  // Two input channels, 3x3 input, 2x2 kernels: 56 at the top left (Dive into Deep Learning 7.4).
+  const cc::ConvProblem p = problem(1, 2, 3, 3, 1, 2, 2);
+  std::vector<float> x = {0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<float> w = {0, 1, 2, 3, 1, 2, 3, 4};
+  for (int a : runnable(p))
+    check(forward(p, x, w, nullptr, 0, a) == std::vector<float>({56, 72, 104, 120}),
+          std::string(kernel_name()) + " " + cc::algorithm_names()[size_t(a)] + ": lecture multi-input example");
+  // Three output channels: K, K+1, K+2 stacked.
+  const cc::ConvProblem p3 = problem(1, 2, 3, 3, 3, 2, 2);
+  std::vector<float> w3;
+  for (int k = 0; k < 3; ++k)
+    for (float v : w) w3.push_back(v + k);
+  for (int a : runnable(p3))
+    check(forward(p3, x, w3, nullptr, 0, a) == std::vector<float>({56, 72, 104, 120, 76, 100, 148, 172, 96, 128, 192, 224}),
+          std::string(kernel_name()) + " " + cc::algorithm_names()[size_t(a)] + ": lecture multi-output example");
+}
+
+void expect_throw(const char* code, const std::function<void()>& f, const std::string& what,
+                  const char* substring = nullptr) {
+  try {
+    f();
+    check(false, what + ": no error");
+  } catch (const cc::Error& e) {
+    check(e.code() == code && (!substring || std::strstr(e.what(), substring)),
+          what + ": " + e.code() + ": " + e.what());
+  }
+}
+
+void resolver_rules() {
+  auto same = [](cc::ConvRequest& r) { r.pad_mode = cc::PadMode::SameUpper; r.stride[0] = r.stride[1] = 2; };
+  cc::ConvProblem s = problem(1, 4, 5, 7, 6, 3, 3, same);
+  check(s.OH == 3 && s.OW == 4, "same stride 2: ceil(5/2) x ceil(7/2)");
+  check(s.pad_t == 1 && s.pad_b == 1 && s.pad_l == 1 && s.pad_r == 1, "same 3x3 stride 2 pads 1 each side");
+  s = problem(1, 4, 5, 7, 6, 2, 2, [](cc::ConvRequest& r) { r.pad_mode = cc::PadMode::SameUpper; });
+  check(s.pad_t == 0 && s.pad_b == 1 && s.pad_l == 0 && s.pad_r == 1, "same (upper) puts the odd pixel bottom/right");
+  s = problem(1, 4, 5, 7, 6, 2, 2, [](cc::ConvRequest& r) { r.pad_mode = cc::PadMode::SameLower; });
+  check(s.pad_t == 1 && s.pad_b == 0 && s.pad_l == 1 && s.pad_r == 0, "same_lower puts it top/left");
+
+  cc::ConvRequest r;
+  cc::set_sizes(r, 2, 5, 8, 8, 4, 3, 3);
+  r.weight[1] = 3;  // the weight expects 3 channels, the input has 5
+  expect_throw(cc::codes::kChannelMismatch, [&] { cc::resolve(r); }, "channel mismatch names both",
+               "the input has 5 channels");
+  r.prepared = true;
+  expect_throw(cc::codes::kChannelMismatch, [&] { cc::resolve(r); }, "a prepared layer speaks of itself",
+               "this layer expects 3");
+  r = cc::ConvRequest{};
+  cc::set_sizes(r, 2, 3, 8, 8, 4, 3, 3);
+  r.input[1] = 8; r.input[2] = 8; r.input[3] = 3;  // an NHWC input passed as NCHW
+  expect_throw(cc::codes::kChannelMismatch, [&] { cc::resolve(r); }, "NHWC hint", "layout: 'NHWC'");
+  r = cc::ConvRequest{};
+  r.groups = 3;
+  cc::set_sizes(r, 1, 6, 5, 5, 4, 3, 3);
+  expect_throw(cc::codes::kInvalidGroups, [&] { cc::resolve(r); }, "groups not dividing Cout");
+  r = cc::ConvRequest{};
+  cc::set_sizes(r, 1, 4, 5, 7, 6, 3, 3);
+  r.stride[0] = 0;
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::resolve(r); }, "stride 0");
+  r.stride[0] = 1;
+  r.pad[2] = -1;
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::resolve(r); }, "negative padding");
+  r.pad[2] = 0;
+  r.weight[2] = 9;
+  expect_throw(cc::codes::kEmptyOutput, [&] { cc::resolve(r); }, "kernel larger than input");
+  r = cc::ConvRequest{};
+  cc::set_sizes(r, 1 << 20, 4, 1 << 12, 1 << 12, 6, 3, 3);
+  expect_throw(cc::codes::kTooLarge, [&] { cc::resolve(r); }, "element count past 2^31");
+
+  // Transposed convolution: input [N, Cin_t, H, W], weight IOHW [Cin_t, Cout_t/g, KH, KW].
+  cc::ConvRequest t;
+  t.op = cc::Op::Transpose;
+  t.input[0] = 1; t.input[1] = 4; t.input[2] = 5; t.input[3] = 6;
+  t.weight[0] = 4; t.weight[1] = 3; t.weight[2] = 3; t.weight[3] = 3;
+  t.stride[0] = t.stride[1] = 2;
+  t.pad[0] = t.pad[1] = t.pad[2] = t.pad[3] = 1;
+  t.output_padding[0] = 1;
+  cc::ConvProblem tp = cc::resolve(t);
+  check(tp.direction == cc::Direction::BackwardData && tp.H == (5 - 1) * 2 - 2 + 3 + 1 && tp.W == (6 - 1) * 2 - 2 + 3 &&
+            tp.OH == 5 && tp.OW == 6 && tp.Cin == 3 && tp.Cout == 4,
+        "transposed: OH = (H-1)s - 2p + d(K-1) + op + 1, " + cc::describe(tp));
+  t.output_padding[0] = 2;
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::resolve(t); }, "outputPadding >= max(stride, dilation)");
+  t.output_padding[0] = 0;
+  t.pad_mode = cc::PadMode::SameUpper;
+  tp = cc::resolve(t);
+  check(tp.H == 10 && tp.W == 12 && tp.OH == 5 && tp.OW == 6, "transposed 'same': output = input x stride");
+  t.pad_mode = cc::PadMode::Explicit;
+  t.stride[0] = t.stride[1] = 1;
+  t.input[2] = t.input[3] = 1;
+  t.weight[2] = t.weight[3] = 1;
+  expect_throw(cc::codes::kEmptyOutput, [&] { cc::resolve(t); }, "transposed output below 1");
+  t.weight[0] = 5;
+  expect_throw(cc::codes::kChannelMismatch, [&] { cc::resolve(t); }, "transposed channel mismatch");
+}
+
+// A random forward problem of the sweep: odd sizes, every option, groups up to depthwise.
+cc::ConvProblem random_problem(Rng& r) {
+  for (;;) {
+    cc::ConvRequest q;
+    q.groups = r.pick({1, 1, 1, 2, 3});
+    int64_t Cg = r.pick({1, 2, 3, 5, 8, 17});
+    int64_t C = Cg * q.groups, K = q.groups * r.pick({1, 2, 3, 4, 7, 16, 33});
+    if (r.range(0, 9) == 0) {  // depthwise
+      C = r.pick({1, 3, 8});
+      q.groups = C;
+      K = C * r.pick({1, 2});
+    }
+    q.stride[0] = r.pick({1, 1, 2, 3});
+    q.stride[1] = r.pick({1, 1, 2, 3});
+    q.dilation[0] = r.pick({1, 1, 2});
+    q.dilation[1] = r.pick({1, 1, 2});
+    q.pad_mode = cc::PadMode(r.range(0, 3));
+    for (auto& p : q.pad) p = r.range(0, 3);
+    q.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
+    q.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+    q.epilogue.bias = r.range(0, 1);
+    q.epilogue.act = r.range(0, 3) == 0 ? cc::Activation::Relu : cc::Activation::None;
+    cc::set_sizes(q, r.pick({1, 1, 2, 3}), C, r.range(1, 23), r.range(1, 23), K, r.pick({1, 2, 3, 5, 7}),
+                  r.pick({1, 2, 3, 5, 7}));
+    try {
+      return cc::resolve(q);
+    } catch (const cc::Error&) {  // empty output: draw again
+    }
+  }
+}
+
+// Every algorithm that can run the problem, forced, at 1 and 2 threads, against the reference.
+void random_sweep(uint64_t seed, int cases) {
+  Rng r(seed);
+  const auto& names = cc::algorithm_names();
+  std::vector<int> ran(names.size(), 0);
+  for (int t = 0; t < cases; ++t) {
+    const cc::ConvProblem p = random_problem(r);
+    const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+    const float* b = p.epilogue.bias ? bias.data() : nullptr;
+    const auto ref = reference(p, x, w, b);
+    for (int a : runnable(p)) {
+      ++ran[size_t(a)];
+      for (int threads : {1, 2}) {
+        const double err = rel_error(forward(p, x, w, b, threads, a), ref);
+        check(err <= 1e-5, std::string(kernel_name()) + " " + names[size_t(a)] + " case " + std::to_string(t) +
+                               " threads " + std::to_string(threads) + " " + cc::describe(p) + ": rel err " +
+                               std::to_string(err));
+      }
+    }
+  }
+  // Each forward entry must have been exercised (a registry entry the sweep never reaches is untested).
+  size_t n = 0;
+  const cc::Algorithm* const* list = cc::algorithms(&n);
+  for (size_t i = 0; i < n; ++i)
+    if (list[i]->direction == cc::Direction::Forward)
+      check(ran[size_t(cc::algorithm_index(list[i]->name))] > cases / 10,
+            std::string("the sweep ran ") + list[i]->name + " on " + std::to_string(ran[size_t(cc::algorithm_index(list[i]->name))]) +
+                " cases");
+}
+
+// 'auto' picks what the registry order says, and a forced entry that cannot run the problem is a
+// RangeError naming the ones that can.
+void selection() {
+  const cc::ConvProblem depthwise = problem(1, 8, 16, 16, 8, 3, 3, [](cc::ConvRequest& r) { r.groups = 8; });
+  check(std::strcmp(cc::plan(depthwise).algorithm->name, "direct") == 0, "auto: depthwise takes direct");
+  const cc::ConvProblem pw = problem(2, 64, 20, 20, 32, 1, 1);
+  check(std::strcmp(cc::plan(pw).algorithm->name, "packed_gemm") == 0, "auto: 1x1 NCHW takes packed_gemm");
+  const cc::ConvProblem s3 = problem(2, 64, 20, 20, 32, 3, 3, [](cc::ConvRequest& r) { r.pad_mode = cc::PadMode::SameUpper; });
+  check(std::strcmp(cc::plan(s3).algorithm->name, "implicit_gemm") == 0, "auto: 3x3 takes implicit_gemm");
+  const cc::ConvProblem nhwc = problem(1, 8, 16, 16, 8, 3, 3, [](cc::ConvRequest& r) { r.layout = cc::Layout::NHWC; });
+  cc::PlanOptions o;
+  o.algorithm = cc::algorithm_index("direct");
+  expect_throw(cc::codes::kInvalidOption, [&] { cc::plan(nhwc, o); }, "forcing direct on NHWC", "valid here: 'auto'");
 }
 
 // Few small images (a late layer at N = 1): the team splits the output channels; both thread counts
@@ -141,24 +267,16 @@ void random_sweep(uint64_t seed, int cases) {
 void channel_split(uint64_t seed) {
   Rng r(seed ^ 0x2545f4914f6cdd1dULL);
   for (int64_t stride : {1, 2}) {
-    cc::ConvDesc d;
-    d.C = d.Cg = 64; d.K = 130; d.KH = d.KW = 3; d.H = 7; d.W = 9;
-    d.stride_h = d.stride_w = stride;
-    d.pad_mode = cc::PadMode::SameUpper;
-    const cc::ConvShape s = cc::make_shape(d);
-    std::vector<float> x(s.input_elems()), w(s.weight_elems()), bias(s.K);
-    for (auto& v : x) v = r.uniform();
-    for (auto& v : w) v = r.uniform();
-    for (auto& v : bias) v = r.uniform();
-    std::vector<double> ref(s.output_elems());
-    cc::conv2d_reference(s, x.data(), w.data(), bias.data(), ref.data());
+    const cc::ConvProblem p = problem(1, 64, 7, 9, 130, 3, 3, [&](cc::ConvRequest& q) {
+      q.stride[0] = q.stride[1] = stride;
+      q.pad_mode = cc::PadMode::SameUpper;
+      q.epilogue.bias = true;
+    });
+    const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+    const auto ref = reference(p, x, w, bias.data());
     for (int threads : {1, 2}) {
-      std::vector<float> y(s.output_elems(), NAN);
-      cc::RunOptions opt;
-      opt.threads = threads;
-      cc::conv2d(s, x.data(), w.data(), bias.data(), y.data(), opt);
-      const double err = rel_error(y, ref);
-      check(err <= 1e-5, std::string(cc::gemm_isa()) + " channel split " + cc::describe(s) + " threads " +
+      const double err = rel_error(forward(p, x, w, bias.data(), threads), ref);
+      check(err <= 1e-5, std::string(kernel_name()) + " channel split " + cc::describe(p) + " threads " +
                              std::to_string(threads) + ": rel err " + std::to_string(err));
     }
   }
@@ -168,71 +286,73 @@ void channel_split(uint64_t seed) {
 void workspace_bounded() {
   for (auto layout : {cc::Layout::NCHW, cc::Layout::NHWC})
     for (int64_t k : {1, 3, 5}) {
-      cc::ConvDesc d;
-      d.C = d.Cg = 64; d.K = 64; d.KH = d.KW = k; d.pad_mode = cc::PadMode::SameUpper; d.layout = layout;
       size_t most = 0;
       for (int64_t n : {1, 8})
         for (int64_t hw : {32, 600, 2000}) {
-          d.N = n; d.H = d.W = hw;
-          most = std::max(most, cc::workspace_bytes(cc::make_shape(d), 2));
+          const cc::ConvProblem p = problem(n, 64, hw, hw, 64, k, k, [&](cc::ConvRequest& q) {
+            q.pad_mode = cc::PadMode::SameUpper;
+            q.layout = layout;
+          });
+          cc::PlanOptions o;
+          o.threads = 2;
+          most = std::max(most, cc::plan(p, o).workspace_bytes);
         }
       const size_t weights = size_t(64 * 64 * k * k) * 4;
-      check(most <= weights + 2 * (size_t(4) << 20),
+      check(most <= weights + 2 * (size_t(4) << 20) + 4096,
             "workspace bounded (k=" + std::to_string(k) + "): " + std::to_string(most) + " bytes");
     }
 }
 
-// Prepared weights: one packing, inputs of several sizes, against the reference; a mismatched input
-// is refused.
+// Prepared weights: packed once (lazily), inputs of several sizes, every algorithm, against the
+// reference; bytes grow by the packed panels.
 void prepared_weights(uint64_t seed) {
   Rng r(seed ^ 0x5bd1e995ULL);
   for (int t = 0; t < 12; ++t) {
-    cc::ConvDesc d;
-    d.groups = r.pick({1, 1, 2, 4});
-    d.Cg = r.pick({1, 3, 9, 20});
-    d.C = d.Cg * d.groups;
-    d.K = d.groups * r.pick({1, 2, 9, 17});
-    d.KH = r.pick({1, 3}); d.KW = r.pick({1, 3, 5});
-    d.pad_mode = cc::PadMode::SameUpper;
-    d.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
-    d.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
-    d.H = d.W = 8;
-    cc::ConvShape s0 = cc::make_shape(d);
-    std::vector<float> w(s0.weight_elems()), bias(s0.K);
-    for (auto& v : w) v = r.uniform();
-    for (auto& v : bias) v = r.uniform();
-    const cc::PreparedWeights pw(s0, w.data(), bias.data());
+    const int64_t groups = r.pick({1, 1, 2, 4}), Cg = r.pick({1, 3, 9, 20});
+    const int64_t K = groups * r.pick({1, 2, 9, 17}), KH = r.pick({1, 3}), KW = r.pick({1, 3, 5});
+    auto opts = [&, layout = r.pick({0, 1}), wl = r.pick({0, 1}), relu = r.range(0, 1)](cc::ConvRequest& q) {
+      q.groups = groups;
+      q.pad_mode = cc::PadMode::SameUpper;
+      q.layout = layout ? cc::Layout::NHWC : cc::Layout::NCHW;
+      q.weight_layout = wl ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
+      q.epilogue.bias = true;
+      q.epilogue.act = relu ? cc::Activation::Relu : cc::Activation::None;
+    };
+    const cc::ConvProblem p0 = problem(1, Cg * groups, 8, 8, K, KH, KW, opts);
+    const auto w = r.floats(p0.w_elems()), bias = r.floats(K);
+    const cc::PreparedWeights pw(p0, w.data(), bias.data());
+    const size_t before = pw.bytes();
     for (int rep = 0; rep < 3; ++rep) {
-      d.N = r.range(1, 3); d.H = r.range(1, 40); d.W = r.range(1, 40);
-      const cc::ConvShape s = cc::make_shape(d);
-      std::vector<float> x(s.input_elems()), y(s.output_elems(), NAN);
-      for (auto& v : x) v = r.uniform();
-      std::vector<double> ref(s.output_elems());
-      cc::conv2d_reference(s, x.data(), w.data(), bias.data(), ref.data());
-      cc::RunOptions opt;
-      opt.threads = r.range(1, 2);
-      cc::conv2d_prepared(s, pw, x.data(), y.data(), opt);
-      const double err = rel_error(y, ref);
-      check(err <= 1e-5, std::string(cc::gemm_isa()) + " prepared " + cc::describe(s) + ": rel err " + std::to_string(err));
+      const cc::ConvProblem p = problem(r.range(1, 3), Cg * groups, r.range(1, 40), r.range(1, 40), K, KH, KW, opts);
+      const auto x = r.floats(p.x_elems());
+      const auto ref = reference(p, x, w, bias.data());
+      for (int a : runnable(p)) {
+        cc::PlanOptions o;
+        o.threads = int(r.range(1, 2));
+        o.algorithm = a;
+        o.prepacked = true;
+        const cc::Plan pl = cc::plan(p, o);
+        std::vector<float> y(size_t(p.y_elems()), NAN);
+        cc::Workspace ws;
+        cc::RunArgs args;
+        args.src = x.data();
+        args.dst = y.data();
+        cc::run_prepared(pl, pw, args, ws.get(pl.workspace_bytes));
+        const double err = rel_error(y, ref);
+        check(err <= 1e-5, std::string(kernel_name()) + " prepared " + cc::algorithm_names()[size_t(a)] + " " +
+                               cc::describe(p) + ": rel err " + std::to_string(err));
+      }
     }
-    cc::ConvDesc bad = d;
-    bad.C = bad.Cg = d.Cg + 1; bad.groups = 1; bad.K = d.K;
-    try {
-      std::vector<float> x(cc::make_shape(bad).input_elems()), y(cc::make_shape(bad).output_elems());
-      cc::conv2d_prepared(cc::make_shape(bad), pw, x.data(), y.data());
-      check(false, "prepared weights accept an input with other channels");
-    } catch (const cc::Error& e) {
-      check(e.code() == cc::codes::kInvalidShape, "prepared mismatch code " + e.code());
-    }
+    check(pw.bytes() >= before, "prepared bytes never shrink");
   }
 }
 
 // Shapes around the kernel set's tile sizes: GEMM M (output channels) just below / above MR and
 // 2*MR, pixels around NR and the tile width, GEMM K (Cg*KH*KW) around KC and 2*KC; both layouts,
-// 1 and 2 threads, bias and relu. Then the plain sgemm across the same remainders.
+// 1 and 2 threads, bias and relu, every algorithm. Then the plain sgemm across the same remainders.
 void tile_remainders(uint64_t seed) {
   Rng r(seed ^ 0x9e3779b97f4a7c15ULL);
-  const cc::GemmKernels& kr = cc::gemm_kernels();
+  const cc::KernelSet& kr = cc::kernels();
   const int64_t mr = kr.mr, nr = kr.nr, kc = kr.kc;
   const int64_t ms[] = {1, mr - 1, mr + 1, 2 * mr + 1};
   // (Cg, KH=KW) giving Cg*KH*KW just below / at / above KC and 2*KC
@@ -240,52 +360,42 @@ void tile_remainders(uint64_t seed) {
   int i = 0;
   for (int64_t M : ms)
     for (auto& kk : ks) {
-      cc::ConvDesc d;
-      d.C = d.Cg = kk[0]; d.K = M; d.KH = d.KW = kk[1];
       const int64_t pix[] = {nr - 1, nr + 1, 2 * nr + 3, int64_t(kr.nc) + 5};
       const int64_t P = pix[i++ % 4];
-      d.H = 1 + P / 23; d.W = 23;  // OH*OW near P with SAME padding
-      d.N = r.pick({1, 2});
-      d.pad_mode = cc::PadMode::SameUpper;
-      d.layout = r.pick({0, 1}) ? cc::Layout::NHWC : cc::Layout::NCHW;
-      const cc::ConvShape s = cc::make_shape(d);
-      std::vector<float> x(s.input_elems()), w(s.weight_elems()), bias(s.K);
-      for (auto& v : x) v = r.uniform();
-      for (auto& v : w) v = r.uniform();
-      for (auto& v : bias) v = r.uniform();
       const bool relu = r.range(0, 1);
-      std::vector<double> ref(s.output_elems());
-      cc::conv2d_reference(s, x.data(), w.data(), bias.data(), ref.data());
-      if (relu)
-        for (auto& v : ref) v = v > 0 ? v : 0;
-      for (int threads : {1, 2}) {
-        std::vector<float> y(s.output_elems(), NAN);
-        cc::RunOptions opt;
-        opt.threads = threads;
-        opt.relu = relu;
-        cc::conv2d(s, x.data(), w.data(), bias.data(), y.data(), opt);
-        const double err = rel_error(y, ref);
-        check(err <= 1e-5, std::string(kr.isa) + " tile remainder " + cc::describe(s) + " threads " +
-                               std::to_string(threads) + (relu ? " relu" : "") + ": rel err " + std::to_string(err));
-      }
+      const cc::ConvProblem p = problem(r.pick({1, 2}), kk[0], 1 + P / 23, 23, std::max<int64_t>(M, 1), kk[1], kk[1],
+                                        [&, layout = r.pick({0, 1})](cc::ConvRequest& q) {
+                                          q.pad_mode = cc::PadMode::SameUpper;
+                                          q.layout = layout ? cc::Layout::NHWC : cc::Layout::NCHW;
+                                          q.epilogue.bias = true;
+                                          q.epilogue.act = relu ? cc::Activation::Relu : cc::Activation::None;
+                                        });
+      const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+      const auto ref = reference(p, x, w, bias.data());
+      for (int a : runnable(p))
+        for (int threads : {1, 2}) {
+          const double err = rel_error(forward(p, x, w, bias.data(), threads, a), ref);
+          check(err <= 1e-5, std::string(kr.name) + " " + cc::algorithm_names()[size_t(a)] + " tile remainder " +
+                                 cc::describe(p) + " threads " + std::to_string(threads) + ": rel err " +
+                                 std::to_string(err));
+        }
     }
   for (int64_t M : {int64_t(1), mr - 1, mr + 1})
     for (int64_t N : {int64_t(1), nr - 1, nr + 1, int64_t(kr.nc) + 1})
       for (int64_t K : {int64_t(1), kc - 1, kc + 1}) {
-        std::vector<float> A(M * K), B(K * N), bias(M), C(M * N, NAN);
-        for (auto& v : A) v = r.uniform();
-        for (auto& v : B) v = r.uniform();
-        for (auto& v : bias) v = r.uniform();
-        cc::sgemm(M, N, K, A.data(), K, B.data(), N, C.data(), N, bias.data());
-        std::vector<double> ref(M * N);
+        if (M < 1) continue;
+        const auto A = r.floats(M * K), B = r.floats(K * N), bias = r.floats(M);
+        std::vector<float> C(size_t(M * N), NAN);
+        cc::sgemm(kr, M, N, K, A.data(), K, B.data(), N, C.data(), N, bias.data());
+        std::vector<double> ref(size_t(M * N));
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
-            double acc = bias[i];
-            for (int64_t k = 0; k < K; ++k) acc += double(A[i * K + k]) * B[k * N + j];
-            ref[i * N + j] = acc;
+            double acc = bias[size_t(i)];
+            for (int64_t k = 0; k < K; ++k) acc += double(A[size_t(i * K + k)]) * B[size_t(k * N + j)];
+            ref[size_t(i * N + j)] = acc;
           }
         const double err = rel_error(C, ref);
-        check(err <= 1e-5, std::string(kr.isa) + " sgemm " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+        check(err <= 1e-5, std::string(kr.name) + " sgemm " + std::to_string(M) + "x" + std::to_string(N) + "x" +
                                std::to_string(K) + ": rel err " + std::to_string(err));
       }
 }
@@ -295,28 +405,31 @@ void tile_remainders(uint64_t seed) {
 int main(int argc, char** argv) {
   const uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : std::random_device{}();
   std::printf("channelconv native tests, seed %llu\n", (unsigned long long)seed);
-  shape_rules();
+  resolver_rules();
   // CHANNELCONV_SWEEP_CASES: a smaller sweep for slow runs (valgrind), a larger one for soaks.
   const char* cases_env = std::getenv("CHANNELCONV_SWEEP_CASES");
-  const int sweep_cases = cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 300;
+  const int sweep_cases = cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 200;
   workspace_bounded();
-  // Every kernel set this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the JS tests).
-  const char* default_isa = cc::gemm_isa();
-  for (const char* isa : {"avx512", "avx2", "generic"}) {
-    const cc::GemmKernels* k = cc::gemm_kernels_for(isa);
-    if (!k) {
-      std::printf("skipping ISA %s: not supported by this CPU\n", isa);
+  selection();
+  // Every kernel set of the table this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the
+  // JS tests).
+  const cc::KernelSet& default_set = cc::kernels();
+  size_t n = 0;
+  const cc::KernelEntry* table = cc::kernel_table(&n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!table[i].supported()) {
+      std::printf("skipping kernel set %s: not supported by this CPU\n", table[i].set->name);
       continue;
     }
-    cc::gemm_force(*k);
-    std::printf("ISA %s\n", isa);
+    cc::force_kernels(*table[i].set);
+    std::printf("kernel set %s\n", table[i].set->name);
     lecture_examples();
     random_sweep(seed, sweep_cases);
     tile_remainders(seed);
     prepared_weights(seed);
     channel_split(seed);
   }
-  cc::gemm_force(*cc::gemm_kernels_for(default_isa));
+  cc::force_kernels(default_set);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }

@@ -1,4 +1,5 @@
-// Native CUDA benchmark (no Node): S1-S7 and S1 at batch 64 through every GPU algorithm and
+// Native CUDA benchmark (no Node): the shapes of bench/shapes.json (S1-S7 and S1 at batch 64)
+// through every GPU algorithm and
 // precision, timed with CUDA events after warm-up (median of the timed runs), in GFLOP/s and as a
 // fraction of the fp32 peak: the datasheet figure (--peak, default 67000 GFLOP/s, H200/H100 SXM)
 // and the rate of an FMA-only kernel measured here first. --json PATH writes the same as JSON.
@@ -14,41 +15,25 @@
 #include <string>
 #include <vector>
 
-#include "core/shape.h"
+#include "bench_shapes.h"  // generated from bench/shapes.json
+#include "core/problem.h"
 #include "cuda/common.cuh"
 #include "cuda/cuda_conv.h"
 
 namespace {
 
-struct Case {
-  const char* id;
-  int64_t N, C, H, W, K, KH, KW, stride, pad, groups;
-};
-
-// The suite's shapes (issue 3 / 7).
-const Case kCases[] = {
-    {"S1", 1, 100, 64, 64, 100, 5, 5, 1, 2, 1},
-    {"S1b64", 64, 100, 64, 64, 100, 5, 5, 1, 2, 1},
-    {"S2", 8, 100, 64, 64, 100, 5, 5, 1, 2, 1},
-    {"S3", 8, 64, 56, 56, 64, 3, 3, 1, 1, 1},
-    {"S4", 8, 256, 56, 56, 64, 1, 1, 1, 0, 1},
-    {"S5", 8, 3, 224, 224, 64, 7, 7, 2, 3, 1},
-    {"S6", 1, 2, 3, 3, 1, 2, 2, 1, 0, 1},
-    {"S7", 8, 128, 56, 56, 128, 3, 3, 1, 1, 128},
-};
-
 struct Variant {
   const char* name;
   cc::cuda::Algo algo;
-  cc::cuda::Precision precision;
+  cc::Precision precision;
 };
 const Variant kVariants[] = {
-    {"implicit_fp32", cc::cuda::Algo::Implicit, cc::cuda::Precision::FP32},
-    {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::FP32},
-    {"implicit_tf32", cc::cuda::Algo::Implicit, cc::cuda::Precision::TF32},
-    {"im2col_tf32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::TF32},
-    {"auto_fp32", cc::cuda::Algo::Auto, cc::cuda::Precision::FP32},  // what the addon runs (depthwise: direct)
-    {"auto_tf32", cc::cuda::Algo::Auto, cc::cuda::Precision::TF32},
+    {"implicit_fp32", cc::cuda::Algo::Implicit, cc::Precision::FP32},
+    {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::Precision::FP32},
+    {"implicit_tf32", cc::cuda::Algo::Implicit, cc::Precision::TF32},
+    {"im2col_tf32", cc::cuda::Algo::Im2colGemm, cc::Precision::TF32},
+    {"auto_fp32", cc::cuda::Algo::Auto, cc::Precision::FP32},  // what the addon runs (depthwise: direct)
+    {"auto_tf32", cc::cuda::Algo::Auto, cc::Precision::TF32},
 };
 
 // fma_peak: 8 independent FMA chains per thread, nothing but FMAs in the loop.
@@ -137,17 +122,19 @@ int main(int argc, char** argv) {
     CC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     bool first_case = true;
     std::printf("%-6s %-14s %10s %10s %8s %8s\n", "shape", "variant", "ms(median)", "GFLOP/s", "%sheet", "%meas");
-    for (const Case& c : kCases) {
+    for (const ccbench::Shape& c : ccbench::kShapes) {
       if (!only.empty() && only.find(std::string(",") + c.id + ",") == std::string::npos) continue;
-      cc::ConvDesc d;
-      d.N = c.N; d.C = c.C; d.H = c.H; d.W = c.W; d.K = c.K; d.Cg = c.C / c.groups; d.KH = c.KH; d.KW = c.KW;
-      d.stride_h = d.stride_w = c.stride; d.pad_t = d.pad_b = d.pad_l = d.pad_r = c.pad; d.groups = c.groups;
-      const cc::ConvShape s = cc::make_shape(d);
+      cc::ConvRequest r;
+      r.groups = c.groups;
+      r.stride[0] = r.stride[1] = c.stride;
+      for (auto& p : r.pad) p = c.pad;
+      cc::set_sizes(r, c.N, c.C, c.H, c.W, c.Cout, c.KH, c.KW);
+      cc::ConvProblem s = cc::resolve(r);
       const double flops = 2.0 * s.macs();
-      std::vector<float> hx(size_t(s.input_elems())), hw(size_t(s.weight_elems()));
+      std::vector<float> hx(size_t(s.x_elems())), hw(size_t(s.w_elems()));
       for (float& v : hx) v = U(rng);
       for (float& v : hw) v = U(rng);
-      cc::cuda::Buffer x(hx.size() * 4), w(hw.size() * 4), y(size_t(s.output_elems()) * 4);
+      cc::cuda::Buffer x(hx.size() * 4), w(hw.size() * 4), y(size_t(s.y_elems()) * 4);
       cc::cuda::upload(x.data(), hx.data(), hx.size());
       cc::cuda::upload(w.data(), hw.data(), hw.size());
       json += std::string(first_case ? "" : ",") + "\n    {\"id\": \"" + c.id + "\", \"flops\": " +
@@ -157,8 +144,8 @@ int main(int argc, char** argv) {
       for (const Variant& v : kVariants) {
         cc::cuda::ConvOptions o;
         o.algo = v.algo;
-        o.precision = v.precision;
         o.stream = stream;
+        s.precision = v.precision;
         for (int i = 0; i < 3; ++i) cc::cuda::conv2d_device(s, x.data(), w.data(), nullptr, y.data(), o);
         CC_CUDA_CHECK(cudaStreamSynchronize(stream));
         std::vector<float> ms;

@@ -14,7 +14,7 @@
 
 #include "core/error.h"
 #include "core/reference.h"
-#include "core/shape.h"
+#include "core/problem.h"
 #include "tests/check.h"
 #include "cuda/cuda_conv.h"
 
@@ -28,29 +28,53 @@ using cctest::rel_error;
 struct Variant {
   const char* name;
   cc::cuda::Algo algo;
-  cc::cuda::Precision precision;
+  cc::Precision precision;
   double tol;
 };
 
 const Variant kVariants[] = {
-    {"im2col+gemm fp32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::FP32, 1e-5},
-    {"implicit fp32", cc::cuda::Algo::Implicit, cc::cuda::Precision::FP32, 1e-5},
-    {"im2col+gemm tf32", cc::cuda::Algo::Im2colGemm, cc::cuda::Precision::TF32, 1e-3},
-    {"implicit tf32", cc::cuda::Algo::Implicit, cc::cuda::Precision::TF32, 1e-3},
-    {"auto fp32", cc::cuda::Algo::Auto, cc::cuda::Precision::FP32, 1e-5},     // depthwise: Direct
-    {"direct fp32", cc::cuda::Algo::Direct, cc::cuda::Precision::FP32, 1e-5},  // Auto unless Cg == 1
+    {"im2col+gemm fp32", cc::cuda::Algo::Im2colGemm, cc::Precision::FP32, 1e-5},
+    {"implicit fp32", cc::cuda::Algo::Implicit, cc::Precision::FP32, 1e-5},
+    {"im2col+gemm tf32", cc::cuda::Algo::Im2colGemm, cc::Precision::TF32, 1e-3},
+    {"implicit tf32", cc::cuda::Algo::Implicit, cc::Precision::TF32, 1e-3},
+    {"auto fp32", cc::cuda::Algo::Auto, cc::Precision::FP32, 1e-5},     // depthwise: Direct
+    {"direct fp32", cc::cuda::Algo::Direct, cc::Precision::FP32, 1e-5},  // Auto unless Cg == 1
 };
 
+// The geometry of one case, in logical sizes.
+struct Case {
+  int64_t N, C, H, W, K, KH, KW, sh, sw, dh, dw, pt, pb, pl, pr, groups;
+  cc::Layout layout = cc::Layout::NCHW;
+  cc::WeightLayout weight_layout = cc::WeightLayout::OIHW;
+};
+
+// The problem of a case, as the binding makes it: from a request, through the one resolver. The
+// epilogue (bias, relu) and the precision travel inside it to the CUDA launcher.
+cc::ConvProblem problem_of(const Case& d, bool bias, bool relu, cc::Precision precision) {
+  cc::ConvRequest r;
+  r.groups = d.groups;
+  r.stride[0] = d.sh; r.stride[1] = d.sw;
+  r.dilation[0] = d.dh; r.dilation[1] = d.dw;
+  r.pad[0] = d.pt; r.pad[1] = d.pb; r.pad[2] = d.pl; r.pad[3] = d.pr;
+  r.layout = d.layout;
+  r.weight_layout = d.weight_layout;
+  r.epilogue.bias = bias;
+  r.epilogue.act = relu ? cc::Activation::Relu : cc::Activation::None;
+  r.precision = precision;
+  cc::set_sizes(r, d.N, d.C, d.H, d.W, d.K, d.KH, d.KW);
+  return cc::resolve(r);
+}
+
 // One shape through every variant, with and without relu, device and host entry points.
-void run_case(const cc::ConvDesc& d, bool with_bias, std::mt19937_64& rng, const std::string& label) {
-  const cc::ConvShape s = cc::make_shape(d);
+void run_case(const Case& d, bool with_bias, std::mt19937_64& rng, const std::string& label) {
+  const cc::ConvProblem s = problem_of(d, with_bias, false, cc::Precision::FP32);
   std::uniform_real_distribution<float> U(-1.f, 1.f);
-  std::vector<float> x(size_t(s.input_elems())), w(size_t(s.weight_elems())), b(size_t(s.K));
+  std::vector<float> x(size_t(s.x_elems())), w(size_t(s.w_elems())), b(size_t(s.Cout));
   for (float& v : x) v = U(rng);
   for (float& v : w) v = U(rng);
   for (float& v : b) v = U(rng);
   const float* bias = with_bias ? b.data() : nullptr;
-  std::vector<double> ref(size_t(s.output_elems()));
+  std::vector<double> ref(size_t(s.y_elems()));
   cc::conv2d_reference(s, x.data(), w.data(), bias, ref.data());
   std::vector<double> ref_relu(ref);
   for (double& r : ref_relu) r = r < 0 ? 0 : r;
@@ -67,15 +91,14 @@ void run_case(const cc::ConvDesc& d, bool with_bias, std::mt19937_64& rng, const
     for (int relu = 0; relu < 2; ++relu) {
       cc::cuda::ConvOptions o;
       o.algo = v.algo;
-      o.precision = v.precision;
-      o.relu = relu != 0;
+      const cc::ConvProblem p = problem_of(d, with_bias, relu != 0, v.precision);
       std::vector<float> y(nan);
       if (device_layout && !relu) {  // device entry point, output buffer poisoned on the device
         cc::cuda::upload(dy.data(), nan.data(), nan.size());
-        cc::cuda::conv2d_device(s, dx.data(), dw.data(), with_bias ? db.data() : nullptr, dy.data(), o);
+        cc::cuda::conv2d_device(p, dx.data(), dw.data(), with_bias ? db.data() : nullptr, dy.data(), o);
         cc::cuda::download(y.data(), dy.data(), y.size());
       } else {
-        cc::cuda::conv2d_host(s, x.data(), w.data(), bias, y.data(), o);
+        cc::cuda::conv2d_host(p, x.data(), w.data(), bias, y.data(), o);
       }
       const double e = rel_error(y, relu ? ref_relu : ref);
       char msg[512];
@@ -86,13 +109,13 @@ void run_case(const cc::ConvDesc& d, bool with_bias, std::mt19937_64& rng, const
   }
 }
 
-std::string label_of(const cc::ConvDesc& d, bool bias) {
+std::string label_of(const Case& d, bool bias) {
   char buf[400];
   std::snprintf(buf, sizeof buf,
                 "N=%lld C=%lld H=%lld W=%lld K=%lld k=%lldx%lld s=%lldx%lld d=%lldx%lld p=[%lld,%lld,%lld,%lld] g=%lld %s%s",
                 (long long)d.N, (long long)d.C, (long long)d.H, (long long)d.W, (long long)d.K, (long long)d.KH,
-                (long long)d.KW, (long long)d.stride_h, (long long)d.stride_w, (long long)d.dil_h,
-                (long long)d.dil_w, (long long)d.pad_t, (long long)d.pad_b, (long long)d.pad_l, (long long)d.pad_r,
+                (long long)d.KW, (long long)d.sh, (long long)d.sw, (long long)d.dh,
+                (long long)d.dw, (long long)d.pt, (long long)d.pb, (long long)d.pl, (long long)d.pr,
                 (long long)d.groups, d.layout == cc::Layout::NHWC ? "NHWC" : "NCHW", bias ? " bias" : "");
   return buf;
 }
@@ -117,14 +140,10 @@ int main(int argc, char** argv) {
   try {
     // Fixed shapes that hit the kernels' edges: 1 channel, tile remainders in M, N and Kd, the 1x1
     // dense path (aligned and not), groups / depthwise, a grid wider than one tile in every axis.
-    std::vector<cc::ConvDesc> fixed;
+    std::vector<Case> fixed;
     auto add = [&](int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t s,
                    int64_t p, int64_t g, int64_t dil) {
-      cc::ConvDesc d;
-      d.N = N; d.C = C; d.H = H; d.W = W; d.K = K; d.Cg = C / g; d.KH = kh; d.KW = kw;
-      d.stride_h = d.stride_w = s; d.pad_t = d.pad_b = d.pad_l = d.pad_r = p; d.groups = g;
-      d.dil_h = d.dil_w = dil;
-      fixed.push_back(d);
+      fixed.push_back(Case{N, C, H, W, K, kh, kw, s, s, dil, dil, p, p, p, p, g});
     };
     add(1, 2, 3, 3, 1, 2, 2, 1, 0, 1, 1);        // the lecture's example (S6)
     add(1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1);        // everything 1
@@ -141,21 +160,20 @@ int main(int argc, char** argv) {
     std::uniform_int_distribution<int> pick(0, 1 << 20);
     const int ks[] = {1, 2, 3, 5, 7, 11};
     for (int t = 0; t < cases; ++t) {
-      cc::ConvDesc d;
+      Case d{};
       d.groups = (pick(rng) % 4 == 0) ? 1 + pick(rng) % 3 : 1;
-      d.Cg = 1 + pick(rng) % 9;
-      d.C = d.Cg * d.groups;
+      d.C = (1 + pick(rng) % 9) * d.groups;
       d.K = d.groups * (1 + pick(rng) % 12);
       d.N = 1 + pick(rng) % 3;
       d.KH = ks[pick(rng) % 6];
       d.KW = pick(rng) % 3 == 0 ? ks[pick(rng) % 6] : d.KH;
-      d.stride_h = 1 + pick(rng) % 3;
-      d.stride_w = pick(rng) % 2 ? d.stride_h : 1 + pick(rng) % 3;
-      d.dil_h = 1 + (pick(rng) % 4 == 0);
-      d.dil_w = 1 + (pick(rng) % 4 == 0);
-      d.pad_t = pick(rng) % 3; d.pad_b = pick(rng) % 3; d.pad_l = pick(rng) % 3; d.pad_r = pick(rng) % 3;
-      d.H = d.dil_h * (d.KH - 1) + 1 + pick(rng) % 20;
-      d.W = d.dil_w * (d.KW - 1) + 1 + pick(rng) % 20;
+      d.sh = 1 + pick(rng) % 3;
+      d.sw = pick(rng) % 2 ? d.sh : 1 + pick(rng) % 3;
+      d.dh = 1 + (pick(rng) % 4 == 0);
+      d.dw = 1 + (pick(rng) % 4 == 0);
+      d.pt = pick(rng) % 3; d.pb = pick(rng) % 3; d.pl = pick(rng) % 3; d.pr = pick(rng) % 3;
+      d.H = d.dh * (d.KH - 1) + 1 + pick(rng) % 20;
+      d.W = d.dw * (d.KW - 1) + 1 + pick(rng) % 20;
       d.layout = pick(rng) % 4 == 0 ? cc::Layout::NHWC : cc::Layout::NCHW;
       d.weight_layout = pick(rng) % 4 == 0 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
       const bool bias = pick(rng) % 2;

@@ -133,7 +133,8 @@ Launch<P...> launch(void (*k)(P...), dim3 g, dim3 b) { return {k, g, b}; }
 #define CC_LAUNCH(kernel, grid, block, smem, stream) ::ccemu::launch(kernel, dim3(grid), dim3(block))
 
 // ---- runtime API: host memory, no streams, one emulated device of compute capability 8.0 ----------
-enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInsufficientDriver = 35 };
+enum cudaError_t { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInsufficientDriver = 35, cudaErrorNoDevice = 100 };
+#define CUDART_VERSION 13000
 typedef void* cudaStream_t;
 enum { cudaStreamNonBlocking = 1 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };

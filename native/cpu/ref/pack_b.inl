@@ -1,6 +1,6 @@
 // im2col fused into B packing, included by each kernel file inside its anonymous namespace so it is
-// compiled with that file's ISA flags. The includer defines imin/imax and three primitives for one
-// panel segment of n <= NR floats:
+// compiled with that file's ISA flags: the one B packer, written once. The includer includes ops.h
+// (imin/imax) and defines three primitives for one panel segment of n <= NR floats:
 //   pb_zero(d, n), pb_copy(d, s, n) (contiguous source), pb_gather(d, s, inc, n) (strided source).
 // Nothing here may be an inline function with external linkage (the ISA flags must not leak).
 

@@ -2,30 +2,16 @@
 // feed 12 FMAs. Compiled with -mavx2 -mfma (this file only); called only after cpuid says so.
 #include <immintrin.h>
 
-#include "gemm.h"
+#include "../kernels.h"
+#include "../ref/ops.h"
+#include "../ref/ref.h"
 
 namespace cc {
 namespace {
 
-// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
-// ISA-specific flags) could be the copy the linker keeps for baseline code too.
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-
 constexpr int MR = 6, NR = 16, NV = NR / 8;
 
-void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int n, const float* bias,
-                   int flags) {
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      float* p = c + i * rs + j * cs;
-      float v = t[i * NR + j] + ((flags & kUkAccumulate) ? *p : (bias ? bias[i] : 0.0f));
-      if ((flags & kUkRelu) && !(v > 0.0f)) v = 0.0f;
-      *p = v;
-    }
-}
-
-// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+// kOffsets: B row k at b + offs[k] (rows read in place, see KernelSet::ukernel_rows); else packed.
 template <bool kOffsets>
 void ukernel_6x16_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
                   int n, const float* bias, int flags) {
@@ -69,27 +55,14 @@ void ukernel_6x16_t(int64_t kc, const float* a, const float* b, const int64_t* o
   }
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) _mm256_store_ps(t + i * NR + 8 * v, acc[i][v]);
-  store_general(t, c, rs, cs, m, n, bias, flags);
+  ref::store_tile(t, NR, c, rs, cs, m, n, bias, flags);
 }
 
-// Strided rows: scalar, one output at a time.
-void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
-                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
-  for (int64_t ow = 0; ow < OW; ++ow) {
-    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
-    for (int64_t r = 0; r < nrows; ++r)
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const int64_t iw = ow * sw + kw * dw - pl;
-        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
-      }
-    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
-  }
-}
 
 // Stride 1: 8 outputs in a register across all rows and taps; row edges through masked loads.
 void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
                 int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
-  if (sw != 1) return direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
+  if (sw != 1) return ref::direct_row(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 8) {
     const __m256i out = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(imin(8, OW - ow0))), lane);
@@ -118,15 +91,7 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
 void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
                  int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
                  float bias, int flags) {
-  const float* xs[kDirectMaxRows];
-  const float* ws[kDirectMaxRows];
-  for (int out = 0; out < 2; ++out) {
-    const float* const* wsrc = out ? wb : wa;
-    int64_t n = 0;
-    for (int64_t r = 0; r < nrows; ++r)
-      if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
-    direct_row(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
-  }
+  ref::direct_row2(direct_row, x, wa, wb, nrows, W, KW, pl, dw, sw, y0, y1, OW, bias, flags);
 }
 
 // B packing primitives (pack_b.inl): 8 lanes, scalar tails.
@@ -144,10 +109,18 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
   for (int i = 0; i < n; ++i) d[i] = s[i * inc];
 }
 
-#include "pack_b.inl"
+#include "../ref/pack_b.inl"
+#include "../ref/peak.inl"
 
-void gather(float* d, const float* s, int64_t inc, int64_t n) {
-  for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
+float peak(int64_t iters, float seed) {
+  return peak_chains<__m256>(
+      iters, seed, [](float v) { return _mm256_set1_ps(v); },
+      [](__m256 x, __m256 a, __m256 b) { return _mm256_fmadd_ps(x, a, b); },
+      [](__m256 v) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, v);
+        return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+      });
 }
 
 void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
@@ -161,6 +134,7 @@ void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, direct_row, pack_b, ukernel_6x16_rows, direct_row2, gather};
+extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, ukernel_6x16_rows, pack_b, direct_row,
+                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2};
 
 }  // namespace cc

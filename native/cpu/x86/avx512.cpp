@@ -7,31 +7,16 @@
 // positive of the intrinsic header).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "gemm.h"
+#include "../kernels.h"
+#include "../ref/ops.h"
+#include "../ref/ref.h"
 
 namespace cc {
 namespace {
 
-// Local helpers, not std::min/max: an inline template instantiated in this file (compiled with
-// ISA-specific flags) could be the copy the linker keeps for baseline code too.
-inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
-inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-
 constexpr int MR = 8, NR = 48, NV = NR / 16;
 
-// Any tile that is partial or not row-contiguous (NHWC output): through a stack tile, scalar.
-void store_general(const float* t, float* c, int64_t rs, int64_t cs, int m, int n, const float* bias,
-                   int flags) {
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      float* p = c + i * rs + j * cs;
-      float v = t[i * NR + j] + ((flags & kUkAccumulate) ? *p : (bias ? bias[i] : 0.0f));
-      if ((flags & kUkRelu) && !(v > 0.0f)) v = 0.0f;
-      *p = v;
-    }
-}
-
-// kOffsets: B row k at b + offs[k] (rows read in place, see GemmKernels::ukernel_rows); else packed.
+// kOffsets: B row k at b + offs[k] (rows read in place, see KernelSet::ukernel_rows); else packed.
 // kRows: rows computed (8, or 4 for a last panel with m <= 4: S1's 100 = 12 x 8 + 4 output channels);
 // the packed A panel keeps its 8-row layout.
 template <bool kOffsets, int kRows = MR>
@@ -82,29 +67,16 @@ void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* o
   alignas(64) float t[MR * NR];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) _mm512_store_ps(t + i * NR + 16 * v, acc[i][v]);
-  store_general(t, c, rs, cs, m, n, bias, flags);
+  ref::store_tile(t, NR, c, rs, cs, m, n, bias, flags);
 }
 
 
-// Strided rows: scalar, one output at a time.
-void direct_row_scalar(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
-                       int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
-  for (int64_t ow = 0; ow < OW; ++ow) {
-    float acc = (flags & kUkAccumulate) ? y[ow] : bias;
-    for (int64_t r = 0; r < nrows; ++r)
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        const int64_t iw = ow * sw + kw * dw - pl;
-        if (iw >= 0 && iw < W) acc += w[r][kw] * x[r][iw];
-      }
-    y[ow] = (flags & kUkRelu) && !(acc > 0.0f) ? 0.0f : acc;
-  }
-}
 
 // Stride 1: 64 outputs (4 vectors) at a time in registers across all rows and taps, even and odd rows
 // into separate accumulators so 8 FMA chains run in parallel; masked loads read the edges as zeros.
 void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
                 int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags) {
-  if (sw != 1) return direct_row_scalar(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
+  if (sw != 1) return ref::direct_row(x, w, nrows, W, KW, pl, dw, sw, y, OW, bias, flags);
   constexpr int V = 4;
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
     __mmask16 out[V];
@@ -154,18 +126,7 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
 void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
                  int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW,
                  float bias, int flags) {
-  if (sw != 1) {
-    const float* xs[kDirectMaxRows];
-    const float* ws[kDirectMaxRows];
-    for (int out = 0; out < 2; ++out) {
-      const float* const* wsrc = out ? wb : wa;
-      int64_t n = 0;
-      for (int64_t r = 0; r < nrows; ++r)
-        if (wsrc[r]) { xs[n] = x[r]; ws[n] = wsrc[r]; ++n; }
-      direct_row_scalar(xs, ws, n, W, KW, pl, dw, sw, out ? y1 : y0, OW, bias, flags);
-    }
-    return;
-  }
+  if (sw != 1) return ref::direct_row2(ref::direct_row, x, wa, wb, nrows, W, KW, pl, dw, sw, y0, y1, OW, bias, flags);
   constexpr int V = 4;
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
     __mmask16 out[V];
@@ -266,7 +227,20 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
   }
 }
 
-#include "pack_b.inl"
+#include "../ref/pack_b.inl"
+#include "../ref/peak.inl"
+
+float peak(int64_t iters, float seed) {
+  return peak_chains<__m512>(
+      iters, seed, [](float v) { return _mm512_set1_ps(v); },
+      [](__m512 x, __m512 a, __m512 b) { return _mm512_fmadd_ps(x, a, b); }, [](__m512 v) {
+        alignas(64) float t[16];
+        _mm512_store_ps(t, v);
+        float r = 0;
+        for (float f : t) r += f;
+        return r;
+      });
+}
 
 void gather(float* d, const float* s, int64_t inc, int64_t n) {
   for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
@@ -285,6 +259,7 @@ void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t
 
 }  // namespace
 
-extern const GemmKernels kGemmAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, direct_row, pack_b, ukernel_8x48_rows, direct_row2, gather};
+extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b, direct_row,
+                                  direct_row2, gather, peak, kPeakChains * 16 * 2};
 
 }  // namespace cc

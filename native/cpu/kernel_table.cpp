@@ -1,6 +1,5 @@
-// Kernel-set dispatch (cpuid once, CHANNELCONV_ISA override), A packing and a plain sgemm.
-#include "gemm.h"
-
+// The one table of kernel sets, best first, with the cpuid check of each; the choice of the set in
+// use (CHANNELCONV_ISA or the best this CPU runs); A packing and a plain sgemm over any set.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -8,56 +7,69 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "kernels.h"
 
 namespace cc {
 
-extern const GemmKernels kGemmAvx512, kGemmAvx2, kGemmGeneric;
+extern const KernelSet kGeneric;
+#if defined(__x86_64__) || defined(__i386__)
+extern const KernelSet kAvx512, kAvx2;
+#endif
 
 namespace {
 
-bool cpu_has(const char* isa) {
-  if (std::strcmp(isa, "generic") == 0) return true;
+// The checks run baseline code: they must not live in the ISA-flagged files they guard.
 #if defined(__x86_64__) || defined(__i386__)
+bool has_avx512() {
   __builtin_cpu_init();
-  if (std::strcmp(isa, "avx2") == 0) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (std::strcmp(isa, "avx512") == 0)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("fma");
-#endif
-  return false;
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
+bool has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+bool always() { return true; }
 
-const GemmKernels* const kAll[] = {&kGemmAvx512, &kGemmAvx2, &kGemmGeneric};
+const KernelEntry kTable[] = {
+#if defined(__x86_64__) || defined(__i386__)
+    {&kAvx512, has_avx512},
+    {&kAvx2, has_avx2},
+#endif
+    {&kGeneric, always},
+};
+constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
 
 struct Selection {
-  const GemmKernels* kernels = nullptr;
+  const KernelSet* kernels = nullptr;
   std::string error;  // set when CHANNELCONV_ISA is unusable
 };
+
+std::string names(bool supported_only) {
+  std::string s;
+  for (const KernelEntry& e : kTable)
+    if (!supported_only || e.supported()) s += std::string(s.empty() ? "" : ", ") + e.set->name;
+  return s;
+}
 
 Selection select() {
   Selection s;
   const char* env = std::getenv("CHANNELCONV_ISA");
   if (env && *env) {
-    for (const GemmKernels* k : kAll)
-      if (std::strcmp(env, k->isa) == 0) {
-        if (cpu_has(k->isa)) s.kernels = k;
+    for (const KernelEntry& e : kTable)
+      if (std::strcmp(env, e.set->name) == 0) {
+        if (e.supported()) s.kernels = e.set;
         else s.error = std::string("CHANNELCONV_ISA='") + env + "' is not supported by this CPU";
         break;
       }
-    if (!s.kernels && s.error.empty())
-      s.error = std::string("CHANNELCONV_ISA='") + env + "' is not a known ISA";
-    if (!s.kernels) {
-      s.error += "; valid values: avx512, avx2, generic (supported here:";
-      for (const GemmKernels* k : kAll)
-        if (cpu_has(k->isa)) s.error += std::string(" ") + k->isa;
-      s.error += ")";
-    }
+    if (!s.kernels && s.error.empty()) s.error = std::string("CHANNELCONV_ISA='") + env + "' is not a known ISA";
+    if (!s.kernels) s.error += "; valid values: " + names(false) + " (supported here: " + names(true) + ")";
     return s;
   }
-  for (const GemmKernels* k : kAll)
-    if (cpu_has(k->isa)) {
-      s.kernels = k;
+  for (const KernelEntry& e : kTable)
+    if (e.supported()) {
+      s.kernels = e.set;
       break;
     }
   return s;
@@ -70,27 +82,30 @@ Selection& selection() {
 
 }  // namespace
 
-const GemmKernels& gemm_kernels() {
+const KernelEntry* kernel_table(size_t* count) {
+  *count = kTableSize;
+  return kTable;
+}
+
+const KernelSet& kernels() {
   const Selection& s = selection();
   if (!s.kernels) throw Error(ErrorKind::Generic, codes::kInvalidIsa, s.error);
   return *s.kernels;
 }
 
-const char* gemm_isa() { return gemm_kernels().isa; }
-
-const GemmKernels* gemm_kernels_for(const char* isa) {
-  for (const GemmKernels* k : kAll)
-    if (std::strcmp(isa, k->isa) == 0) return cpu_has(isa) ? k : nullptr;
+const KernelSet* kernels_named(const char* name) {
+  for (const KernelEntry& e : kTable)
+    if (std::strcmp(name, e.set->name) == 0) return e.supported() ? e.set : nullptr;
   return nullptr;
 }
 
-void gemm_force(const GemmKernels& k) {
+void force_kernels(const KernelSet& k) {
   selection().kernels = &k;
   selection().error.clear();
 }
 
 // A[M x K] -> per K block, MR-row panels [kcb][MR], rows past M zero.
-void pack_a(const GemmKernels& kr, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst,
+void pack_a(const KernelSet& kr, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst,
             int64_t panel_begin, int64_t panel_end) {
   const int mr = kr.mr;
   const int64_t Mp = (M + mr - 1) / mr * mr;
@@ -109,12 +124,11 @@ void pack_a(const GemmKernels& kr, int64_t kc, int64_t M, int64_t K, const float
   }
 }
 
-void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-           float* C, int64_t ldc, const float* bias) {
-  const GemmKernels& kr = gemm_kernels();
+void sgemm(const KernelSet& kr, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float* C, int64_t ldc, const float* bias) {
   const int mr = kr.mr, nr = kr.nr;
   const int64_t Mp = (M + mr - 1) / mr * mr;
-  std::vector<float> ap(size_t(std::max<int64_t>(packed_a_floats(kr, M, K), 1)));
+  std::vector<float> ap(size_t(std::max<int64_t>(Mp * K, 1)));
   pack_a(kr, kr.kc, M, K, A, lda, ap.data());
   std::vector<float> bp(size_t(kr.kc) * kr.nc), bias_p(size_t(Mp), 0.0f);
   if (bias) std::copy(bias, bias + M, bias_p.begin());
@@ -139,9 +153,9 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
       const int flags = k0 > 0 ? kUkAccumulate : 0;
       for (int64_t i0 = 0; i0 < M; i0 += mr)
         for (int64_t jr = 0; jr < ncb; jr += nr)
-          kr.ukernel(kcb, ap.data() + Mp * k0 + i0 * kcb, bp.data() + jr * kcb, C + i0 * ldc + j0 + jr, ldc,
-                     1, int(std::min<int64_t>(mr, M - i0)), int(std::min<int64_t>(nr, ncb - jr)),
-                     bias_p.data() + i0, flags);
+          kr.ukernel(kcb, ap.data() + Mp * k0 + i0 * kcb, bp.data() + jr * kcb, C + i0 * ldc + j0 + jr, ldc, 1,
+                     int(std::min<int64_t>(mr, M - i0)), int(std::min<int64_t>(nr, ncb - jr)), bias_p.data() + i0,
+                     flags);
     }
   }
 }

@@ -1,0 +1,79 @@
+// The one path of every call from lib/ to the native side: a descriptor (desc.ts) planned once per
+// repeated request, the output allocated here (output.ts) for synchronous calls, one native run; or,
+// asynchronously, one native job whose own output is handed over without a copy.
+import type { NativeDesc, NativeDeviceHandle, NativeLayer } from '../binding';
+import { algorithmNames } from './backend';
+import { dstSizeOf, remember, REQUEST_LEN, sameRequest, slot } from './desc';
+import { typeError } from './errors';
+import { native } from './native';
+import { newOutput } from './output';
+
+/** What a synchronous call site keeps between calls: the request planned last into its descriptor. */
+export function newLastRequest(): Float64Array {
+  return new Float64Array(REQUEST_LEN).fill(NaN);
+}
+
+/**
+ * Plans the request in `desc` unless `last` says desc already holds its results (the same request
+ * was planned into it last). Throws the native side's TypeError / RangeError.
+ */
+export function plan(desc: NativeDesc, last: Float64Array | null = null, layer: NativeLayer | null = null): void {
+  if (last && sameRequest(desc, last)) return;
+  if (last) last[0] = NaN; // desc's results are about to change
+  native().plan(desc, layer);
+  if (last) remember(desc, last);
+}
+
+/** The name of the algorithm a plan chose ('cuda' for the GPU path's own choice). */
+export function algorithmOf(desc: NativeDesc): string {
+  const i = desc[slot.algorithmOut];
+  return i >= 0 ? algorithmNames()[i] : 'cuda';
+}
+
+/**
+ * Runs the request on the calling thread, into `out` or a new output (allocated here, sized by the
+ * plan). Returns the output. With `out` given the call crosses into native code once, else at most
+ * twice (plan, run), once when the request repeats.
+ */
+export function runSync(desc: NativeDesc, last: Float64Array | null, src: Float32Array, w: Float32Array | NativeLayer | null,
+  bias: Float32Array | null, out: Float32Array | null, src2: Float32Array | null = null,
+  out2: Float32Array | null = null): Float32Array {
+  if (out === null && !(desc[slot.direction] === 2 && desc[slot.skipWeights] === 1)) {
+    plan(desc, last, isLayer(w) ? w : null);
+    out = newOutput(dstSizeOf(desc));
+  } else if (last) {
+    last[0] = NaN;
+  }
+  native().run(desc, src, w, bias, out, src2, out2);
+  if (last) remember(desc, last);
+  return out as Float32Array;
+}
+
+/** Runs the request with a device-tensor input; returns the device output. */
+export function runDevice(desc: NativeDesc, src: NativeDeviceHandle, w: Float32Array, bias: Float32Array | null): NativeDeviceHandle {
+  return native().run(desc, src, w, bias, null) as NativeDeviceHandle;
+}
+
+/**
+ * Runs the request on the libuv pool. The native side copies the host inputs when the call starts
+ * and hands over its own output; with `out`, that output is copied into it when the call completes
+ * (ERR_CHANNELCONV_INVALID_TYPE if out was detached or resized meanwhile).
+ */
+export async function runAsync(desc: NativeDesc, src: Float32Array, w: Float32Array | NativeLayer | null,
+  bias: Float32Array | null, out: Float32Array | null): Promise<Float32Array> {
+  const y = (await native().runAsync(desc, src, w, bias, out)) as Float32Array;
+  return out === null ? y : copyInto(out, y, 'options.out');
+}
+
+/** Copies a finished call's output into the caller's array, which may have changed meanwhile. */
+export function copyInto(out: Float32Array, y: Float32Array, name: string): Float32Array {
+  if (out.length !== y.length) {
+    throw typeError(name, `a Float32Array of ${y.length} elements when the call completed (was it detached?)`, out);
+  }
+  out.set(y);
+  return out;
+}
+
+function isLayer(w: unknown): w is NativeLayer {
+  return w !== null && typeof w === 'object' && !ArrayBuffer.isView(w);
+}

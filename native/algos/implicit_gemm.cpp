@@ -1,0 +1,206 @@
+// implicit_gemm (forward): B read in place from the tile's zero-padded input rows, split into phases.
+// With stride (sh, sw), tap kh*dh = sh*qh + rh and kw*dw = sw*qw + rw, so
+// x_pad[c][sh*oh + kh*dh][sw*ow + kw*dw] = phase[c][rh][rw][oh + qh][ow + qw], where
+// phase[c][a][b][i][j] = x_pad[c][sh*i + a][sw*j + b] (Wq = ceil(Wp / sw) columns). On the grid
+// q = r*Wq + ow every B row k = (c, kh, kw) is then contiguous: base(c, rh, rw) + qh*Wq + qw + q. The
+// thread copies the phases of the rows its output rows [oh0, oh1) need into its own buffer and the
+// micro-kernel reads B there: nothing is packed (packed_gemm writes Cg*KH*KW floats per output
+// pixel). Grid columns ow >= OW are computed and dropped. Stride 1 has one phase: the padded rows.
+// Measurements behind the blocking: docs/PERF.md, "CPU kernels".
+#include <algorithm>
+
+#include "common.h"
+
+namespace cc {
+namespace algos {
+namespace {
+
+// Per-thread buffers (input rows, C tile, B row offsets) stay below this many bytes; wider problems
+// take packed_gemm.
+constexpr int64_t kBufferCap = int64_t(4) << 20;
+
+struct RowsPlan {
+  APack a;
+  int64_t Wq, qh_max, rows, tiles, msplit, tasks, xl_floats, ct_floats;  // msplit: M chunks per tile
+};
+
+const char* unsupported(const ConvProblem&) { return nullptr; }
+
+// 1x1 stride-1 unpadded NCHW: the input already is B, and packed_gemm's prefetching copy wins (S4).
+bool preferred(const ConvProblem& p, const KernelSet&) { return !(p.layout == Layout::NCHW && p.is_pointwise()); }
+
+int64_t per_thread_floats(const RowsPlan& p) { return p.xl_floats + p.ct_floats + 2 * p.a.Kd; }
+
+bool plan(Plan& pl) {
+  const ConvProblem& s = pl.problem;
+  const KernelSet& kr = *pl.kernels;
+  RowsPlan& p = pl.get<RowsPlan>();
+  p.a = a_pack(s, kr);
+  const int64_t M = p.a.M;
+  const int64_t Wp = s.W + s.pad_l + s.pad_r;
+  p.Wq = (Wp + s.stride_w - 1) / s.stride_w;
+  p.qh_max = (s.KH - 1) * s.dil_h / s.stride_h;
+  const int nr = kr.nr;
+  // Even one output row per tile must fit the buffer cap. Checked in floating point first: for huge
+  // strides or widths (every factor is < 2^31) the int64 products below would overflow.
+  const double min_floats = double(s.Cg) * double(s.stride_h) * double(s.stride_w) * double(1 + p.qh_max) *
+                                double(p.Wq) + double(M) * double(p.Wq + nr) + 2.0 * double(p.a.Kd) +
+                                double(s.KW - 1) * double(s.dil_w) / double(s.stride_w);
+  if (min_floats * 4 > double(kBufferCap)) return false;
+  // Rows per tile: the count that computes the fewest NR-wide panels over the whole image (each
+  // tile's grid, rows * Wq columns, is rounded up to NR) while the tile's input rows and C tile fit
+  // in half of L2 (512 KB); ties go to more rows (fewer input rows copied twice).
+  // S3: 14 rows (4 x 812 -> 816 columns) instead of 8 (7 x 464 -> 480).
+  {
+    const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(s.OH, 2 * kr.nc / p.Wq));
+    int64_t best = 0, best_panels = 0;
+    for (int64_t r = 1; r <= cap; ++r) {
+      const int64_t bytes = 4 * (s.Cg * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq);
+      if (r > 1 && bytes > (int64_t(512) << 10)) break;
+      const int64_t full = s.OH / r, rest = s.OH % r;
+      const int64_t panels = full * ((r * p.Wq + nr - 1) / nr) + (rest ? (rest * p.Wq + nr - 1) / nr : 0);
+      if (best == 0 || panels <= best_panels) { best = r; best_panels = panels; }
+    }
+    p.rows = best;
+  }
+  const int64_t images = s.N * s.groups;
+  const int t = team(s, pl.threads);
+  p.tiles = (s.OH + p.rows - 1) / p.rows;
+  p.msplit = 1;
+  const int64_t mpanels = p.a.Mp / kr.mr;
+  if (t > 1) {
+    // Few images of few row tiles (S1: N = 1; a late layer): the team also splits the output
+    // channels, for at least 4 tasks per thread so a thread slowed by another process delays the
+    // end by a small task only; thinner row tiles would be mostly padding.
+    if (images * p.tiles < 4 * t && mpanels > 1)
+      p.msplit = std::min<int64_t>(mpanels, (4 * t + images * p.tiles - 1) / (images * p.tiles));
+    // Then a task count that is a multiple of the team, so no thread idles at the end.
+    if (images * p.tiles * p.msplit < 16 * t)
+      while ((images * p.tiles * p.msplit) % t != 0 && p.tiles < s.OH) ++p.tiles;
+  }
+  p.rows = (s.OH + p.tiles - 1) / p.tiles;
+  p.tiles = (s.OH + p.rows - 1) / p.rows;
+  p.tasks = images * p.tiles * p.msplit;
+  pl.threads = int(std::min<int64_t>(t, p.tasks));
+  const int64_t cols = (p.rows * p.Wq + nr - 1) / nr * nr;
+  p.xl_floats = s.Cg * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
+  p.xl_floats += p.xl_floats & 1;
+  p.ct_floats = M * cols;
+  p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
+  if (per_thread_floats(p) * 4 > kBufferCap) return false;
+  pl.scratch_bytes = size_t(per_thread_floats(p)) * 4 * size_t(pl.threads);
+  return true;
+}
+
+// x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC
+void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+  const ConvProblem& s = pl.problem;
+  const RowsPlan& p = pl.get<RowsPlan>();
+  const KernelSet& kr = *pl.kernels;
+  const int mr = kr.mr, nr = kr.nr;
+  const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc;
+  const int64_t per_thread = per_thread_floats(p);
+  const int64_t P = s.OH * s.OW;
+  const bool relu = s.epilogue.act == Activation::Relu;
+  const float* x = args.src;
+  const float* bias = args.bias;
+  float* y = args.dst;
+
+  parallel_for(threads, p.tasks, [&](int64_t task, int thread) {
+    float* xl = scratch + per_thread * thread;
+    float* ct = xl + p.xl_floats;
+    int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
+    const int64_t mc = task % p.msplit, tt = task / p.msplit;
+    const int64_t t = tt % p.tiles, img = tt / p.tiles, g = img % s.groups, n = img / s.groups;
+    const int64_t mpanels = Mp / mr;  // this task's output channels: MR panels [mp0, mp1)
+    const int64_t m_lo = mc * mpanels / p.msplit * mr, m_hi = std::min(M, (mc + 1) * mpanels / p.msplit * mr);
+    const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
+    const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
+    // Input element (c, ih, iw) of this image and group at xg + c*xcs + ih*xhs + iw*xws: NHWC is
+    // transposed to channel rows here, on the copy the thread makes anyway.
+    const bool nhwc = s.layout == Layout::NHWC;
+    const float* xg = nhwc ? x + n * s.H * s.W * s.Cin + g * s.Cg : x + (n * s.Cin + g * s.Cg) * s.H * s.W;
+    const int64_t xcs = nhwc ? 1 : s.H * s.W, xhs = nhwc ? s.W * s.Cin : s.W, xws = nhwc ? s.Cin : 1;
+    for (int64_t c = 0; c < s.Cg; ++c)
+      for (int64_t a = 0; a < sh; ++a)
+        for (int64_t b = 0; b < sw; ++b)
+          for (int64_t i = 0; i < Rq; ++i) {
+            float* d = xl + (((c * sh + a) * sw + b) * Rq + i) * p.Wq;
+            const int64_t ih = sh * (oh0 + i) + a - s.pad_t;
+            if (ih < 0 || ih >= s.H) {
+              std::fill(d, d + p.Wq, 0.0f);
+              continue;
+            }
+            // Phase columns j read input column sw*j + b - pad_l when inside [0, W).
+            const float* xr = xg + c * xcs + ih * xhs;
+            const int64_t j0 = std::min(p.Wq, (s.pad_l - b + sw - 1) / sw);  // first j inside
+            const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
+            std::fill(d, d + j0, 0.0f);
+            if (sw * xws == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
+            else kr.gather(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, sw * xws, j1 - j0);
+            std::fill(d + j1, d + p.Wq, 0.0f);
+          }
+    std::fill(xl + s.Cg * sh * sw * Rq * p.Wq, xl + p.xl_floats, 0.0f);  // slack read by the last panel
+    for (int64_t c = 0, k = 0; c < s.Cg; ++c)
+      for (int64_t kh = 0; kh < s.KH; ++kh)
+        for (int64_t kw = 0; kw < s.KW; ++kw) {
+          const int64_t th = kh * s.dil_h, tw = kw * s.dil_w;
+          offs[k++] = (((c * sh + th % sh) * sw + tw % sw) * Rq + th / sh) * p.Wq + tw / sw;
+        }
+    const float* ag = args.packed + g * Mp * Kd;
+    const int64_t ldc = (ncols + nr - 1) / nr * nr;
+    float* y0 = y + (n * s.Cout + g * M) * P + oh0 * s.OW;  // NCHW: this tile's first output row, channel 0
+    // A panel of grid columns [jr, jr + ncb) lying within one output row's valid columns.
+    auto direct = [&](int64_t jr, int ncb) {
+      const int64_t r = jr / p.Wq;
+      return !nhwc && jr + ncb <= r * p.Wq + s.OW;
+    };
+    for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
+      const int64_t kcb = std::min(kc, Kd - k0);
+      const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
+      for (int64_t i0 = m_lo; i0 < m_hi; i0 += mr) {
+        const float* a = ag + Mp * k0 + i0 * kcb;
+        const int m = int(std::min<int64_t>(mr, M - i0));
+        const float* bi = bias ? bias + g * M + i0 : nullptr;
+        for (int64_t jr = 0; jr < ncols; jr += nr) {
+          const int ncb = int(std::min<int64_t>(nr, ncols - jr));
+          const int64_t r = jr / p.Wq;
+          if (direct(jr, ncb))  // inside one output row: straight into y
+            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, y0 + i0 * P + r * s.OW + (jr - r * p.Wq), P, m, ncb, bi, flags);
+          else
+            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m, ncb, bi, flags);
+        }
+      }
+    }
+    if (nhwc) {  // transpose the C tile into the NHWC output: pixel (oh0 + r, ow), channels m_lo..m_hi
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t ow = 0; ow < s.OW; ++ow) {
+          float* yp = y + ((n * s.OH + oh0 + r) * s.OW + ow) * s.Cout + g * M;
+          const float* cp = ct + r * p.Wq + ow;
+          for (int64_t m = m_lo; m < m_hi; ++m) yp[m] = cp[m * ldc];
+        }
+      return;
+    }
+    // Copy the valid columns of the panels that went through ct (those holding a row end).
+    for (int64_t jr = 0; jr < ncols; jr += nr) {
+      const int ncb = int(std::min<int64_t>(nr, ncols - jr));
+      if (direct(jr, ncb)) continue;
+      for (int64_t q = jr; q < jr + ncb;) {
+        const int64_t r = q / p.Wq, col = q - r * p.Wq;
+        const int64_t end = std::min(jr + ncb, (r + 1) * p.Wq);  // this panel's part of row r
+        const int64_t valid = std::max<int64_t>(0, std::min(end - q, s.OW - col));
+        for (int64_t m = m_lo; m < m_hi && valid > 0; ++m)
+          std::copy(ct + m * ldc + q, ct + m * ldc + q + valid, y0 + m * P + r * s.OW + col);
+        q = end;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, unsupported, preferred, plan,
+                                               run, &kGemmAFormat, gemm_a_bytes, gemm_a_prepack};
+
+}  // namespace algos
+}  // namespace cc

@@ -1,0 +1,103 @@
+// CPU kernel sets: one per ISA (native/cpu/x86/, native/cpu/arm/, native/cpu/ref/generic.cpp), each
+// compiled with its own flags, all listed in one table (kernel_table.cpp) that gives their names to
+// CHANNELCONV_ISA, backendInfo(), the tests and the benchmarks. The algorithms (native/algos) call
+// only these function pointers. Shapes below: a packed A panel is [kc][MR] (MR rows of the weight
+// matrix), a packed B panel [kc][NR] (NR columns of the im2col matrix), C is MR x NR.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace cc {
+
+// Micro-kernel epilogue flags.
+inline constexpr int kUkAccumulate = 1;  // C += A*B (C is read); otherwise C = A*B + bias
+inline constexpr int kUkRelu = 2;        // max(., 0) after the sum (set on the last K block only)
+
+// C[m x n] (op)= A[MR x kc] * B[kc x NR], stored at c + i*rs_c + j*cs_c for i < m <= MR, j < n <= NR.
+// a: packed panel, a[k*MR + i]; b: packed panel, b[k*NR + j] (both zero-padded to full MR / NR).
+// bias: MR-aligned bias of this panel's rows, or null (read only without kUkAccumulate).
+using Ukernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c, int64_t cs_c, int m,
+                         int n, const float* bias, int flags);
+
+// The micro-kernel reading B in place: row k of the B panel is the NR floats at b + offs[k] (an
+// implicit-GEMM convolution reads them straight from a zero-padded input). C row-contiguous (cs = 1).
+using UkernelRows = void (*)(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c,
+                             int64_t rs_c, int m, int n, const float* bias, int flags);
+
+// Input rows' taps into one output row, the direct (depthwise / tiny) convolution's inner loop:
+// y[ow] (+)= sum over r < nrows, kw < KW of w[r][kw] * x[r][ow*sw + kw*dw - pl] for ow < OW, each row
+// read as 0 outside [0, W). Without kUkAccumulate y starts at `bias`; kUkRelu clamps the result at 0.
+// All rows in one call so y stays in registers (a masked store then reload of y stalls forwarding).
+inline constexpr int kDirectMaxRows = 32;
+using DirectRow = void (*)(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
+                           int64_t pl, int64_t dw, int64_t sw, float* y, int64_t OW, float bias, int flags);
+
+// Two output rows in one pass over the union of their input rows (a row read once feeds both):
+// row r contributes to y0 with taps wa[r] and to y1 with taps wb[r]; a null tap pointer skips it.
+using DirectRow2 = void (*)(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows,
+                            int64_t W, int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1,
+                            int64_t OW, float bias, int flags);
+
+// The input of one (image, group) seen as the im2col matrix, for B packing: element (c, ih, iw) at
+// x[c*cs + ih*hs + iw*ws]. Plain data (no member functions: it is used in ISA-flagged files).
+struct PackGeom {
+  const float* x;
+  int64_t cs, hs, ws;
+  int64_t H, W, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+};
+
+// Rows k0 .. k0+kcb-1 of the im2col matrix [Cg*KH*KW, OH*OW], columns q0 .. q0+ncols-1, packed as
+// NR-wide panels [kcb][nr] (panel j at dst + j*kcb*nr), zero-padded: im2col fused into packing.
+using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, int64_t ncols, int nr, float* dst);
+
+// d[i] = s[i * inc] for i < n (stride-phase copies of the implicit GEMM's input rows).
+using Gather = void (*)(float* d, const float* s, int64_t inc, int64_t n);
+
+struct KernelSet {
+  const char* name;  // what CHANNELCONV_ISA and backendInfo().cpu.isa call it
+  int mr, nr;        // register block
+  int kc;            // K block: an A micro-panel (kc x MR) stays in L1
+  int nc;            // widest B block (kc x nc floats stays in L2), a multiple of nr
+  Ukernel ukernel;
+  UkernelRows ukernel_rows;
+  PackB pack_b;
+  DirectRow direct_row;
+  DirectRow2 direct_row2;
+  Gather gather;
+  // The ISA's fp32 FMA peak probe (benchmarks: ref/peak.inl): `iters` iterations of peak_flops
+  // FLOPs each (a multiply-add counts 2); the result only defeats dead-code elimination.
+  float (*peak)(int64_t iters, float seed);
+  int64_t peak_flops;
+};
+
+// Every kernel set compiled into this build, best first (the table in kernel_table.cpp), and whether
+// this CPU runs it.
+struct KernelEntry {
+  const KernelSet* set;
+  bool (*supported)();
+};
+const KernelEntry* kernel_table(size_t* count);
+
+// The kernel set in use: CHANNELCONV_ISA when set, else the first of the table this CPU runs. Chosen
+// once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when CHANNELCONV_ISA names
+// an unknown kernel set or one this CPU lacks (the message lists the valid names).
+const KernelSet& kernels();
+
+// The kernel set called `name` if this build has it and this CPU runs it, else null.
+const KernelSet* kernels_named(const char* name);
+
+// Replaces the kernel set in use (tests only: not thread-safe against running convolutions).
+void force_kernels(const KernelSet& k);
+
+// Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block of kc: block p (rows
+// k0..k0+kcb) starts at dst + Mp*k0 (Mp = M rounded up to MR); its panel i at + i*MR*kcb, [kcb][MR].
+// Only panels [panel_begin, panel_end) when given (threads pack disjoint panels; -1: to the last).
+void pack_a(const KernelSet& k, int64_t kc, int64_t M, int64_t K, const float* A, int64_t lda, float* dst,
+            int64_t panel_begin = 0, int64_t panel_end = -1);
+
+// C[M x N] = A[M x K] * B[K x N] (+ bias[m] on row m when non-null), row-major, single thread, with
+// kernel set k. Packs both operands (allocates); for tests and small callers.
+void sgemm(const KernelSet& k, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float* C, int64_t ldc, const float* bias);
+
+}  // namespace cc
