@@ -93,8 +93,8 @@ Plan plan(const ConvProblem& p, const PlanOptions& opt) {
         if (pass == 0 && !a->preferred(p, *pl.kernels)) continue;
         if (try_plan(a, pl, threads)) return pl;
       }
-    throw Error(ErrorKind::Generic, codes::kInternal,
-                "no algorithm can compute this problem (" + describe(p) + ")");
+    throw_range(codes::kInvalidOption, std::string("no algorithm of this build computes the ") +
+                                           direction_name(p.direction) + " direction of this problem (" + describe(p) + ")");
   }
   const auto& names = algorithm_names();
   if (size_t(opt.algorithm) >= names.size())

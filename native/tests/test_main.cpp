@@ -262,6 +262,29 @@ void selection() {
   expect_throw(cc::codes::kInvalidOption, [&] { cc::plan(nhwc, o); }, "forcing direct on NHWC", "valid here: 'auto'");
 }
 
+// 1x1 kernels with padding only at the bottom / right (found by the fuzzer: the packed path's 1x1
+// fast copy read past the input), every algorithm, both layouts.
+void pointwise_padding(uint64_t seed) {
+  Rng r(seed ^ 0x51ed27ULL);
+  for (auto layout : {cc::Layout::NCHW, cc::Layout::NHWC})
+    for (int64_t pb : {0, 1, 3})
+      for (int64_t pr : {0, 2}) {
+        const cc::ConvProblem p = problem(2, 5, 7, 9, 6, 1, 1, [&](cc::ConvRequest& q) {
+          q.layout = layout;
+          q.pad[1] = pb;
+          q.pad[3] = pr;
+          q.epilogue.bias = true;
+        });
+        const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+        const auto ref = reference(p, x, w, bias.data());
+        for (int a : runnable(p)) {
+          const double err = rel_error(forward(p, x, w, bias.data(), 2, a), ref);
+          check(err <= 1e-5, std::string(kernel_name()) + " " + cc::algorithm_names()[size_t(a)] + " 1x1 padded " +
+                                 cc::describe(p) + ": rel err " + std::to_string(err));
+        }
+      }
+}
+
 // Few small images (a late layer at N = 1): the team splits the output channels; both thread counts
 // must agree with the reference, M not a multiple of MR, strides 1 and 2.
 void channel_split(uint64_t seed) {
@@ -428,6 +451,7 @@ int main(int argc, char** argv) {
     tile_remainders(seed);
     prepared_weights(seed);
     channel_split(seed);
+    pointwise_padding(seed);
   }
   cc::force_kernels(default_set);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -48,8 +48,10 @@ struct PanelCursor {
 // q0 .. q0+ncols-1, as NR-wide panels [kcb][nr] (panel j at dst + j*kcb*nr), padding zero.
 void pack_b(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, int64_t ncols, int nr, float* dst) {
   const int64_t panels = (ncols + nr - 1) / nr;
-  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ws == 1 && g.pt == 0 && g.pl == 0 && g.OW == g.W) {
-    // 1x1 stride 1 unpadded: row k is channel k's pixels q0.., contiguous. Each row is a separate
+  if (g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ws == 1 && g.pt == 0 && g.pl == 0 && g.OW == g.W &&
+      q0 + ncols <= g.H * g.W) {
+    // 1x1 stride 1 unpadded (these columns: no bottom padding rows): row k is channel k's pixels q0..,
+    // contiguous. Each row is a separate
     // stream through memory (one per channel), too many for the hardware prefetcher: prefetch the
     // row kPrefetchRows ahead ourselves.
     constexpr int64_t kPrefetchRows = 4;
