@@ -6,7 +6,7 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import type { Binding, NativeLayer } from '../binding';
 import { DESC_LEN, slot, writeRequest, type Request } from '../lib/desc';
-import { refConv, relError, rng, seedFromEnv } from './helpers';
+import { ALIAS, CHAN, classOf, EMPTY, GROUPS, LARGE, OPT, OUT, SHAPE, T, refConv, relError, rng, seedFromEnv } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const b = require('node-gyp-build')(path.join(__dirname, '..')) as Binding;
@@ -14,16 +14,6 @@ const seed = seedFromEnv();
 console.log(`native-direct.test.ts seed ${seed} (CHANNELCONV_SEED=${seed} to replay)`);
 const r = rng(seed);
 
-const T = 'ERR_CHANNELCONV_INVALID_TYPE';
-const SHAPE = 'ERR_CHANNELCONV_INVALID_SHAPE';
-const OPT = 'ERR_CHANNELCONV_INVALID_OPTION';
-const LARGE = 'ERR_CHANNELCONV_TOO_LARGE';
-const CHAN = 'ERR_CHANNELCONV_CHANNEL_MISMATCH';
-const GROUPS = 'ERR_CHANNELCONV_INVALID_GROUPS';
-const OUT = 'ERR_CHANNELCONV_OUT_MISMATCH';
-const ALIAS = 'ERR_CHANNELCONV_ALIAS';
-const EMPTY = 'ERR_CHANNELCONV_EMPTY_OUTPUT';
-const classOf = (code: string) => (code === T ? TypeError : RangeError);
 
 // A good call: input [2, 4, 4], weight [3, 2, 2, 2], no padding -> output [3, 3, 3].
 const request = (): Request => ({
