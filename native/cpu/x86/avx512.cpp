@@ -50,8 +50,8 @@ void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* o
       const __m512 init = _mm512_set1_ps(bias ? bias[i] : 0.0f);
       for (int v = 0; v < NV; ++v) {
         __m512 r = acc[i][v];
-        // Plain loads and stores for full vectors: masked ones to memory not in cache were measured
-        // 1.5x slower (S7's direct kernel).
+        // Plain loads and stores for full vectors: masked ones to memory not in cache are slower
+        // (docs/PERF.md, "What was tried": AVX-512 masked stores).
         const bool full = mask[v] == 0xFFFF;
         if (flags & kUkAccumulate)
           r = _mm512_add_ps(r, full ? _mm512_loadu_ps(ci + 16 * v) : _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
@@ -105,8 +105,8 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
       const int64_t off0 = ow0 + kw * dw - pl;
       __mmask16 m[V];
       input_masks<V>(ow0, OW, W, off0, m);
-      // Plain loads where the vector lies inside the row: masked loads were measured ~1.3x slower
-      // here once the input streams from memory (they seem not to train the prefetcher).
+      // Plain loads where the vector lies inside the row: masked loads are slower once the input
+      // streams from memory (docs/PERF.md, "What was tried": direct kernel).
       auto load = [&](int v, const float* p) {
         return m[v] == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m[v], p);
       };
