@@ -53,6 +53,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 #include "peak.inl"
+#include "winograd.inl"
 
 // Baseline vectors of 4 floats (SSE2 on x86-64, AdvSIMD on AArch64); a multiply and an add where
 // the baseline has no FMA: the ceiling of this set's kernels.
@@ -66,6 +67,7 @@ float peak(int64_t iters, float seed) {
 }  // namespace
 
 extern const KernelSet kGeneric = {"generic", MR,      NR,          256,         480,  ukernel_4x8,  ukernel_4x8_rows,
-                                   pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2};
+                                   pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2,
+                                   wino_in,   wino_out};
 
 }  // namespace cc

@@ -111,6 +111,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m256>(
@@ -135,6 +136,6 @@ void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t
 }  // namespace
 
 extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, ukernel_6x16_rows, pack_b, direct_row,
-                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2};
+                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2, wino_in, wino_out};
 
 }  // namespace cc

@@ -234,6 +234,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m512>(
@@ -265,6 +266,6 @@ void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t
 }  // namespace
 
 extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b, direct_row,
-                                  direct_row2, gather, peak, kPeakChains * 16 * 2};
+                                  direct_row2, gather, peak, kPeakChains * 16 * 2, wino_in, wino_out};
 
 }  // namespace cc
