@@ -7,10 +7,6 @@
 #include "../cpu/kernels.h"
 #include "cuda_binding.h"
 
-#ifdef CHANNELCONV_HAS_CUDA
-#include "../cuda/cuda_conv.h"
-#endif
-
 namespace ccjs {
 namespace {
 
