@@ -154,8 +154,45 @@ function build() {
   progress.done();
 }
 
+/**
+ * How many calls make one timed sample, as the native suite decides it: untimed calls for at least
+ * `warmupMs` (always at least one); then, unless one call alone lasts `minSampleMs` (50 µs), calls
+ * timed for at least ten times that, whose mean sizes the batch so that a sample lasts at least
+ * `minSampleMs`. A tiny call is thus timed as the mean of a batch, which keeps the clock and whatever
+ * ran just before it (another library, a cold cache) from dominating the per-call figure, and the
+ * mean is taken after the JIT and the caches have settled. `call` is awaited when `isAsync`.
+ * Returns { calls, perCallMs }.
+ */
+async function sizeBatch(call, isAsync, { warmupMs, minSampleMs = 0.05, maxCalls = 100000, clock = now }) {
+  // Calls until `ms` have passed (at least one); the mean time per call, and the last call's time.
+  const loop = async (ms) => {
+    let n = 0;
+    let last = 0;
+    const t0 = clock();
+    for (let t = t0; n === 0 || (t - t0 < ms && n < maxCalls); n++) {
+      const c0 = clock();
+      if (isAsync) await call();
+      else call();
+      t = clock();
+      last = t - c0;
+    }
+    return { mean: (clock() - t0) / n, last };
+  };
+  const warm = await loop(warmupMs);
+  if (warm.last >= minSampleMs) return { calls: 1, perCallMs: warm.last };
+  const { mean } = await loop(10 * minSampleMs);
+  return { calls: Math.max(1, Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(mean, 1e-9)))), perCallMs: mean };
+}
+
+/** The --shapes part of both help texts: every shape id of bench/shapes.json with its layer. */
+function shapesHelp(indent) {
+  const count = (n) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} G` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : `${n}`);
+  return SHAPES.map((s) => `${indent}${s.id}  ${s.name} (${count(s.macs)} multiply-adds)`).join('\n');
+}
+
 // Command-line options shared by `npm run bench` and `npm run bench:peers`: `flags` are booleans
-// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`.
+// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`, which
+// must explain every option (checked here, so a new option cannot go undocumented).
 // `fail(message)` is called for anything else and must not return.
 function parseArgs(argv, { flags, values }, usage, fail) {
   const o = {};
@@ -165,6 +202,9 @@ function parseArgs(argv, { flags, values }, usage, fail) {
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
     if (a === '--help' || a === '-h') {
+      const undocumented = [...Object.keys(flags), ...Object.keys(values)]
+        .filter((name) => !new RegExp(`^\\s+${name}\\b`, 'm').test(usage));
+      if (undocumented.length) fail(`the help text does not explain ${undocumented.join(', ')}`);
       console.log(usage);
       process.exit(0);
     } else if (Object.hasOwn(flags, a)) o[flags[a]] = true;
@@ -177,7 +217,7 @@ function parseArgs(argv, { flags, values }, usage, fail) {
 }
 
 module.exports = {
-  build, parseArgs,
+  build, parseArgs, shapesHelp, sizeBatch,
   root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
   defaultThreads, table, fmtTime, progress,
 };
