@@ -155,33 +155,33 @@ function build() {
 }
 
 /**
- * How many calls make one timed sample, as the native suite decides it: untimed calls for at least
- * `warmupMs` (always at least one); then, unless one call alone lasts `minSampleMs` (50 µs), calls
- * timed for at least ten times that, whose mean sizes the batch so that a sample lasts at least
- * `minSampleMs`. A tiny call is thus timed as the mean of a batch, which keeps the clock and whatever
- * ran just before it (another library, a cold cache) from dominating the per-call figure, and the
- * mean is taken after the JIT and the caches have settled. `call` is awaited when `isAsync`.
- * Returns { calls, perCallMs }.
+ * How many calls make one timed sample, as the native suite decides it: a sample lasts at least
+ * `minSampleMs` (50 µs), so a tiny call is timed as the mean of a batch, which keeps the clock and
+ * whatever ran just before it (another library, a cold cache) from dominating the per-call figure.
+ * First untimed calls for at least `warmupMs` (always at least one), so that the JIT, caches and
+ * thread pools settle; then the batch grows until the shortest of three batches lasts `minSampleMs`.
+ * Shortest, because on a busy machine noise (a lost time slice) only ever lengthens a batch. A call
+ * of `minSampleMs` or more (its fastest warm-up run) is a sample on its own. `call` is awaited when
+ * `isAsync`. Returns { calls, perCallMs }.
  */
 async function sizeBatch(call, isAsync, { warmupMs, minSampleMs = 0.05, maxCalls = 100000, clock = now }) {
-  // Calls until `ms` have passed (at least one); the mean time per call, and the last call's time.
-  const loop = async (ms) => {
-    let n = 0;
-    let last = 0;
+  const batch = async (n) => {
     const t0 = clock();
-    for (let t = t0; n === 0 || (t - t0 < ms && n < maxCalls); n++) {
-      const c0 = clock();
-      if (isAsync) await call();
-      else call();
-      t = clock();
-      last = t - c0;
-    }
-    return { mean: (clock() - t0) / n, last };
+    if (isAsync) for (let i = 0; i < n; i++) await call();
+    else for (let i = 0; i < n; i++) call();
+    return clock() - t0;
   };
-  const warm = await loop(warmupMs);
-  if (warm.last >= minSampleMs) return { calls: 1, perCallMs: warm.last };
-  const { mean } = await loop(10 * minSampleMs);
-  return { calls: Math.max(1, Math.min(maxCalls, Math.ceil(minSampleMs / Math.max(mean, 1e-9)))), perCallMs: mean };
+  let fastest = Infinity;
+  const w0 = clock();
+  do fastest = Math.min(fastest, await batch(1));
+  while (clock() - w0 < warmupMs);
+  if (fastest >= minSampleMs) return { calls: 1, perCallMs: fastest };
+  let calls = Math.max(1, Math.floor(minSampleMs / Math.max(fastest, 1e-9)));
+  for (;;) {
+    const ms = Math.min(await batch(calls), await batch(calls), await batch(calls));
+    if (ms >= minSampleMs || calls >= maxCalls) return { calls, perCallMs: ms / calls };
+    calls = Math.min(maxCalls, Math.max(calls + 1, Math.ceil((calls * 1.05 * minSampleMs) / ms)));
+  }
 }
 
 /** The --shapes part of both help texts: every shape id of bench/shapes.json with its layer. */

@@ -14,6 +14,7 @@ const lib = require('../lib');
 
 const here = __dirname;
 const TOLERANCE = 1e-4;
+const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
 const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--json FILE]
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
@@ -26,7 +27,7 @@ lasting at least 50 us, as in the native suite (callsPerSample in the JSON), so 
 a batch mean. The peers are installed into bench/peers/node_modules on first use (npm ci there; their
 own package.json, never dependencies of channelconv). Numbers and how to read them: docs/PERF.md.
 
-  --quick              a smoke run: 0.6 s of rounds per shape (at least 2 rounds) after a 20 ms
+  --quick              a smoke run: 0.6 s of rounds per shape (at least 2 rounds) after a 0.1 s
                        warm-up per contender, tfjs cpu capped at 0.5 s per shape; rough numbers
   --shapes LIST        comma-separated shape ids (default: all); the shapes, from bench/shapes.json
                        (NCHW, float32):
@@ -75,7 +76,7 @@ function parseArgs(argv) {
   if (!o.threads) o.threads = lib.defaultThreads();
   if (!o.budget) o.budget = o.quick ? 0.6 : 4;
   if (!o.cpuCap) o.cpuCap = o.quick ? 0.5 : 2;
-  o.warmupMs = o.quick ? 20 : 250; // untimed calls per contender and shape, as the native suite
+  o.warmupMs = o.quick ? 100 : 250; // untimed calls per contender and shape (the JIT needs more than the native suite's 20 ms)
   o.minRounds = o.quick ? 2 : 5;
   return o;
 }
@@ -228,7 +229,7 @@ async function runShape(s, ctx, o) {
     if (c.coldOnly) continue;
     lib.progress(`${s.id}: warm-up, ${c.name}`);
     if (c.backend && ctx.tf.getBackend() !== c.backend) await ctx.tf.setBackend(c.backend);
-    c.batch = (await lib.sizeBatch(c.call, !!c.async, { warmupMs: o.warmupMs })).calls;
+    c.batch = (await lib.sizeBatch(c.call, !!c.async, { warmupMs: o.warmupMs, minSampleMs: MIN_SAMPLE_MS })).calls;
   }
 
   const budgetMs = o.budget * 1e3;
@@ -247,6 +248,9 @@ async function runShape(s, ctx, o) {
       const dt = lib.now() - t0;
       c.samples.push(dt / c.batch);
       c.spentMs += dt;
+      // A batch that ran shorter than a sample must last (its calls got faster since the warm-up)
+      // is lengthened for the next rounds.
+      if (dt < MIN_SAMPLE_MS) c.batch = Math.ceil((c.batch * 1.05 * MIN_SAMPLE_MS) / Math.max(dt, 1e-6));
     }
   }
   for (const c of contenders) if (c.dispose) c.dispose();
