@@ -31,7 +31,12 @@ describe('package entry points', () => {
     const { backendInfo } = await import('../lib/index');
     const info = backendInfo();
     expect(info.version).toBe(require('../package.json').version);
-    expect(['generic', 'avx2', 'avx512']).toContain(info.cpu.isa);
+    expect(info.cpu.isas).toContain(info.cpu.isa);
+    expect(info.cpu.isas).toContain('generic');
+    // The kernel sets of the architecture (native/cpu/kernel_table.cpp): neon on arm64.
+    const own: Record<string, string[]> = { x64: ['avx512', 'avx2'], arm64: ['neon'] };
+    for (const isa of own[process.arch] ?? []) expect(info.cpu.isas).toContain(isa);
+    if (process.arch === 'arm64') expect(info.cpu.isa).toBe('neon');
     expect(info.cpu.threads).toBeGreaterThanOrEqual(1);
     expect(typeof info.cuda.compiled).toBe('boolean');
     if (!info.cuda.available) expect(info.cuda.reason).toMatch(/\w/);
