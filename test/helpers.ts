@@ -1,6 +1,18 @@
 // Test helpers: a float64 reference convolution written from the definition (independent of the
 // native code), seeded random data, and error measures.
+import { spawnSync } from 'child_process';
 import type { Tensor } from '../lib/index';
+
+let childNode: boolean | undefined;
+/**
+ * Whether this Node can start a child Node (process.execPath). False under qemu-user without
+ * binfmt_misc (npm run test:arm64): the emulated Node's execPath is an arm64 binary the host kernel
+ * cannot exec. Tests that need a child process are skipped there, and the skip is reported.
+ */
+export function canSpawnNode(): boolean {
+  if (childNode === undefined) childNode = spawnSync(process.execPath, ['-e', '0'], { timeout: 60_000 }).status === 0;
+  return childNode;
+}
 
 export interface RefOptions {
   stride?: [number, number];
