@@ -61,16 +61,25 @@ ThreadLease::ThreadLease(int requested) {
 
 ThreadLease::~ThreadLease() { free_threads().fetch_add(count_); }
 
-#ifdef _OPENMP
-
-const char* parallel_runtime() { return "openmp"; }
+namespace {
+// Runs the tasks on a team of `threads` >= 2 threads (one of them the caller).
+void run_team(int threads, int64_t tasks, TaskBody body);
+}  // namespace
 
 void parallel_for(int threads, int64_t tasks, TaskBody body) {
   if (threads <= 1 || tasks <= 1) {
     for (int64_t t = 0; t < tasks; ++t) body(t, 0);
     return;
   }
-  threads = int(std::min<int64_t>(threads, tasks));
+  run_team(int(std::min<int64_t>(threads, tasks)), tasks, body);
+}
+
+#ifdef _OPENMP
+
+const char* parallel_runtime() { return "openmp"; }
+
+namespace {
+void run_team(int threads, int64_t tasks, TaskBody body) {
 #pragma omp parallel num_threads(threads)
   {
     const int id = omp_get_thread_num();
@@ -78,6 +87,7 @@ void parallel_for(int threads, int64_t tasks, TaskBody body) {
     for (int64_t t = 0; t < tasks; ++t) body(t, id);
   }
 }
+}  // namespace
 
 #else  // no OpenMP: a persistent pool of helper threads
 
@@ -171,17 +181,11 @@ Pool& pool() {
   return *p;
 }
 
+void run_team(int threads, int64_t tasks, TaskBody body) { pool().run(threads, tasks, body); }
+
 }  // namespace
 
 const char* parallel_runtime() { return "threads"; }
-
-void parallel_for(int threads, int64_t tasks, TaskBody body) {
-  if (threads <= 1 || tasks <= 1) {
-    for (int64_t t = 0; t < tasks; ++t) body(t, 0);
-    return;
-  }
-  pool().run(int(std::min<int64_t>(threads, tasks)), tasks, body);
-}
 
 #endif
 
