@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 #include "../core/error.h"
 #include "cpu_info.h"
 #include "kernels.h"
@@ -15,6 +19,9 @@ namespace cc {
 extern const KernelSet kGeneric;
 #if defined(__x86_64__) || defined(__i386__)
 extern const KernelSet kAvx512, kAvx2;
+#endif
+#if defined(__aarch64__)
+extern const KernelSet kNeon;
 #endif
 
 namespace {
@@ -31,12 +38,25 @@ bool has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
+#if defined(__aarch64__)
+// AdvSIMD is part of the AArch64 baseline; Linux still reports it (a kernel could hide it).
+bool has_neon() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+#else
+  return true;
+#endif
+}
+#endif
 bool always() { return true; }
 
 const KernelEntry kTable[] = {
 #if defined(__x86_64__) || defined(__i386__)
     {&kAvx512, has_avx512},
     {&kAvx2, has_avx2},
+#endif
+#if defined(__aarch64__)
+    {&kNeon, has_neon},
 #endif
     {&kGeneric, always},
 };
