@@ -1,8 +1,8 @@
 // Native benchmark suite (no Node): times cc::run on plans made once (the calls the addon makes), on
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
-// Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--json FILE|-]
+// Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--precision fp32[,bf16]] [--quick]
+//                          [--budget SECONDS] [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 #include <unistd.h>
 
@@ -26,6 +26,7 @@
 #include "core/problem.h"
 #include "core/threads.h"
 #include "cpu/kernels.h"
+#include "cpu/ref/ops.h"
 
 namespace {
 
@@ -38,8 +39,11 @@ double seconds_since(Clock::time_point t0) {
 
 using BenchShape = ccbench::Shape;
 
-cc::ConvProblem to_problem(const BenchShape& b) {
+const char* precision_name(cc::Precision p) { return p == cc::Precision::BF16 ? "bf16" : "fp32"; }
+
+cc::ConvProblem to_problem(const BenchShape& b, cc::Precision precision) {
   cc::ConvRequest r;
+  r.precision = precision;
   r.groups = b.groups;
   r.stride[0] = r.stride[1] = b.stride;
   for (auto& p : r.pad) p = b.pad;
@@ -82,6 +86,7 @@ int64_t l3_bytes() {
 struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
+  std::vector<cc::Precision> precisions;  // each shape and thread count runs each, one after the other
   bool quick = false;
   double budget = 2.0;        // timed seconds per shape and thread count
   double warmup = 0.25;       // seconds of untimed calls first
@@ -93,8 +98,8 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
-               "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--json FILE|-]\n",
+               "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--precision fp32[,bf16]] "
+               "[--quick] [--budget SECONDS] [--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -147,6 +152,12 @@ Options parse(int argc, char** argv) {
         if (*end || v < 1 || v > 1024) usage("--threads wants integers in 1..1024, got " + t);
         o.threads.push_back(int(v));
       }
+    } else if (a == "--precision") {
+      for (const auto& t : split(value(i))) {
+        if (t == "fp32") o.precisions.push_back(cc::Precision::FP32);
+        else if (t == "bf16") o.precisions.push_back(cc::Precision::BF16);
+        else usage("--precision wants fp32 and/or bf16, got " + t);
+      }
     } else if (a == "--help" || a == "-h") usage("channelconv native benchmark");
     else usage("unknown option " + a);
   }
@@ -154,6 +165,7 @@ Options parse(int argc, char** argv) {
     for (const auto& s : ccbench::kShapes)
       if (!s.gpu_only) o.shapes.push_back(&s);
   if (o.threads.empty()) o.threads.push_back(cc::default_threads());
+  if (o.precisions.empty()) o.precisions.push_back(cc::Precision::FP32);
   if (o.quick) {
     if (!budget_set) o.budget = 0.2;
     o.warmup = 0.02;
@@ -184,13 +196,23 @@ volatile float g_sink;
 
 struct PeakPoint {
   std::string isa;
+  std::string precision;  // "fp32": the FMA probe; "bf16": the bf16 dot-product probe (native bf16 only)
   int threads;
   double gflops;
 };
 
-// Best rate of `threads` threads each running the kernel set's probe; the maximum over trials,
-// because noise from other processes only ever lowers it.
-double probe_rate(const cc::KernelSet& k, int threads, double seconds) {
+struct Probe {
+  float (*peak)(int64_t iters, float seed);
+  int64_t flops;
+};
+Probe probe_of(const cc::KernelSet& k, const std::string& precision) {
+  if (precision == "bf16") return {cc::gemm_bf16(k).peak, cc::gemm_bf16(k).peak_flops};
+  return {k.peak, k.peak_flops};
+}
+
+// Best rate of `threads` threads each running the probe; the maximum over trials, because noise
+// from other processes only ever lowers it.
+double probe_rate(const Probe& k, int threads, double seconds) {
   int64_t iters = 1 << 12;
   for (;;) {  // one run of about 10 ms on one thread
     const auto t0 = Clock::now();
@@ -210,7 +232,7 @@ double probe_rate(const cc::KernelSet& k, int threads, double seconds) {
       });
     for (auto& th : team) th.join();
     const double wall = seconds_since(t0);
-    best = std::max(best, double(threads) * double(iters) * double(k.peak_flops) / wall / 1e9);
+    best = std::max(best, double(threads) * double(iters) * double(k.flops) / wall / 1e9);
   }
   return best;
 }
@@ -252,9 +274,12 @@ void fill_random(float* a, int64_t n, uint64_t seed) {
   }
 }
 
-// Spot-checks output elements against a direct float64 sum, so a broken fast kernel cannot report a
-// fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the sampled elements.
+// Spot-checks output elements against a direct float64 sum (of the bf16-rounded values for bf16), so a
+// broken fast kernel cannot report a fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the
+// sampled elements.
 double spot_check(const cc::ConvProblem& s, const float* x, const float* w, const float* bias, const float* y) {
+  const bool bf16 = s.precision == cc::Precision::BF16;
+  auto val = [&](float v) { return double(bf16 ? cc::from_bf16(cc::to_bf16(v)) : v); };
   const int64_t Kg = s.Kg(), total = s.y_elems();
   double err = 0, scale = 1;
   uint64_t r = 12345;
@@ -269,8 +294,8 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
         for (int64_t j = 0; j < s.KW; ++j) {
           const int64_t ih = oh * s.stride_h - s.pad_t + i2 * s.dil_h, iw = ow * s.stride_w - s.pad_l + j * s.dil_w;
           if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-          acc += double(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
-                 double(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
+          acc += val(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
+                 val(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
         }
     scale = std::max(scale, std::fabs(acc));
     const double e = std::fabs(double(y[idx]) - acc);
@@ -389,28 +414,37 @@ int main(int argc, char** argv) {
     std::vector<int> peak_threads{1};
     for (int t : o.threads)
       if (std::find(peak_threads.begin(), peak_threads.end(), t) == peak_threads.end()) peak_threads.push_back(t);
+    const bool bf16 = std::count(o.precisions.begin(), o.precisions.end(), cc::Precision::BF16) > 0;
     std::vector<PeakPoint> points;
     for (const cc::KernelSet* k : supported_sets())
-      for (int t : peak_threads) {
-        progress(std::string("peak probe ") + k->name + ", " + std::to_string(t) + " thread(s)");
-        points.push_back({k->name, t, probe_rate(*k, t, o.probe_seconds)});
+      for (const char* prec : {"fp32", "bf16"}) {
+        if (std::string(prec) == "bf16" && (!bf16 || !probe_of(*k, prec).peak)) continue;
+        for (int t : peak_threads) {
+          progress(std::string("peak probe ") + k->name + " " + prec + ", " + std::to_string(t) + " thread(s)");
+          points.push_back({k->name, prec, t, probe_rate(probe_of(*k, prec), t, o.probe_seconds)});
+        }
       }
-    auto peak_at = [&](int t, std::string* isa) {
+    // The best probe at t threads for a precision: bf16 without a native probe is held to fp32's.
+    auto peak_at = [&](int t, cc::Precision prec, std::string* isa) {
       double best = 0;
-      for (const auto& p : points)
-        if (p.threads == t && p.gflops > best) best = p.gflops, *isa = p.isa;
+      for (int pass = 0; pass < 2 && best == 0; ++pass) {
+        const std::string want = prec == cc::Precision::BF16 && pass == 0 ? "bf16" : "fp32";
+        for (const auto& p : points)
+          if (p.threads == t && p.precision == want && p.gflops > best) best = p.gflops, *isa = p.isa;
+      }
       return best;
     };
 
     std::vector<Result> results;
     size_t done = 0;
     for (const BenchShape* b : o.shapes)
-      for (int t : o.threads) {
+      for (int t : o.threads)
+        for (cc::Precision prec : o.precisions) {
         ++done;
         const std::string label = "[" + std::to_string(done) + "/" +
-                                  std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
-                                  " " + std::to_string(t) + "T";
-        Result r{b, to_problem(*b), t, {}, 0, 0};
+                                  std::to_string(o.shapes.size() * o.threads.size() * o.precisions.size()) + "] " +
+                                  b->id + " " + std::to_string(t) + "T " + precision_name(prec);
+        Result r{b, to_problem(*b, prec), t, {}, 0, 0};
         r.t = time_shape(r.cs, t, o, label);
         if (!(r.t.check_error <= 1e-3)) {
           progress_done();
@@ -426,19 +460,20 @@ int main(int argc, char** argv) {
     for (auto& pt : points)
       for (const cc::KernelSet* k : supported_sets())
         if (pt.isa == k->name) {
-          progress(std::string("peak probe (again) ") + k->name + ", " + std::to_string(pt.threads) + " thread(s)");
-          pt.gflops = std::max(pt.gflops, probe_rate(*k, pt.threads, o.probe_seconds));
+          progress(std::string("peak probe (again) ") + k->name + " " + pt.precision + ", " +
+                   std::to_string(pt.threads) + " thread(s)");
+          pt.gflops = std::max(pt.gflops, probe_rate(probe_of(*k, pt.precision), pt.threads, o.probe_seconds));
         }
     for (auto& r : results) {
       std::string isa;
-      r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
+      r.peak_fraction = r.gflops / peak_at(r.threads, r.cs.precision, &isa);
     }
     progress_done();
 
     std::string peak_isa, single_isa;
     const int peak_threads_n = *std::max_element(o.threads.begin(), o.threads.end());
-    const double peak = peak_at(peak_threads_n, &peak_isa);
-    const double single = peak_at(1, &single_isa);
+    const double peak = peak_at(peak_threads_n, cc::Precision::FP32, &peak_isa);
+    const double single = peak_at(1, cc::Precision::FP32, &single_isa);
 
     std::ostringstream js;
     js << "{\n  \"tool\": \"channelconv_bench\",\n";
@@ -451,13 +486,15 @@ int main(int argc, char** argv) {
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
     for (size_t i = 0; i < points.size(); ++i)
-      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"threads\": " << points[i].threads
+      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"precision\": " << jstr(points[i].precision)
+         << ", \"threads\": " << points[i].threads
          << ", \"gflops\": " << jnum(points[i].gflops) << "}";
     js << "]},\n  \"results\": [\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
          << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
+         << ", \"precision\": " << jstr(precision_name(r.cs.precision))
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
          << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
@@ -480,9 +517,10 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
-    std::printf("fp32 FMA peak (measured):");
-    for (const auto& p : points) std::printf("  %s %dT %.1f", p.isa.c_str(), p.threads, p.gflops);
-    std::printf(" GFLOP/s\n\n%-4s %-42s %3s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "median",
+    std::printf("peak (measured; fp32 FMA, bf16 dot product):");
+    for (const auto& p : points)
+      std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);
+    std::printf(" GFLOP/s\n\n%-4s %-42s %3s %4s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "prec", "median",
                 "min - max", "GFLOP/s", "% peak", "n");
     for (const Result& r : results) {
       const double u = r.shape->tiny ? 1e3 : 1.0;
@@ -490,8 +528,9 @@ int main(int argc, char** argv) {
       char med[32], range[48];
       std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
-      std::printf("%-4s %-42s %3d %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads, med,
-                  range, r.gflops, 100 * r.peak_fraction, (long long)(r.t.samples * r.t.calls_per_sample));
+      std::printf("%-4s %-42s %3d %4s %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads,
+                  precision_name(r.cs.precision), med, range, r.gflops, 100 * r.peak_fraction,
+                  (long long)(r.t.samples * r.t.calls_per_sample));
     }
     return 0;
   } catch (const std::exception& e) {
