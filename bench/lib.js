@@ -64,35 +64,22 @@ function relError(a, b) {
   return err / scale;
 }
 
-/** [N, C, H, W] -> [N, H, W, C]. */
-function nchwToNhwc(x, N, C, H, W) {
+/** x [batch][A][B][C] -> [batch][C][B][A]: the one layout permutation (as native/core/layout.h). */
+function swapOuterInner(x, A, B, C, batch = 1) {
   const y = new Float32Array(x.length);
-  for (let n = 0; n < N; n++)
-    for (let c = 0; c < C; c++)
-      for (let h = 0; h < H; h++)
-        for (let w = 0; w < W; w++) y[((n * H + h) * W + w) * C + c] = x[((n * C + c) * H + h) * W + w];
+  const per = A * B * C;
+  for (let n = 0; n < batch; n++)
+    for (let a = 0; a < A; a++)
+      for (let b = 0; b < B; b++)
+        for (let c = 0; c < C; c++) y[n * per + (c * B + b) * A + a] = x[n * per + (a * B + b) * C + c];
   return y;
 }
-
+/** [N, C, H, W] -> [N, H, W, C]. */
+const nchwToNhwc = (x, N, C, H, W) => swapOuterInner(x, C, 1, H * W, N);
 /** [N, H, W, C] -> [N, C, H, W]. */
-function nhwcToNchw(y, N, C, H, W) {
-  const x = new Float32Array(y.length);
-  for (let n = 0; n < N; n++)
-    for (let h = 0; h < H; h++)
-      for (let w = 0; w < W; w++)
-        for (let c = 0; c < C; c++) x[((n * C + c) * H + h) * W + w] = y[((n * H + h) * W + w) * C + c];
-  return x;
-}
-
+const nhwcToNchw = (y, N, C, H, W) => swapOuterInner(y, H * W, 1, C, N);
 /** [O, I, KH, KW] -> [KH, KW, I, O]. */
-function oihwToHwio(w, O, I, KH, KW) {
-  const y = new Float32Array(w.length);
-  for (let o = 0; o < O; o++)
-    for (let i = 0; i < I; i++)
-      for (let h = 0; h < KH; h++)
-        for (let k = 0; k < KW; k++) y[((h * KW + k) * I + i) * O + o] = w[((o * I + i) * KH + h) * KW + k];
-  return y;
-}
+const oihwToHwio = (w, O, I, KH, KW) => swapOuterInner(w, O, I, KH * KW);
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 

@@ -15,10 +15,12 @@ function bench(rep) {
   out.push('');
   out.push(`Measured fp32 FMA peak: ${rep.peak.probes.map((p) => `${p.isa} ${p.threads} thread(s) ${p.gflops.toFixed(0)}`).join(', ')} GFLOP/s.`);
   out.push('');
-  out.push(row(['shape', 'layer', 'threads', 'median', 'min – max', 'GFLOP/s', 'of peak', 'n']));
-  out.push(row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  if (rep.onednn) out.push(`Peer in the native suite: ${rep.onednn}; "× ours" = its median time / ours (above 1: channelconv is faster). "blocked": its own layouts, the primitive alone.`, '');
+  out.push(row(['shape', 'layer', 'contender', 'threads', 'median', 'min – max', 'GFLOP/s', 'of peak', 'n', '× ours']));
+  out.push(row(['---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   for (const r of rep.results) {
-    out.push(row([r.shape, r.name, r.threads ?? '-', fmtTime(r.ms), r.msMin === undefined ? '' : `${fmtTime(r.msMin)} – ${fmtTime(r.msMax)}`, gf(r.gflops), pct(r.peakFraction), r.samples]));
+    const who = !r.api || r.api === 'native' ? r.algorithm || 'auto' : r.impl ? `${r.api} (${r.impl})` : r.api;
+    out.push(row([r.shape, r.name, who, r.threads ?? '-', fmtTime(r.ms), r.msMin === undefined ? '' : `${fmtTime(r.msMin)} – ${fmtTime(r.msMax)}`, gf(r.gflops), pct(r.peakFraction), r.samples, r.vsOurs === undefined ? '' : r.vsOurs.toFixed(2)]));
   }
   if (rep.nodeApi) {
     const a = rep.nodeApi;

@@ -95,7 +95,7 @@ async function nodeApiOverhead(cc, native, threads, budgetMs) {
   const sync = perCallSync(() => cc.conv2dSync(x, w, opts), budgetMs);
   lib.progress('Node-API overhead: conv2d (async)');
   const asyncT = await perCallAsync(() => cc.conv2d(x, w, opts), budgetMs);
-  const nat = native.results.find((r) => r.shape === 'S6' && r.threads === threads);
+  const nat = native.results.find((r) => r.shape === 'S6' && r.threads === threads && r.api === 'native');
   const us = (ms) => ms * 1e3;
   return {
     shape: 'S6',
@@ -141,8 +141,8 @@ function projection(results, threads) {
   const IMAGES = 1e6;
   const s1 = lib.SHAPES.find((x) => x.id === 'S1');
   const lectureOps = LAYERS * IMAGES * 1e9;
-  const cpu = results.find((r) => r.shape === 'S1' && r.device === 'cpu' && r.threads === threads) ||
-    results.find((r) => r.shape === 'S1' && r.device === 'cpu');
+  const ours = (r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native' && r.algorithm.startsWith('auto');
+  const cpu = results.find((r) => ours(r) && r.threads === threads) || results.find(ours);
   const gpu = results.find((r) => r.shape === 'S1' && r.device === 'cuda');
   const hours = (r) => (r ? (LAYERS * IMAGES * r.ms) / 1e3 / 3600 : null);
   return {
@@ -166,23 +166,31 @@ function projection(results, threads) {
   };
 }
 
+// Who a row times: ours ('auto: implicit_gemm', a forced algorithm) or a peer of the native suite
+// (oneDNN, with its implementation).
+function contender(r) {
+  if (r.api === 'native') return r.algorithm;
+  return r.impl ? `${r.api} (${r.impl})` : r.api;
+}
+
 function printReport(rep) {
   const out = [];
   const m = rep.machine;
   out.push(`channelconv benchmark: ${rep.date}`);
   out.push(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, L3 ${(m.l3Bytes / 2 ** 20).toFixed(0)} MiB; Node ${m.node}; GEMM kernels: ${rep.isa}`);
   const probes = rep.peak.probes.map((p) => `${p.isa} ${p.threads}T ${p.gflops.toFixed(0)}`).join(', ');
+  if (rep.onednn) out.push(`peer in the native suite: ${rep.onednn} (its rows: time / ours > 1 means channelconv is faster)`);
   out.push(`fp32 FMA peak measured here: ${rep.peak.gflops.toFixed(1)} GFLOP/s with ${rep.peak.threads} thread(s) (${rep.peak.isa}); probes: ${probes} GFLOP/s`);
   out.push(`FLOPs = 2 x multiply-adds; time = median per call (min-max over n samples), inputs rotated over buffers larger than the L3${rep.quick ? '; QUICK run: short budgets, rough numbers' : ''}`);
   out.push('');
   const rows = rep.results.map((r) => [
-    r.shape, r.name, r.device, r.threads === null ? '-' : r.threads, lib.fmtTime(r.ms),
+    r.shape, r.name, r.device, contender(r), r.threads === null ? '-' : r.threads, lib.fmtTime(r.ms),
     r.msMin !== undefined ? `${lib.fmtTime(r.msMin)} - ${lib.fmtTime(r.msMax)}` : '',
     r.gflops >= 1 ? r.gflops.toFixed(1) : r.gflops.toFixed(3),
     r.peakFraction === null ? 'n/a' : `${(100 * r.peakFraction).toFixed(1)}%`,
-    r.samples,
+    r.samples, r.vsOurs === undefined ? '' : `x${r.vsOurs.toFixed(2)}`,
   ]);
-  out.push(lib.table(['shape', 'layer', 'device', 'threads', 'median', 'min - max', 'GFLOP/s', 'of peak', 'n'], rows));
+  out.push(lib.table(['shape', 'layer', 'device', 'contender', 'threads', 'median', 'min - max', 'GFLOP/s', 'of peak', 'n', 'time / ours'], rows));
   if (rep.nodeApi) {
     const a = rep.nodeApi;
     const f = (v) => (v === null ? 'n/a' : `${v.toFixed(2)} µs`);
@@ -243,6 +251,7 @@ async function main() {
     machine: { ...native.machine, node: process.versions.node, platform: `${process.platform}-${process.arch}`, loadavg: os.loadavg() },
     version: info.version,
     isa: native.isa,
+    onednn: native.onednn,
     quick: o.quick,
     gpu: info.cuda.available ? info.cuda.devices : null,
     peak: native.peak,

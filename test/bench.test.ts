@@ -11,7 +11,7 @@ const SHAPES = ['S1', 'S2', 'S3', 'S4', 'S5', 'S6', 'S7'];
 const bench = (args: string[]) =>
   spawnSync(process.execPath, [path.join(root, 'scripts', 'bench.js'), ...args], { cwd: root, encoding: 'utf8', timeout: 110_000 });
 
-interface Result { shape: string; ms: number; msMin: number; msMax: number; gflops: number; peakFraction: number | null; threads: number | null; device: string; macs: number; samples: number; checkError?: number }
+interface Result { shape: string; api: string; algorithm?: string; impl?: string; vsOurs?: number; ms: number; msMin: number; msMax: number; gflops: number; peakFraction: number | null; threads: number | null; device: string; macs: number; samples: number; checkError?: number }
 interface Report {
   peak: { gflops: number; threads: number; isa: string; singleThreadGflops: number; probes: { isa: string; threads: number; gflops: number }[] };
   results: Result[];
@@ -48,7 +48,7 @@ describe('npm run bench --quick', () => {
   });
 
   it('reports every shape once on the CPU with positive, consistent numbers', () => {
-    const cpu = rep.results.filter((r) => r.device === 'cpu');
+    const cpu = rep.results.filter((r) => r.device === 'cpu' && r.api === 'native');
     expect(cpu.map((r) => r.shape).sort()).toEqual(SHAPES);
     for (const r of cpu) {
       expect(r.ms, r.shape).toBeGreaterThan(0);
@@ -67,6 +67,21 @@ describe('npm run bench --quick', () => {
     expect(cpu.find((r) => r.shape === 'S1')!.macs).toBe(1.024e9);
   });
 
+  it('puts oneDNN beside ours where the build has it, checked and timed in the same run', () => {
+    const peers = rep.results.filter((r) => r.api !== 'native' && r.device === 'cpu');
+    if (!(rep as unknown as { onednn: string | null }).onednn) {
+      expect(peers).toEqual([]);
+      return;
+    }
+    expect(peers.length).toBeGreaterThanOrEqual(SHAPES.length);
+    for (const r of peers) {
+      expect(r.api).toMatch(/^onednn/);
+      expect(r.checkError).toBeLessThanOrEqual(1e-3);
+      const ours = rep.results.find((o) => o.shape === r.shape && o.api === 'native')!;
+      expect(r.vsOurs!).toBeCloseTo(r.ms / ours.ms, 2);
+    }
+  });
+
   it('measures the Node-API overhead of S6, sync and async', () => {
     const a = rep.nodeApi!;
     expect(a).not.toBeNull();
@@ -76,7 +91,7 @@ describe('npm run bench --quick', () => {
 
   it("reprints the lecture's projection with the measured CPU rate", () => {
     const p = rep.projection;
-    const s1 = rep.results.find((r) => r.shape === 'S1' && r.device === 'cpu')!;
+    const s1 = rep.results.find((r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native')!;
     expect(p.cpuHours).toBeCloseTo((1e7 * s1.ms) / 1e3 / 3600, 6);
     expect(p.lecture.cpuHours).toBeCloseTo(18.52, 2);
     expect(p.lecture.gpuMinutes).toBeCloseTo(13.89, 2);
@@ -90,7 +105,7 @@ describe('npm run bench --quick', () => {
     const s = fs.readFileSync(svg, 'utf8');
     expect(s.startsWith('<svg')).toBe(true);
     expect(s.trim().endsWith('</svg>')).toBe(true);
-    expect((s.match(/<rect [^>]*><title>/g) || []).length).toBe(rep.results.filter((r) => r.device === 'cpu').length);
+    expect((s.match(/<rect [^>]*><title>/g) || []).length).toBe(rep.results.filter((r) => r.device === 'cpu' && r.api === 'native').length);
     expect(s).toContain('measured fp32 FMA peak');
   });
 });
@@ -102,7 +117,7 @@ describe('npm run bench options', () => {
     const r = bench(['--quick', '--shapes', 'S6,S4', '--threads', '1', '--json', json]);
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
-    expect(rep.results.map((x) => x.shape)).toEqual(['S6', 'S4']);
+    expect(rep.results.filter((x) => x.api === 'native').map((x) => x.shape)).toEqual(['S6', 'S4']);
     expect(rep.results.every((x) => x.threads === 1)).toBe(true);
     expect(rep.projection.cpuHours).toBeNull(); // S1 was not run
     fs.rmSync(dir, { recursive: true, force: true });

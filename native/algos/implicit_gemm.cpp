@@ -51,8 +51,8 @@ bool plan(Plan& pl) {
   if (min_floats * 4 > double(kBufferCap)) return false;
   // Rows per tile: the count that computes the fewest NR-wide panels over the whole image (each
   // tile's grid, rows * Wq columns, is rounded up to NR) while the tile's input rows and C tile fit
-  // in half of L2 (512 KB); ties go to more rows (fewer input rows copied twice).
-  // S3: 14 rows (4 x 812 -> 816 columns) instead of 8 (7 x 464 -> 480).
+  // in half of L2 (512 KB); ties go to more rows (fewer input rows copied twice). Why, with S3's
+  // numbers: docs/PERF.md, "What was tried".
   {
     const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(s.OH, 2 * kr.nc / p.Wq));
     int64_t best = 0, best_panels = 0;

@@ -1,9 +1,11 @@
 // Native benchmark suite (no Node): times cc::run on plans made once (the calls the addon makes), on
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
-// Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--precision fp32[,bf16]] [--quick]
-//                          [--budget SECONDS] [--json FILE|-]
+// Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
+// Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
+// sample by sample, and each row gives its time over ours.
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -25,8 +28,10 @@
 #include "core/plan.h"
 #include "core/problem.h"
 #include "core/threads.h"
+#include "core/registry.h"
 #include "cpu/kernels.h"
 #include "cpu/ref/ops.h"
+#include "onednn.h"
 
 namespace {
 
@@ -41,9 +46,8 @@ using BenchShape = ccbench::Shape;
 
 const char* precision_name(cc::Precision p) { return p == cc::Precision::BF16 ? "bf16" : "fp32"; }
 
-cc::ConvProblem to_problem(const BenchShape& b, cc::Precision precision) {
+cc::ConvProblem to_problem(const BenchShape& b) {
   cc::ConvRequest r;
-  r.precision = precision;
   r.groups = b.groups;
   r.stride[0] = r.stride[1] = b.stride;
   for (auto& p : r.pad) p = b.pad;
@@ -86,9 +90,11 @@ int64_t l3_bytes() {
 struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
-  std::vector<cc::Precision> precisions;  // each shape and thread count runs each, one after the other
+  std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
+  std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
+  bool onednn = true;                           // oneDNN's contenders too, where the build has it
   bool quick = false;
-  double budget = 2.0;        // timed seconds per shape and thread count
+  double budget = 2.0;        // timed seconds per shape and thread count (each contender)
   double warmup = 0.25;       // seconds of untimed calls first
   double probe_seconds = 0.3; // per (ISA, thread count) peak point
   int min_reps = 5;
@@ -98,8 +104,9 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
-               "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--precision fp32[,bf16]] "
-               "[--quick] [--budget SECONDS] [--json FILE|-]\n",
+               "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
+               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
+               "[--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -130,6 +137,12 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
+    else if (a == "--no-onednn") o.onednn = false;
+    else if (a == "--algorithms") {
+      o.algorithms = split(value(i));
+      for (const auto& n : o.algorithms)
+        if (n != "auto" && cc::algorithm_index(n.c_str()) < 0) usage("--algorithms: unknown algorithm " + n);
+    }
     else if (a == "--json") o.json = value(i);
     else if (a == "--budget") {
       char* end = nullptr;
@@ -153,11 +166,13 @@ Options parse(int argc, char** argv) {
         o.threads.push_back(int(v));
       }
     } else if (a == "--precision") {
+      o.precisions.clear();
       for (const auto& t : split(value(i))) {
         if (t == "fp32") o.precisions.push_back(cc::Precision::FP32);
         else if (t == "bf16") o.precisions.push_back(cc::Precision::BF16);
         else usage("--precision wants fp32 and/or bf16, got " + t);
       }
+      if (o.precisions.empty()) usage("--precision wants fp32 and/or bf16");
     } else if (a == "--help" || a == "-h") usage("channelconv native benchmark");
     else usage("unknown option " + a);
   }
@@ -165,7 +180,6 @@ Options parse(int argc, char** argv) {
     for (const auto& s : ccbench::kShapes)
       if (!s.gpu_only) o.shapes.push_back(&s);
   if (o.threads.empty()) o.threads.push_back(cc::default_threads());
-  if (o.precisions.empty()) o.precisions.push_back(cc::Precision::FP32);
   if (o.quick) {
     if (!budget_set) o.budget = 0.2;
     o.warmup = 0.02;
@@ -203,7 +217,7 @@ struct PeakPoint {
 
 struct Probe {
   float (*peak)(int64_t iters, float seed);
-  int64_t flops;
+  int64_t peak_flops;
 };
 Probe probe_of(const cc::KernelSet& k, const std::string& precision) {
   if (precision == "bf16") return {cc::gemm_bf16(k).peak, cc::gemm_bf16(k).peak_flops};
@@ -232,7 +246,7 @@ double probe_rate(const Probe& k, int threads, double seconds) {
       });
     for (auto& th : team) th.join();
     const double wall = seconds_since(t0);
-    best = std::max(best, double(threads) * double(iters) * double(k.flops) / wall / 1e9);
+    best = std::max(best, double(threads) * double(iters) * double(k.peak_flops) / wall / 1e9);
   }
   return best;
 }
@@ -304,75 +318,136 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
   return err / scale;
 }
 
-Timing time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
+// One contender of a shape: ours (an algorithm: 'auto' or forced) or a peer's (oneDNN).
+struct Contender {
+  std::string api;   // "native" (ours) or the peer's label ("onednn", "onednn blocked", ...)
+  cc::ConvProblem problem;  // the shape in this contender's precision
+  std::string algorithm, impl;
+  std::function<void(int64_t set)> call;
+  std::function<void(int64_t set)> finish;  // puts set i's result in our output buffers (peers)
+  std::vector<double> ms;
   Timing t;
+};
+
+// Times every contender of shape s (each algorithm and peer in each precision) on the same rotated
+// inputs, alternating sample by sample (the order rotates each round), so a burst of load from other
+// processes hits all of them alike.
+std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
   const int64_t xin = s.x_elems(), yout = s.y_elems();
   const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
   // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
   // a cap), so back-to-back calls do not find their operands already cached.
   const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
-  t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
-  t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
+  const int64_t sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
 
   FloatBuf w(s.w_elems()), bias(s.Cout);
   fill_random(w.get(), s.w_elems(), 2);
   fill_random(bias.get(), s.Cout, 3);
   std::vector<FloatBuf> xs, ys;
-  for (int64_t i = 0; i < t.sets; ++i) {
+  std::vector<cc::RunArgs> args;
+  for (int64_t i = 0; i < sets; ++i) {
     xs.emplace_back(xin);
     ys.emplace_back(yout);
     if (i == 0) fill_random(xs[0].get(), xin, 1);
     else std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
     std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
-  }
-  // Planned once, with the workspace kept: what the addon does for a repeated call.
-  cc::PlanOptions po;
-  po.threads = threads;
-  const cc::Plan pl = cc::plan(s, po);
-  cc::Workspace ws;
-  void* scratch = ws.get(pl.workspace_bytes);
-  int64_t next = 0;
-  auto call = [&] {
-    const int64_t i = next++ % t.sets;
     cc::RunArgs a;
     a.src = xs[i].get();
     a.w = w.get();
     a.bias = bias.get();
     a.dst = ys[i].get();
-    cc::run(pl, a, scratch);
-  };
+    args.push_back(a);
+  }
+  // Ours, planned once with the workspace kept: what the addon does for a repeated call.
+  std::vector<Contender> cs;
+  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size());
+  size_t planned = 0;  // our contenders so far: each its own workspace
+  for (cc::Precision prec : o.precisions) {
+    cc::ConvProblem sp = s;
+    sp.precision = prec;
+    for (size_t k = 0; k < o.algorithms.size(); ++k) {
+      cc::PlanOptions po;
+      po.threads = threads;
+      po.algorithm = o.algorithms[k] == "auto" ? -1 : cc::algorithm_index(o.algorithms[k].c_str());
+      cc::Plan pl;
+      try {
+        pl = cc::plan(sp, po);
+      } catch (const std::exception&) {
+        continue;  // a forced algorithm that cannot run this shape: no row
+      }
+      void* scratch = (*ws)[planned++].get(pl.workspace_bytes);
+      Contender c;
+      c.api = "native";
+      c.problem = sp;
+      c.algorithm = o.algorithms[k] == "auto" ? std::string("auto: ") + pl.algorithm->name : o.algorithms[k];
+      c.impl = pl.kernels->name;
+      c.call = [pl, scratch, &args](int64_t i) { cc::run(pl, args[size_t(i)], scratch); };
+      c.finish = [](int64_t) {};
+      cs.push_back(std::move(c));
+    }
+    if (o.onednn)
+      for (auto& d : ccbench::onednn_cases(sp, threads, args, nullptr)) {
+        Contender c;
+        c.api = d.label;
+        c.problem = sp;
+        c.algorithm = d.label.find("winograd") != std::string::npos ? "winograd" : "auto";
+        c.impl = d.impl;
+        c.call = std::move(d.call);
+        c.finish = std::move(d.finish);
+        cs.push_back(std::move(c));
+      }
+  }
 
   // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
   // clock's own cost stays negligible.
-  progress(label + ": warm-up");
-  int64_t warm_calls = 0;
-  const auto w0 = Clock::now();
-  do {
-    call();
-    ++warm_calls;
-  } while (seconds_since(w0) < o.warmup);
-  const double per_call = seconds_since(w0) / double(warm_calls);
-  t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
-
-  for (int64_t i = 0; i < std::min<int64_t>(t.sets, next); ++i)
-    t.check_error = std::max(t.check_error, spot_check(s, xs[i].get(), w.get(), bias.get(), ys[i].get()));
-
-  std::vector<double> ms;
-  const auto t0 = Clock::now();
-  while ((int64_t(ms.size()) < o.min_reps || seconds_since(t0) < o.budget) && ms.size() < 100000) {
-    const auto c0 = Clock::now();
-    for (int64_t c = 0; c < t.calls_per_sample; ++c) call();
-    ms.push_back(seconds_since(c0) * 1e3 / double(t.calls_per_sample));
-    if (ms.size() % 8 == 0)
-      progress(label + ": " + std::to_string(ms.size()) + " samples");
+  std::vector<int64_t> next(cs.size(), 0);
+  for (size_t k = 0; k < cs.size(); ++k) {
+    Contender& c = cs[k];
+    c.t.sets = sets;
+    c.t.footprint_mib = double(set_bytes * sets) / double(1 << 20);
+    progress(label + " " + c.api + ": warm-up");
+    int64_t warm_calls = 0;
+    const auto w0 = Clock::now();
+    do {
+      c.call(next[k]++ % sets);
+      ++warm_calls;
+    } while (seconds_since(w0) < o.warmup);
+    const double per_call = seconds_since(w0) / double(warm_calls);
+    c.t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
+    // Check what the contender wrote (poisoned again first, so a stale result cannot pass).
+    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) std::fill(ys[i].get(), ys[i].get() + yout, NAN);
+    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) c.call(i);
+    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) {
+      c.finish(i);
+      c.t.check_error =
+          std::max(c.t.check_error, spot_check(c.problem, xs[i].get(), w.get(), bias.get(), ys[i].get()));
+    }
   }
-  std::sort(ms.begin(), ms.end());
-  t.samples = int64_t(ms.size());
-  const size_t m = ms.size();
-  t.median_ms = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
-  t.min_ms = ms.front();
-  t.max_ms = ms.back();
-  return t;
+
+  const auto t0 = Clock::now();
+  const double budget = o.budget * double(std::max<size_t>(1, cs.size()));
+  for (int64_t round = 0;; ++round) {
+    bool enough = seconds_since(t0) >= budget;
+    for (const auto& c : cs) enough = enough && int64_t(c.ms.size()) >= o.min_reps;
+    if (enough || round >= 100000) break;
+    for (size_t j = 0; j < cs.size(); ++j) {
+      const size_t k = (j + size_t(round)) % cs.size();
+      Contender& c = cs[k];
+      const auto c0 = Clock::now();
+      for (int64_t r = 0; r < c.t.calls_per_sample; ++r) c.call(next[k]++ % sets);
+      c.ms.push_back(seconds_since(c0) * 1e3 / double(c.t.calls_per_sample));
+    }
+    if (round % 8 == 0) progress(label + ": " + std::to_string(round) + " rounds");
+  }
+  for (auto& c : cs) {
+    std::sort(c.ms.begin(), c.ms.end());
+    c.t.samples = int64_t(c.ms.size());
+    const size_t m = c.ms.size();
+    c.t.median_ms = m % 2 ? c.ms[m / 2] : 0.5 * (c.ms[m / 2 - 1] + c.ms[m / 2]);
+    c.t.min_ms = c.ms.front();
+    c.t.max_ms = c.ms.back();
+  }
+  return cs;
 }
 
 // ---- output ---------------------------------------------------------------------------------------
@@ -401,8 +476,11 @@ struct Result {
   const BenchShape* shape;
   cc::ConvProblem cs;
   int threads;
+  std::string api, algorithm, impl;
   Timing t;
   double gflops, peak_fraction;
+  double vs_ours;  // this row's median over our first contender's (the 'auto' row of the first
+                   // precision listed) in the same run
 };
 
 }  // namespace
@@ -438,22 +516,25 @@ int main(int argc, char** argv) {
     std::vector<Result> results;
     size_t done = 0;
     for (const BenchShape* b : o.shapes)
-      for (int t : o.threads)
-        for (cc::Precision prec : o.precisions) {
+      for (int t : o.threads) {
         ++done;
         const std::string label = "[" + std::to_string(done) + "/" +
-                                  std::to_string(o.shapes.size() * o.threads.size() * o.precisions.size()) + "] " +
-                                  b->id + " " + std::to_string(t) + "T " + precision_name(prec);
-        Result r{b, to_problem(*b, prec), t, {}, 0, 0};
-        r.t = time_shape(r.cs, t, o, label);
-        if (!(r.t.check_error <= 1e-3)) {
-          progress_done();
-          std::fprintf(stderr, "channelconv_bench: %s output is wrong (spot-check relative error %g)\n", b->id,
-                       r.t.check_error);
-          return 1;
+                                  std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
+                                  " " + std::to_string(t) + "T";
+        const cc::ConvProblem cs = to_problem(*b);
+        const std::vector<Contender> timed = time_shape(cs, t, o, label);
+        for (const Contender& c : timed) {
+          Result r{b, c.problem, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
+          if (!(r.t.check_error <= 1e-3)) {
+            progress_done();
+            std::fprintf(stderr, "channelconv_bench: %s %s %s output is wrong (spot-check relative error %g)\n", b->id,
+                         c.api.c_str(), c.algorithm.c_str(), r.t.check_error);
+            return 1;
+          }
+          r.gflops = 2.0 * r.cs.macs() / (r.t.median_ms * 1e-3) / 1e9;
+          r.vs_ours = timed.empty() ? 1.0 : r.t.median_ms / timed[0].t.median_ms;
+          results.push_back(r);
         }
-        r.gflops = 2.0 * r.cs.macs() / (r.t.median_ms * 1e-3) / 1e9;
-        results.push_back(r);
       }
     // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
     // work during one probe would otherwise understate the peak and overstate every fraction.
@@ -481,6 +562,7 @@ int main(int argc, char** argv) {
        << ", \"l3Bytes\": " << l3_bytes() << "},\n";
     js << "  \"isa\": " << jstr(cc::kernels().name) << ",\n";
     js << "  \"defaultThreads\": " << cc::default_threads() << ",\n";
+    js << "  \"onednn\": " << (ccbench::onednn_version() ? jstr(ccbench::onednn_version()) : "null") << ",\n";
     js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
     js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
@@ -493,7 +575,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
-         << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
+         << ", \"device\": \"cpu\", \"api\": " << jstr(r.api) << ", \"algorithm\": " << jstr(r.algorithm)
+         << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours) << ", \"isa\": " << jstr(cc::kernels().name)
          << ", \"precision\": " << jstr(precision_name(r.cs.precision))
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
@@ -517,20 +600,24 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
-    std::printf("peak (measured; fp32 FMA, bf16 dot product):");
+    std::printf("peak (measured; fp32: FMA, bf16: dot product):");
     for (const auto& p : points)
       std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);
-    std::printf(" GFLOP/s\n\n%-4s %-42s %3s %4s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "prec", "median",
-                "min - max", "GFLOP/s", "% peak", "n");
+    std::printf(" GFLOP/s\n");
+    if (ccbench::onednn_version()) std::printf("peer: %s (x = its time / ours)\n", ccbench::onednn_version());
+    std::printf("\n%-4s %-42s %-36s %3s %12s %21s %9s %7s %6s %7s\n", "id", "layer", "contender", "T", "median",
+                "min - max", "GFLOP/s", "% peak", "n", "x ours");
     for (const Result& r : results) {
       const double u = r.shape->tiny ? 1e3 : 1.0;
       const char* unit = r.shape->tiny ? "us" : "ms";
       char med[32], range[48];
       std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
-      std::printf("%-4s %-42s %3d %4s %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads,
-                  precision_name(r.cs.precision), med, range, r.gflops, 100 * r.peak_fraction,
-                  (long long)(r.t.samples * r.t.calls_per_sample));
+      const std::string who = std::string(precision_name(r.cs.precision)) + " " +
+                              (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
+      std::printf("%-4s %-42s %-52s %3d %12s %21s %9.2f %6.1f%% %6lld %7.2f\n", r.shape->id, r.shape->name,
+                  who.c_str(), r.threads, med, range, r.gflops, 100 * r.peak_fraction,
+                  (long long)(r.t.samples * r.t.calls_per_sample), r.vs_ours);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -57,16 +57,25 @@ ThreadLease::ThreadLease(int requested) {
 
 ThreadLease::~ThreadLease() { free_threads().fetch_add(count_); }
 
-#ifdef _OPENMP
-
-const char* parallel_runtime() { return "openmp"; }
+namespace {
+// Runs the tasks on a team of `threads` >= 2 threads (one of them the caller).
+void run_team(int threads, int64_t tasks, TaskBody body);
+}  // namespace
 
 void parallel_for(int threads, int64_t tasks, TaskBody body) {
   if (threads <= 1 || tasks <= 1) {
     for (int64_t t = 0; t < tasks; ++t) body(t, 0);
     return;
   }
-  threads = int(std::min<int64_t>(threads, tasks));
+  run_team(int(std::min<int64_t>(threads, tasks)), tasks, body);
+}
+
+#ifdef _OPENMP
+
+const char* parallel_runtime() { return "openmp"; }
+
+namespace {
+void run_team(int threads, int64_t tasks, TaskBody body) {
 #pragma omp parallel num_threads(threads)
   {
     const int id = omp_get_thread_num();
@@ -74,17 +83,14 @@ void parallel_for(int threads, int64_t tasks, TaskBody body) {
     for (int64_t t = 0; t < tasks; ++t) body(t, id);
   }
 }
+}  // namespace
 
 #else  // no OpenMP: threads started per loop, tasks taken from a shared counter
 
 const char* parallel_runtime() { return "threads"; }
 
-void parallel_for(int threads, int64_t tasks, TaskBody body) {
-  if (threads <= 1 || tasks <= 1) {
-    for (int64_t t = 0; t < tasks; ++t) body(t, 0);
-    return;
-  }
-  threads = int(std::min<int64_t>(threads, tasks));
+namespace {
+void run_team(int threads, int64_t tasks, TaskBody body) {
   std::atomic<int64_t> next{0};
   auto work = [&](int id) {
     for (int64_t t; (t = next.fetch_add(1)) < tasks;) body(t, id);
@@ -95,6 +101,7 @@ void parallel_for(int threads, int64_t tasks, TaskBody body) {
   work(0);
   for (int i = 0; i < extra; ++i) helpers[i].join();
 }
+}  // namespace
 
 #endif
 

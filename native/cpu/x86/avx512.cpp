@@ -44,6 +44,21 @@ void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* o
 
 
 
+// The direct kernels' masks, for the V vectors of 16 outputs from ow0: `out` (outputs inside OW)
+// and, for tap kw, `in` (outputs whose input column lies inside the row [0, W)).
+template <int V>
+void output_masks(int64_t ow0, int64_t OW, __mmask16* out) {
+  for (int v = 0; v < V; ++v) out[v] = __mmask16((1u << imax(0, imin(16, OW - ow0 - 16 * v))) - 1);
+}
+template <int V>
+void input_masks(int64_t ow0, int64_t OW, int64_t W, int64_t off0, __mmask16* in) {
+  for (int v = 0; v < V; ++v) {
+    const int64_t off = off0 + 16 * v;  // input column of this vector's first output
+    const int64_t lo = imax(0, -off), hi = imin(imin(16, W - off), OW - ow0 - 16 * v);
+    in[v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
+}
+
 // Stride 1: 64 outputs (4 vectors) at a time in registers across all rows and taps, even and odd rows
 // into separate accumulators so 8 FMA chains run in parallel; masked loads read the edges as zeros.
 void direct_row(const float* const* x, const float* const* w, int64_t nrows, int64_t W, int64_t KW,
@@ -53,22 +68,17 @@ void direct_row(const float* const* x, const float* const* w, int64_t nrows, int
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
     __mmask16 out[V];
     __m512 acc[V], acc1[V];
+    output_masks<V>(ow0, OW, out);
     for (int v = 0; v < V; ++v) {
-      const int64_t n = imax(0, imin(16, OW - ow0 - 16 * v));
-      out[v] = __mmask16((1u << n) - 1);
       acc[v] = (flags & kUkAccumulate) ? _mm512_maskz_loadu_ps(out[v], y + ow0 + 16 * v) : _mm512_set1_ps(bias);
       acc1[v] = _mm512_setzero_ps();
     }
     for (int64_t kw = 0; kw < KW; ++kw) {
-      __mmask16 m[V];
-      for (int v = 0; v < V; ++v) {
-        const int64_t off = ow0 + 16 * v + kw * dw - pl;  // input column of this vector's first output
-        const int64_t lo = imax(0, -off), hi = imin(imin(16, W - off), OW - ow0 - 16 * v);
-        m[v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
-      }
       const int64_t off0 = ow0 + kw * dw - pl;
-      // Plain loads where the vector lies inside the row: masked loads were measured ~1.3x slower
-      // here once the input streams from memory (they seem not to train the prefetcher).
+      __mmask16 m[V];
+      input_masks<V>(ow0, OW, W, off0, m);
+      // Plain loads where the vector lies inside the row: masked loads are slower once the input
+      // streams from memory (docs/PERF.md, "What was tried": direct kernel).
       auto load = [&](int v, const float* p) {
         return m[v] == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m[v], p);
       };
@@ -103,21 +113,16 @@ void direct_row2(const float* const* x, const float* const* wa, const float* con
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16 * V) {
     __mmask16 out[V];
     __m512 acc0[V], acc1[V];
+    output_masks<V>(ow0, OW, out);
     for (int v = 0; v < V; ++v) {
-      const int64_t n = imax(0, imin(16, OW - ow0 - 16 * v));
-      out[v] = __mmask16((1u << n) - 1);
       const bool acc = flags & kUkAccumulate;
       acc0[v] = acc ? _mm512_maskz_loadu_ps(out[v], y0 + ow0 + 16 * v) : _mm512_set1_ps(bias);
       acc1[v] = acc ? _mm512_maskz_loadu_ps(out[v], y1 + ow0 + 16 * v) : _mm512_set1_ps(bias);
     }
     for (int64_t kw = 0; kw < KW; ++kw) {
-      __mmask16 m[V];
-      for (int v = 0; v < V; ++v) {
-        const int64_t off = ow0 + 16 * v + kw * dw - pl;
-        const int64_t lo = imax(0, -off), hi = imin(imin(16, W - off), OW - ow0 - 16 * v);
-        m[v] = hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
-      }
       const int64_t off0 = ow0 + kw * dw - pl;
+      __mmask16 m[V];
+      input_masks<V>(ow0, OW, W, off0, m);
       auto load = [&](int v, const float* p) {
         return m[v] == 0xFFFF ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m[v], p);
       };

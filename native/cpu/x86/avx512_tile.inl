@@ -16,8 +16,8 @@ __attribute__((always_inline)) inline void store_acc(const __m512 (&acc)[MR][NV]
       const __m512 init = _mm512_set1_ps(bias ? bias[i] : 0.0f);
       for (int v = 0; v < NV; ++v) {
         __m512 r = acc[i][v];
-        // Plain loads and stores for full vectors: masked ones to memory not in cache were measured
-        // 1.5x slower (S7's direct kernel).
+        // Plain loads and stores for full vectors: masked ones to memory not in cache are slower
+        // (docs/PERF.md, "What was tried": AVX-512 masked stores).
         const bool full = mask[v] == 0xFFFF;
         if (flags & kUkAccumulate)
           r = _mm512_add_ps(r, full ? _mm512_loadu_ps(ci + 16 * v) : _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
