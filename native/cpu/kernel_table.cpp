@@ -17,8 +17,12 @@
 namespace cc {
 
 extern const KernelSet kGeneric;
+extern const GemmBf16 kGenericBf16;
 #if defined(__x86_64__) || defined(__i386__)
 extern const KernelSet kAvx512, kAvx2;
+#ifdef CC_HAVE_AVX512BF16
+extern const KernelSet kAvx512Bf16;
+#endif
 #endif
 #if defined(__aarch64__)
 extern const KernelSet kNeon;
@@ -33,6 +37,9 @@ bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
+#ifdef CC_HAVE_AVX512BF16
+bool has_avx512bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
 bool has_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -50,8 +57,12 @@ bool has_neon() {
 #endif
 bool always() { return true; }
 
+// An AMX or AVX512-FP16 set would be one more row here, above its fallbacks (see GemmBf16).
 const KernelEntry kTable[] = {
 #if defined(__x86_64__) || defined(__i386__)
+#ifdef CC_HAVE_AVX512BF16
+    {&kAvx512Bf16, has_avx512bf16},
+#endif
     {&kAvx512, has_avx512},
     {&kAvx2, has_avx2},
 #endif
@@ -159,6 +170,8 @@ const KernelSet* kernels_named(const char* name) {
     if (std::strcmp(name, e.set->name) == 0) return e.supported() ? e.set : nullptr;
   return nullptr;
 }
+
+const GemmBf16& gemm_bf16(const KernelSet& k) { return k.bf16 ? *k.bf16 : kGenericBf16; }
 
 void force_kernels(const KernelSet& k) {
   selection().kernels = &k;
