@@ -71,6 +71,7 @@ void g_matrix(int m, int r, double G[6][5]) {
 
 template <int kM, int kR>
 const char* unsupported(const ConvProblem& p) {
+  if (p.precision != Precision::FP32) return "Winograd computes in fp32 only";
   if (p.stride_h != 1 || p.stride_w != 1 || p.dil_h != 1 || p.dil_w != 1)
     return "Winograd needs stride 1 and dilation 1";
   if (p.KH != kR || p.KW != kR) return kR == 3 ? "this Winograd tile needs a 3x3 kernel" : "needs a 3x3 or 5x5 kernel";
@@ -261,13 +262,15 @@ const char* unsupported_2x2(const ConvProblem& p) {
 
 // Distinct packed formats: the transformed weights of each tile size.
 const char kWino2Format = 0, kWino4Format = 0;
+const void* wino2_format(const ConvProblem&) { return &kWino2Format; }
+const void* wino4_format(const ConvProblem&) { return &kWino4Format; }
 
 }  // namespace
 
 extern const Algorithm kWinograd4x4Forward = {"winograd_4x4", Direction::Forward, unsupported<4, 3>, preferred<4>,
-                                              plan<4>, run<4>, &kWino4Format, packed_bytes<4>, prepack<4>};
+                                              plan<4>, run<4>, wino4_format, packed_bytes<4>, prepack<4>};
 extern const Algorithm kWinograd2x2Forward = {"winograd_2x2", Direction::Forward, unsupported_2x2, preferred<2>,
-                                              plan<2>, run<2>, &kWino2Format, packed_bytes<2>, prepack<2>};
+                                              plan<2>, run<2>, wino2_format, packed_bytes<2>, prepack<2>};
 
 }  // namespace algos
 }  // namespace cc

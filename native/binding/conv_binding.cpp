@@ -78,7 +78,7 @@ class Layer : public Napi::ObjectWrap<Layer> {
     double* d = desc_arg(env, info[2]);
     if (d[kDirection] != 0 || d[kOp] != 0 || d[kDevice] != 0)
       throw_js(env, cc::ErrorKind::Range, cc::codes::kInvalidOption, "a prepared layer is a forward convolution on the CPU");
-    const Call c = plan_call(env, d, nullptr);
+    const Planned& c = plan_call(env, d, nullptr);
     const FloatView w = float_array(env, info[0], "weight.data");
     const FloatView bias = float_array(env, info[1], "options.bias", /*allow_null=*/true);
     if (int64_t(w.length) != c.problem.w_elems())
@@ -122,7 +122,7 @@ class Layer : public Napi::ObjectWrap<Layer> {
 
 // The Layer passed in place of the weight, or null.
 Layer* layer_arg(Napi::Env env, Napi::Value v) {
-  if (!v.IsObject() || v.IsTypedArray()) return nullptr;
+  if (v.IsTypedArray() || !v.IsObject()) return nullptr;  // the common case first: one N-API call
   bool is_layer = false;
   if (napi_instanceof(env, v, data(env).layer_class.Value(), &is_layer) != napi_ok) {
     env.GetAndClearPendingException();
@@ -133,8 +133,9 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-void run_cpu(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
-             float* dst2, void* workspace) {
+// layer: a prepared layer's weights, or null.
+void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
+             const float* bias, float* dst, float* dst2, void* workspace) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
@@ -142,37 +143,28 @@ void run_cpu(const Call& c, const float* src, const float* src2, const float* w,
   a.bias = bias;
   a.dst = dst;
   a.dst2 = dst2;
-  if (c.layer) cc::run_prepared(c.plan, *c.layer, a, workspace);
+  if (layer) cc::run_prepared(c.plan, *layer, a, workspace);
   else cc::run(c.plan, a, workspace);
-}
-
-// Common to run and runAsync: the descriptor, the layer (when the weight argument is one), the plan
-// and the checked arrays. (desc, src, w | layer, bias, dst, src2, dst2)
-Call prepare(const Napi::CallbackInfo& info, bool async, Layer** layer_out) {
-  Napi::Env env = info.Env();
-  double* d = desc_arg(env, info[0]);
-  Layer* layer = layer_arg(env, info[2]);
-  Call c = plan_call(env, d, layer ? &layer->state(env) : nullptr);
-  check_arrays(env, c, info, 1, async);
-  *layer_out = layer;
-  return c;
 }
 
 // (desc, src, w | layer, bias, dst, src2, dst2) -> undefined, or a device handle for a device input.
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Layer* layer = nullptr;
-  const Call c = prepare(info, false, &layer);
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = layer_arg(env, info[2]);
+  const LayerState* state = layer ? &layer->state(env) : nullptr;
+  const Planned& c = plan_call(env, d, state);
+  const Arrays a = check_arrays(env, c, info, 1, state != nullptr, false);
   if (c.device == Device::Cuda) {
-    DeviceRef x_dev = c.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src_device, "input");
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, c.src.data, x_dev, c.w.data, c.bias.data, c.dst.data); });
+    DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, a.src.data, x_dev, a.w.data, a.bias.data, a.dst.data); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
   thread_local cc::Workspace workspace;
   guard(env, [&] {
-    run_cpu(c, c.src.data, c.src2.data, c.w.data, c.bias.data, c.dst.data, c.dst2.data,
-            workspace.get(c.plan.workspace_bytes));
+    run_cpu(c, state ? state->weights.get() : nullptr, a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data,
+            a.dst2.data, workspace.get(c.plan.workspace_bytes));
   });
   if (layer) layer->sync_memory(env);
   return env.Undefined();
@@ -204,13 +196,13 @@ Napi::Value adopt(Napi::Env env, Block& b, size_t n) {
 // too, handed to JS without a copy when the call completes.
 class RunJob {
  public:
-  RunJob(Napi::Env env, Call c, Layer* layer) : call_(std::move(c)) {
-    src_ = copy(env, call_.src, "the input copy of an async call");
-    src2_ = copy(env, call_.src2, "the second input copy of an async call");
-    w_ = copy(env, call_.w, "the weight copy of an async call");
-    bias_ = copy(env, call_.bias, "the bias copy of an async call");
+  RunJob(Napi::Env env, const Planned& c, const Arrays& a, Layer* layer) : call_(c) {
+    src_ = copy(env, a.src, "the input copy of an async call");
+    src2_ = copy(env, a.src2, "the second input copy of an async call");
+    w_ = copy(env, a.w, "the weight copy of an async call");
+    bias_ = copy(env, a.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
-    if (!call_.src_device.IsEmpty()) x_dev_ = device_ref(env, call_.src_device, "input");
+    if (!a.src_device.IsEmpty()) x_dev_ = device_ref(env, a.src_device, "input");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
@@ -226,10 +218,10 @@ class RunJob {
       ws_ = block(env, call_.plan.workspace_bytes / sizeof(float), "the workspace of an async call");
       bytes += int64_t(ws_.get_deleter().bytes);
     }
-    if (layer) layer_ = Napi::Persistent(layer->Value());
-    // The arrays were copied: drop the handles (they must not be used off the main thread).
-    call_.src = call_.src2 = call_.w = call_.bias = call_.dst = call_.dst2 = FloatView{};
-    call_.src_device = Napi::Value();
+    if (layer) {
+      layer_ = Napi::Persistent(layer->Value());
+      weights_ = layer->state(env).weights;  // kept until the call ends, even if the layer is disposed
+    }
     reported_.set(env, bytes);
   }
 
@@ -238,7 +230,7 @@ class RunJob {
       y_dev_ = run_cuda(call_.problem, src_.get(), x_dev_, w_.get(), bias_.get(), dst_.get());
       return;
     }
-    run_cpu(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
+    run_cpu(call_, weights_.get(), src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
   }
 
   // The output array, [gradWeight, gradBias] for backward-weights, or a device handle.
@@ -266,7 +258,8 @@ class RunJob {
     return b;
   }
 
-  Call call_;
+  Planned call_;
+  std::shared_ptr<const cc::PreparedWeights> weights_;  // a prepared layer's, or null
   Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
   DeviceRef x_dev_, y_dev_;
   Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
@@ -274,12 +267,14 @@ class RunJob {
 };
 
 // As run, on the libuv pool: resolves with the output (see RunJob::result). Argument errors throw
-// synchronously; the TS layer turns them into rejections. (desc, src, w | layer, bias, null, src2)
+// synchronously; the TS layer turns them into rejections. (desc, src, w | layer, bias, out, src2, dst2)
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Layer* layer = nullptr;
-  Call c = prepare(info, true, &layer);
-  return queue(env, "channelconv:run", std::make_unique<RunJob>(env, std::move(c), layer));
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = layer_arg(env, info[2]);
+  const Planned& c = plan_call(env, d, layer ? &layer->state(env) : nullptr);
+  const Arrays a = check_arrays(env, c, info, 1, layer != nullptr, true);
+  return queue(env, "channelconv:run", std::make_unique<RunJob>(env, c, a, layer));
 }
 
 // (desc, layer?) -> undefined: resolves and plans the request, writing the results into desc.

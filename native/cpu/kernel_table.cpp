@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 #include "../core/error.h"
 #include "cpu_info.h"
 #include "kernels.h"
@@ -13,8 +17,15 @@
 namespace cc {
 
 extern const KernelSet kGeneric;
+extern const GemmBf16 kGenericBf16;
 #if defined(__x86_64__) || defined(__i386__)
 extern const KernelSet kAvx512, kAvx2;
+#ifdef CC_HAVE_AVX512BF16
+extern const KernelSet kAvx512Bf16;
+#endif
+#endif
+#if defined(__aarch64__)
+extern const KernelSet kNeon;
 #endif
 
 namespace {
@@ -26,17 +37,37 @@ bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
+#ifdef CC_HAVE_AVX512BF16
+bool has_avx512bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
 bool has_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
+#if defined(__aarch64__)
+// AdvSIMD is part of the AArch64 baseline; Linux still reports it (a kernel could hide it).
+bool has_neon() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+#else
+  return true;
+#endif
+}
+#endif
 bool always() { return true; }
 
+// An AMX or AVX512-FP16 set would be one more row here, above its fallbacks (see GemmBf16).
 const KernelEntry kTable[] = {
 #if defined(__x86_64__) || defined(__i386__)
+#ifdef CC_HAVE_AVX512BF16
+    {&kAvx512Bf16, has_avx512bf16},
+#endif
     {&kAvx512, has_avx512},
     {&kAvx2, has_avx2},
+#endif
+#if defined(__aarch64__)
+    {&kNeon, has_neon},
 #endif
     {&kGeneric, always},
 };
@@ -139,6 +170,8 @@ const KernelSet* kernels_named(const char* name) {
     if (std::strcmp(name, e.set->name) == 0) return e.supported() ? e.set : nullptr;
   return nullptr;
 }
+
+const GemmBf16& gemm_bf16(const KernelSet& k) { return k.bf16 ? *k.bf16 : kGenericBf16; }
 
 void force_kernels(const KernelSet& k) {
   selection().kernels = &k;
