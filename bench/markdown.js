@@ -36,7 +36,7 @@ function bench(rep) {
   out.push(row(['---', '---:', '---:']));
   for (const r of p.rows) {
     const rate = r.gflops === null ? 'n/a' : `${r.gflops.toLocaleString('en-US', { maximumFractionDigits: 1 })} GFLOP/s`;
-    out.push(row([r.row, r.quoted ? `${rate} (the lecture's "${r.quoted}", which counts a multiply-add as one FLOP)` : rate, time(r.hours)]));
+    out.push(row([r.row, r.quoted ? `${rate} (the lecture's "${r.quoted}", which counts a multiply-add as one FLOP)` : r.note ? `${rate} (${r.note})` : rate, time(r.hours)]));
   }
   return out.join('\n');
 }

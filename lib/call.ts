@@ -55,6 +55,19 @@ export function runDevice(desc: NativeDesc, src: NativeDeviceHandle, w: Float32A
 }
 
 /**
+ * Multiply-adds up to which an asynchronous CPU call runs on the calling thread and resolves at once:
+ * below this its run takes about as long as a libuv pool round trip, which it would otherwise pay
+ * on top (docs/PERF.md, "Async calls": measured ~40-55 µs round trip, ~17-32 G multiply-adds/s for
+ * calls this small). Bounds how long such a call blocks the event loop (README, "Async").
+ */
+export const ASYNC_INLINE_MACS = 2 ** 19;
+
+/** Whether the planned CPU request in desc is cheap enough to run inline (see ASYNC_INLINE_MACS). */
+export function runsInline(desc: NativeDesc): boolean {
+  return desc[slot.macs] <= ASYNC_INLINE_MACS;
+}
+
+/**
  * Runs the request on the libuv pool. The native side copies the host inputs when the call starts
  * and hands over its own output; with `out`, that output is copied into it when the call completes
  * (ERR_CHANNELCONV_INVALID_TYPE if out was detached or resized meanwhile).

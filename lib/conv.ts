@@ -1,7 +1,7 @@
 // conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code,
 // through the one call path (call.ts).
 import type { NativeDesc } from '../binding';
-import { algorithmOf, newLastRequest, plan, runAsync, runDevice, runSync } from './call';
+import { algorithmOf, newLastRequest, plan, runAsync, runDevice, runsInline, runSync } from './call';
 import { DESC_LEN, dstShapeOf, dstSizeOf, planOf, slot, writeRequest, type Request } from './desc';
 import { AUTO_CUDA_MIN_MACS, autoPrefersCuda, cudaStatus, DeviceTensor, isDeviceTensor, requireCuda } from './device';
 import { defaultThreads } from './backend';
@@ -37,6 +37,11 @@ export interface ConvCost {
 // Reused by every synchronous call (they cannot interleave); async calls never touch it.
 const syncDesc = new Float64Array(DESC_LEN);
 const syncLast = newLastRequest();
+// Reused by every async call for what it does before its first await (planning, an inline run,
+// queueing: the native job copies what it needs), so a repeated request allocates no descriptor and
+// is planned once, from the native plan cache.
+const asyncDesc = new Float64Array(DESC_LEN);
+const asyncLast = newLastRequest();
 
 interface CallArgs {
   input: Tensor | DeviceTensor;
@@ -122,8 +127,9 @@ export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options
 }
 
 /**
- * As conv2dSync, computed on the libuv thread pool: the event loop is never blocked. Rejects with the
- * same errors conv2dSync throws. Input, weight and bias are copied when the call starts, so changing
+ * As conv2dSync, computed on the libuv thread pool, so the event loop is not blocked; a call of at
+ * most ASYNC_INLINE_MACS (2^19) multiply-adds, cheaper than the pool round trip, is computed on the calling
+ * thread instead and returns a resolved promise. Rejects with the same errors conv2dSync throws. Input, weight and bias are copied when the call starts, so changing
  * or transferring them afterwards does not affect the result; `options.out` is written when the call
  * completes (detaching it meanwhile rejects with ERR_CHANNELCONV_INVALID_TYPE).
  */
@@ -132,17 +138,24 @@ export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): 
 export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
 export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
   const args = readArgs(input, weight, options);
-  const desc = new Float64Array(DESC_LEN);
-  const device = route(desc, null, args);
+  const desc = asyncDesc;
+  const device = route(desc, asyncLast, args);
   const { weight: w, opts } = args;
-  plan(desc); // the output shape (a repeated request is served from the native plan cache)
+  plan(desc, asyncLast); // the output shape
   const shape = dstShapeOf(desc);
   if (args.input instanceof DeviceTensor) {
+    asyncLast[0] = NaN;
     const h = await native().runAsync(desc, args.input.handle('input'), w.data, opts.bias, null);
     return new DeviceTensor(h as never, shape);
   }
+  const algorithm = algorithmOf(desc);
+  // Cheaper than a pool round trip: computed here, resolved at once (call.ts, ASYNC_INLINE_MACS).
+  if (device === 'cpu' && runsInline(desc)) {
+    const data = runSync(desc, asyncLast, args.input.data, w.data, opts.bias, opts.out);
+    return { data, shape, device, algorithm };
+  }
   const data = await runAsync(desc, args.input.data, w.data, opts.bias, opts.out);
-  return { data, shape, device, algorithm: algorithmOf(desc) };
+  return { data, shape, device, algorithm };
 }
 
 /**

@@ -6,6 +6,7 @@
 export { tensor, toNested, type Tensor, type Nested } from './tensor';
 export { conv2d, conv2dSync, convCost, type ConvCost, type ConvOutput } from './conv';
 export { toDevice, DeviceTensor, isDeviceTensor, AUTO_CUDA_MIN_MACS } from './device';
+export { ASYNC_INLINE_MACS } from './call';
 export { createConv2d, type Conv2dLayer, type Conv2dLayerOptions, type LayerOutput } from './prepared';
 export { corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1 } from './lecture';
 export { backendInfo, type BackendInfo } from './backend';

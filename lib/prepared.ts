@@ -2,7 +2,7 @@
 // first use); run / runSync then convolve any input whose channels match, through the same call path
 // as conv2d (call.ts) with the layer in place of the weight.
 import type { NativeDesc, NativeLayer } from '../binding';
-import { newLastRequest, plan, runAsync, runSync, algorithmOf } from './call';
+import { newLastRequest, plan, runAsync, runsInline, runSync, algorithmOf } from './call';
 import { costOf, type ConvCost } from './conv';
 import { DESC_LEN, dstShapeOf, writeRequest, type Request } from './desc';
 import { codes, plainError, rangeError } from './errors';
@@ -65,6 +65,8 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
   const handle: NativeLayer = new (native().Layer)(weight.data, opts.bias, writeRequest(new Float64Array(DESC_LEN), requestFor(probe)));
   const syncDesc = new Float64Array(DESC_LEN);
   const syncLast = newLastRequest();
+  const asyncDesc = new Float64Array(DESC_LEN); // as conv.ts's: used only before run()'s first await
+  const asyncLast = newLastRequest();
   let disposed = false;
 
   const describe = (input: unknown, d: NativeDesc): Tensor => {
@@ -81,11 +83,12 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
       return { data, shape: dstShapeOf(syncDesc), algorithm: algorithmOf(syncDesc) };
     },
     async run(input: Tensor): Promise<LayerOutput> {
-      const d = new Float64Array(DESC_LEN);
-      const x = describe(input, d);
-      plan(d, null, handle);
-      const shape = dstShapeOf(d), algorithm = algorithmOf(d);
-      return { data: await runAsync(d, x.data, handle, null, null), shape, algorithm };
+      const x = describe(input, asyncDesc);
+      plan(asyncDesc, asyncLast, handle);
+      const shape = dstShapeOf(asyncDesc), algorithm = algorithmOf(asyncDesc);
+      // Cheaper than a pool round trip: computed here, resolved at once (call.ts, ASYNC_INLINE_MACS).
+      if (runsInline(asyncDesc)) return { data: runSync(asyncDesc, asyncLast, x.data, handle, null, null), shape, algorithm };
+      return { data: await runAsync(asyncDesc, x.data, handle, null, null), shape, algorithm };
     },
     cost(inputShape: number[]): ConvCost {
       if (disposed) throw disposedError();

@@ -17,7 +17,7 @@ interface Report {
   results: Result[];
   nodeApi: { syncUs: number; asyncUs: number; nativeUs: number; syncOverheadUs: number; asyncOverheadUs: number } | null;
   projection: {
-    convention: string; totalFlops: number; totalMultiplyAdds: number; rows: { row: string; gflops: number | null; hours: number | null }[];
+    convention: string; totalFlops: number; totalMultiplyAdds: number; rows: { row: string; gflops: number | null; hours: number | null; note?: string }[];
     cpuHours: number; cpuGflops: number; gpuMinutes: number | null; gpuGflops: number | null; s1MultiplyAdds: number; lecture: { cpuHours: number; gpuMinutes: number };
   };
   isa: string;
@@ -51,7 +51,7 @@ describe('npm run bench --quick', () => {
   });
 
   it('reports every shape once on the CPU with positive, consistent numbers', () => {
-    const cpu = rep.results.filter((r) => r.device === 'cpu' && r.api === 'native');
+    const cpu = rep.results.filter((r) => r.device === 'cpu' && r.api === 'native' && r.algorithm!.startsWith('auto'));
     expect(cpu.map((r) => r.shape).sort()).toEqual(SHAPES);
     for (const r of cpu) {
       expect(r.ms, r.shape).toBeGreaterThan(0);
@@ -80,7 +80,7 @@ describe('npm run bench --quick', () => {
     for (const r of peers) {
       expect(r.api).toMatch(/^onednn/);
       expect(r.checkError).toBeLessThanOrEqual(1e-3);
-      const ours = rep.results.find((o) => o.shape === r.shape && o.api === 'native')!;
+      const ours = rep.results.find((o) => o.shape === r.shape && o.api === 'native' && o.algorithm!.startsWith('auto'))!;
       // Relative: the JSON has 6 significant digits, and a ratio can be large (S6: ~1e5).
       expect(Math.abs(r.vsOurs! / (r.ms / ours.ms) - 1)).toBeLessThan(1e-4);
     }
@@ -95,14 +95,18 @@ describe('npm run bench --quick', () => {
 
   it("reprints the lecture's projection with the measured CPU rate", () => {
     const p = rep.projection;
-    const s1 = rep.results.find((r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native')!;
+    const s1 = rep.results.find((r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native' && r.algorithm!.startsWith('auto'))!;
+    const algo = s1.algorithm!.replace('auto: ', '');
     expect(p.cpuHours).toBeCloseTo((1e7 * s1.ms) / 1e3 / 3600, 6);
     // One workload and one convention in every row: 10 x 1e6 x S1 = 1.024e16 multiply-adds =
     // 2.048e16 FLOP, time = FLOP / rate; the lecture's rates count a multiply-add as one FLOP.
     expect(p.convention).toBe('FLOP = 2 x multiply-add');
     expect(p.totalMultiplyAdds).toBe(1.024e16);
     expect(p.totalFlops).toBe(2.048e16);
-    expect(p.rows.map((r) => r.row)).toEqual(['lecture, CPU', 'lecture, GPU', `measured, CPU (${s1.threads} threads)`, 'measured, GPU']);
+    // With Winograd on S1 ('auto'), a labelled effective rate, and the GEMM's row beside it.
+    const gemm = algo.startsWith('winograd') ? [`measured, CPU (${s1.threads} threads, implicit_gemm)`] : [];
+    expect(p.rows.map((r) => r.row)).toEqual(['lecture, CPU', 'lecture, GPU', `measured, CPU (${s1.threads} threads, ${algo})`, 'measured, GPU', ...gemm]);
+    if (gemm.length) expect(stdout).toContain('Winograd: effective rate, the direct multiply-adds / time');
     for (const r of p.rows) if (r.gflops !== null) expect(r.hours! * 3600 * r.gflops * 1e9).toBeCloseTo(2.048e16, -8);
     expect(p.rows[0].gflops).toBe(300);
     expect(p.lecture.cpuHours).toBeCloseTo(18.96, 2);
@@ -120,7 +124,7 @@ describe('npm run bench --quick', () => {
     const s = fs.readFileSync(svg, 'utf8');
     expect(s.startsWith('<svg')).toBe(true);
     expect(s.trim().endsWith('</svg>')).toBe(true);
-    expect((s.match(/<rect [^>]*><title>/g) || []).length).toBe(rep.results.filter((r) => r.device === 'cpu' && r.api === 'native').length);
+    expect((s.match(/<rect [^>]*><title>/g) || []).length).toBe(rep.results.filter((r) => r.device === 'cpu' && r.api === 'native' && r.algorithm!.startsWith('auto')).length);
     expect(s).toContain('measured fp32 FMA peak');
   });
 });
@@ -132,7 +136,7 @@ describe('npm run bench options', () => {
     const r = bench(['--quick', '--shapes', 'S6,S4', '--threads', '1', '--json', json]);
     expect(r.status, r.stderr).toBe(0);
     const rep = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
-    expect(rep.results.filter((x) => x.api === 'native').map((x) => x.shape)).toEqual(['S6', 'S4']);
+    expect(rep.results.filter((x) => x.api === 'native' && x.algorithm!.startsWith('auto')).map((x) => x.shape)).toEqual(['S6', 'S4']);
     expect(rep.results.every((x) => x.threads === 1)).toBe(true);
     expect(rep.projection.cpuHours).toBeNull(); // S1 was not run
     fs.rmSync(dir, { recursive: true, force: true });

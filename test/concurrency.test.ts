@@ -166,9 +166,11 @@ describe('touching arguments while an async call runs', () => {
           global.gc();
           const junk = []; for (let j = 0; j < 8; j++) junk.push(mk(C * H * H, NaN));
           const y = await p1;
-          if (y.data[0] !== 288 || y.data[y.data.length - 1] !== 288) throw new Error('wrong result ' + y.data[0]);
+          // 288 within the 1e-5 contract ('auto' may take Winograd here, whose transforms round)
+          const ok = (v) => Math.abs(v - 288) <= 288e-5;
+          if (!ok(y.data[0]) || !ok(y.data[y.data.length - 1])) throw new Error('wrong result ' + y.data[0] + ' ' + y.data[y.data.length - 1]);
           await p2;
-          if (out[0] !== 288) throw new Error('wrong out ' + out[0]);
+          if (!ok(out[0])) throw new Error('wrong out ' + out[0]);
         }
         console.log('survived');
       })().catch((e) => { console.error(e); process.exit(3); });

@@ -22,13 +22,18 @@ function randomCase(r: ReturnType<typeof rng>): Case | null {
   const C = depthwise ? r.pick([2, 3, 8]) : Cg * groups;
   const g = depthwise ? C : groups;
   const K = g * r.pick([1, 2, 3, 5]);
-  const KH = r.pick([1, 2, 3, 5, 7]);
-  const KW = r.pick([1, 2, 3, 5, 7]);
+  let KH = r.pick([1, 2, 3, 5, 7]);
+  let KW = r.pick([1, 2, 3, 5, 7]);
   const H = r.int(1, 17);
   const W = r.int(1, 17);
   const N = r.pick([1, 2, 3]);
-  const stride: [number, number] = [r.pick([1, 1, 2, 3]), r.pick([1, 1, 2, 3])];
-  const dilation: [number, number] = [r.pick([1, 1, 2]), r.pick([1, 1, 2])];
+  let stride: [number, number] = [r.pick([1, 1, 2, 3]), r.pick([1, 1, 2, 3])];
+  let dilation: [number, number] = [r.pick([1, 1, 2]), r.pick([1, 1, 2])];
+  if (r.next() < 1 / 3) { // stride-1 undilated 3x3 or 5x5, as networks mostly have (Winograd runs these)
+    stride = [1, 1];
+    dilation = [1, 1];
+    KH = KW = r.pick([3, 3, 5]);
+  }
   const layout = r.pick(['NCHW', 'NHWC'] as const);
   const weightLayout = r.pick(['OIHW', 'HWIO'] as const);
   const rank3 = N === 1 && r.next() < 0.5;

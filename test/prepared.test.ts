@@ -147,7 +147,8 @@ describe.skipIf(!create)('prepared layers (createConv2d)', () => {
           global.gc();
           const junk = []; for (let j = 0; j < 8; j++) junk.push(new Float32Array(C * H * H).fill(NaN));
           const y = await p;
-          if (y.data[0] !== 288) throw new Error('wrong result ' + y.data[0]);
+          // 288 within the 1e-5 contract ('auto' may take Winograd here, whose transforms round)
+          if (Math.abs(y.data[0] - 288) > 288e-5 || Math.abs(y.data[y.data.length - 1] - 288) > 288e-5) throw new Error('wrong result ' + y.data[0]);
         }
         layer.dispose();
         console.log('survived');

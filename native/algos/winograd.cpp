@@ -78,11 +78,17 @@ const char* unsupported(const ConvProblem& p) {
   return nullptr;
 }
 
-// Whether 'auto' should take F(m x m) for p: within the accuracy contract, NCHW, enough channels
-// that the GEMMs outweigh the transforms, panels of NR tiles at least 3/4 full (a small image at
+// Below this many multiply-adds 'auto' keeps the GEMMs: a small layer pays the weight transform and
+// the per-task buffers for little work (16 x 16 images, 16 channels: 3-5 G multiply-adds/s here
+// against 12-30 for implicit_gemm, docs/PERF.md "Winograd").
+constexpr double kMinMacs = double(1 << 22);
+
+// Whether 'auto' should take F(m x m) for p: within the accuracy contract, NCHW, enough channels and
+// work that the GEMMs outweigh the transforms, panels of NR tiles at least 3/4 full (a small image at
 // N = 1 would compute mostly padding), and the transformed inputs of a task (V) within the L2.
 bool fits(int m, const ConvProblem& p, const KernelSet& k) {
   if (p.layout != Layout::NCHW || p.Cg < 16 || p.Kg() < 16 || !k.wino_in) return false;
+  if (p.macs() < kMinMacs) return false;
   if (!within_contract(m, int(p.KH), p.Cg * p.KH * p.KW)) return false;
   const int64_t alpha = m + p.KH - 1, tiles = p.N * ((p.OH + m - 1) / m) * ((p.OW + m - 1) / m);
   const int64_t panels = (tiles + k.nr - 1) / k.nr;

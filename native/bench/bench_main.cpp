@@ -379,6 +379,12 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const O
       } catch (const std::exception&) {
         continue;  // a forced algorithm that cannot run this shape: no row
       }
+      // A forced algorithm that 'auto' already runs here would time the same thing twice.
+      bool dup = false;
+      for (const Contender& o2 : cs)
+        dup = dup || (o2.api == "native" && o2.problem.precision == prec &&
+                      o2.algorithm == std::string("auto: ") + pl.algorithm->name);
+      if (dup) continue;
       void* scratch = (*ws)[planned++].get(pl.workspace_bytes);
       Contender c;
       c.api = "native";

@@ -464,7 +464,8 @@ void tile_remainders(uint64_t seed) {
 
 // Winograd's accuracy contract at the K the random sweep does not reach (its Cg stays small): relative
 // L2 error <= 1e-5 against float64 with inputs in [-1, 1] (docs/PERF.md, "Winograd": measured up to
-// K = 4608), and the sweep's max-norm bound (1e-5) up to K = 2304, every entry that runs the layer.
+// K = 4608), and a max-norm error within twice the table's worst (F(4x4, 3x3): 1e-5 at K = 4608;
+// the sweep's 1e-5 holds at its own K), every Winograd entry that runs the layer.
 void winograd_contract(uint64_t seed) {
   Rng r(seed ^ 0x3c6ef372fe94f82bULL);
   const auto& names = cc::algorithm_names();
@@ -487,7 +488,7 @@ void winograd_contract(uint64_t seed) {
           den += ref[i] * ref[i];
         }
         const double l2 = std::sqrt(num / den), mx = rel_error(y, ref);
-        check(l2 <= 1e-5 && mx <= 1e-5, std::string(kernel_name()) + " " + names[size_t(a)] + " contract " +
+        check(l2 <= 1e-5 && mx <= 2e-5, std::string(kernel_name()) + " " + names[size_t(a)] + " contract " +
                                             cc::describe(p) + ": rel L2 " + std::to_string(l2) + ", max-norm " +
                                             std::to_string(mx));
       }

@@ -189,6 +189,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<float32x4_t>(
@@ -204,6 +205,6 @@ void gather(float* d, const float* s, int64_t inc, int64_t n) {
 }  // namespace
 
 extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel_8x12, ukernel_8x12_rows, pack_b, direct_row,
-                                direct_row2, gather, peak, kPeakChains * 4 * 2};
+                                direct_row2, gather, peak, kPeakChains * 4 * 2, nullptr, wino_in, wino_out};
 
 }  // namespace cc
