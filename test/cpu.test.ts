@@ -3,7 +3,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import { backendInfo, conv2d, conv2dSync, convCost, createConv2d, type Tensor } from '../lib/index';
+import { ASYNC_INLINE_MACS, backendInfo, conv2d, conv2dSync, convCost, createConv2d, type Tensor } from '../lib/index';
 import { refConv, relError, rng, seedFromEnv } from './helpers';
 
 const seed = seedFromEnv();
@@ -271,5 +271,47 @@ describe('algorithms by name', () => {
     expect(convCost([1, 100, 64, 64], [100, 100, 5, 5], { padding: 2 }).algorithm).toBe('winograd_2x2');
     expect(convCost([8, 64, 56, 56], [64, 64, 3, 3], { padding: 1, stride: 2 }).algorithm).toBe('implicit_gemm');
     expect(convCost([8, 56, 56, 64], [64, 64, 3, 3], { padding: 1, layout: 'NHWC' }).algorithm).toBe('implicit_gemm');
+  });
+});
+
+describe('cheap async', () => {
+  // Settles within a few microtask turns (no pool round trip) or not.
+  async function settlesAtOnce(p: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    p.then(() => { done = true; }, () => { done = true; });
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    const early = done;
+    await p;
+    return early;
+  }
+
+  it('a call of at most ASYNC_INLINE_MACS runs inline and resolves at once; a larger one goes to the pool; both right', async () => {
+    const r = rng(seed + 53);
+    for (const [xs, ws, inline] of [[[1, 8, 16, 16], [8, 8, 3, 3], true], [[1, 32, 48, 48], [32, 32, 3, 3], false]] as [number[], number[], boolean][]) {
+      const x = { data: r.floats(xs.reduce((a, b) => a * b)), shape: xs };
+      const w = { data: r.floats(ws.reduce((a, b) => a * b)), shape: ws };
+      const macs = convCost(xs, ws, { padding: 1 }).macs;
+      expect(macs <= ASYNC_INLINE_MACS).toBe(inline);
+      const ref = refConv(x, w, { padding: [1, 1, 1, 1] }).data;
+      const p = conv2d(x, w, { padding: 1 });
+      expect(await settlesAtOnce(p)).toBe(inline);
+      expect(relError((await p).data, ref)).toBeLessThanOrEqual(1e-5);
+      const out = new Float32Array(ref.length).fill(NaN);
+      const q = conv2d(x, w, { padding: 1, out });
+      if (inline) expect(Number.isNaN(out[0])).toBe(false); // written before conv2d returned
+      expect((await q).data).toBe(out);
+      expect(relError(out, ref)).toBeLessThanOrEqual(1e-5);
+      const layer = createConv2d(w, { padding: 1 });
+      const l = layer.run(x);
+      expect(await settlesAtOnce(l)).toBe(inline);
+      expect(relError((await l).data, ref)).toBeLessThanOrEqual(1e-5);
+      layer.dispose();
+    }
+  });
+
+  it('an inline call rejects with the same errors as before', async () => {
+    const x = { data: new Float32Array(16), shape: [1, 1, 4, 4] };
+    const w = { data: new Float32Array(8), shape: [1, 2, 2, 2] };
+    await expect(conv2d(x, w)).rejects.toMatchObject({ code: 'ERR_CHANNELCONV_CHANNEL_MISMATCH' });
   });
 });
