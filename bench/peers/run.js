@@ -15,7 +15,7 @@ const lib = require('../lib');
 const here = __dirname;
 const TOLERANCE = 1e-4;
 const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--json FILE]
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--baseline DIR] [--json FILE]
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
 a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
@@ -43,6 +43,9 @@ ${lib.shapesHelp('                         ')}
                        by default because a spinning thread keeps a core busy while the next contender
                        runs: channelconv's next call measured 1.3-1.9x slower that way, with no gain
                        for onnxruntime
+  --baseline DIR       also time another channelconv build (DIR/dist/index.js, e.g. a checkout of an
+                       older commit, built) with conv2dSync, alternating with the rest: before/after
+                       in one run
   --json FILE          also write the report as JSON (schema channelconv-bench-peers/1: machine, load
                        average, versions, and per shape and contender the median, min, max, samples,
                        callsPerSample, GFLOP/s, ratio and error); bench/markdown.js turns it into the
@@ -60,7 +63,7 @@ function parseArgs(argv) {
     quick: false, shapes: '', json: '', ortSpin: false,
     ...lib.parseArgs(argv, {
       flags: { '--quick': 'quick', '--ort-spin': 'ortSpin' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--baseline': 'baseline' },
     }, USAGE, fail),
   };
   const positive = (name, s) => {
@@ -192,6 +195,10 @@ async function tfjsContender(tf, backend, s, d) {
 async function runShape(s, ctx, o) {
   const d = makeData(s);
   const contenders = [...ourContenders(ctx.cc, s, d, o.threads), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
+  if (ctx.baseline) {
+    const [sync] = ourContenders(ctx.baseline, s, d, o.threads);
+    contenders.splice(2, 0, { ...sync, name: 'channelconv baseline conv2dSync' });
+  }
   for (const b of ['wasm', 'cpu']) contenders.push(await tfjsContender(ctx.tf, b, s, d));
   const tfjsCpu = contenders.find((c) => c.name === 'tfjs cpu');
   tfjsCpu.capMs = o.cpuCap * 1e3;
@@ -317,7 +324,8 @@ async function main() {
   if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend failed to initialise');
   const wasmThreads = wasm.getThreadsCount();
   const wasmSimd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const ctx = { cc, ort, tf };
+  const baseline = o.baseline ? require(path.resolve(o.baseline, 'dist', 'index.js')) : null;
+  const ctx = { cc, ort, tf, baseline };
 
   const info = cc.backendInfo();
   const peerVersions = {
@@ -333,6 +341,7 @@ async function main() {
     `tfjs cpu: pure JavaScript, single-threaded; capped at ${o.cpuCap} s per shape (fewer samples; "(cold)" = its first call is the only sample)`,
     'all contenders compute conv + bias; tfjs in NHWC (input converted once, outside the timed region), the rest NCHW',
     `each peer's output is compared with channelconv's: max|a-b| / max(1, max|b|) <= ${TOLERANCE}`,
+    ...(baseline ? [`channelconv baseline: ${path.resolve(o.baseline)} (version ${baseline.backendInfo().version}), conv2dSync, alternating with the rest`] : []),
   ];
   console.log(`channelconv vs peers: ${new Date().toISOString()}`);
   console.log(`machine: ${os.cpus()[0].model}, ${os.cpus().length} logical CPUs; Node ${process.versions.node}; channelconv ${info.version} (GEMM ${info.cpu.isa})`);
