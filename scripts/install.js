@@ -48,9 +48,9 @@ function fail(tried, missing) {
   if (missing.length) lines.push(`  missing for a build from source: ${missing.join('; ')}`);
   lines.push(
     'How to fix:',
-    '  - Prebuilt binaries exist for linux-x64 with glibc (minimum version: README, "Install"). On such a',
-    '    machine, install without --build-from-source / npm_config_build_from_source.',
-    '  - Or build from source: install CMake >= 3.18 and a C++17 compiler with OpenMP',
+    '  - Prebuilt binaries exist for linux-x64 and linux-arm64 with glibc (minimum version: README,',
+    '    "Install"). On such a machine, install without --build-from-source / npm_config_build_from_source.',
+    '  - Or build from source: install CMake >= 3.18 and a C++17 compiler (OpenMP is used when it has it)',
     '    (Debian/Ubuntu: apt-get install cmake g++; Fedora/RHEL: dnf install cmake gcc-c++;',
     '    Alpine: apk add cmake g++ make), make sure they are on PATH, then run `npm rebuild channelconv`.',
     '    The build tools cmake-js, node-addon-api and node-api-headers are optional dependencies of',
