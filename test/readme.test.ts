@@ -160,6 +160,13 @@ const REPO = 'channelconv/channelconv';
 describe('package metadata and README links', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
+  it('no command installs the unpublished name: `npm install channelconv` only where the README says it is not published yet', () => {
+    const lines = readme.split('\n');
+    const uses = lines.map((l, i) => [l, i + 1] as const).filter(([l]) => /\bnpm (install|i|add) channelconv(?![\w.@/-])/.test(l));
+    expect(uses.length).toBeGreaterThan(0);
+    for (const [l, n] of uses) expect(l, `README.md:${n}`).toMatch(/not on the npm registry|published/);
+  });
+
   it('package.json names the repository, its home page and where to file issues', () => {
     expect(pkg.repository).toEqual({ type: 'git', url: `git+https://github.com/${REPO}.git` });
     expect(pkg.homepage).toBe(`https://github.com/${REPO}#readme`);
