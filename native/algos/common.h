@@ -28,6 +28,15 @@ struct APack {
 APack a_pack(const ConvProblem& p, const KernelSet& k);
 inline int64_t a_packed_floats(const ConvProblem& p, const APack& a) { return p.groups * a.Mp * a.Kd; }
 
+// Element (n, c, h, w) of an activation tensor of C channels and H x W pixels in `layout` lies at
+// n*s.n + c*s.c + h*s.h + w*s.w (s = act_strides(...)): how the layout-generic kernels index.
+struct ActStrides {
+  int64_t n, c, h, w;
+};
+inline ActStrides act_strides(Layout layout, int64_t C, int64_t H, int64_t W) {
+  return layout == Layout::NHWC ? ActStrides{H * W * C, 1, W * C, C} : ActStrides{C * H * W, H * W, W, 1};
+}
+
 // Algorithm hooks for that packed format.
 extern const char kGemmAFormat;
 size_t gemm_a_bytes(const Plan& pl);

@@ -66,6 +66,27 @@ std::string runnable_names(const Plan& base, int threads) {
 
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const class PreparedWeights* pw);
 
+// Backward-weights' bias gradient, whatever the algorithm: db[k] = sum of dy[:, k, :, :], each
+// channel summed in float64 in one fixed order (the same bits for any thread count). NHWC sums
+// blocks of 16 channels at a time so each cache line of dy is read once.
+void bias_gradient(const ConvProblem& p, const float* dy, float* db, int threads) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t cb = nhwc ? 16 : 1, pix = p.OH * p.OW, blocks = (p.Cout + cb - 1) / cb;
+  if (p.y_elems() < (int64_t(1) << 16)) threads = 1;
+  parallel_for(threads, blocks, [&](int64_t blk, int) {
+    const int64_t k0 = blk * cb, k1 = std::min(p.Cout, k0 + cb);
+    double acc[16] = {};
+    if (nhwc) {
+      for (int64_t i = 0; i < p.N * pix; ++i)
+        for (int64_t k = k0; k < k1; ++k) acc[k - k0] += double(dy[i * p.Cout + k]);
+    } else {
+      for (int64_t n = 0; n < p.N; ++n)
+        for (int64_t q = 0; q < pix; ++q) acc[0] += double(dy[(n * p.Cout + k0) * pix + q]);
+    }
+    for (int64_t k = k0; k < k1; ++k) db[k] = float(acc[k - k0]);
+  });
+}
+
 }  // namespace
 
 std::unique_ptr<float[]> alloc_floats(int64_t n, const char* what) {
@@ -142,6 +163,10 @@ void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const Prepar
       algo.prepack(pl, a.w, packed, threads);
       a.packed = packed;
     }
+  }
+  if (p.direction == Direction::BackwardWeights) {
+    if (args.dst2) bias_gradient(p, args.src2, args.dst2, threads);
+    if (!args.dst) return;  // the bias gradient alone
   }
   if (dw_oihw) a.dst = dw_oihw;
   algo.run(pl, a, scratch, threads);

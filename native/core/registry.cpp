@@ -5,6 +5,7 @@
 namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
+extern const Algorithm kDirectBackwardData, kDirectBackwardWeights;
 }
 
 namespace {
@@ -15,6 +16,8 @@ const Algorithm* const kRegistry[] = {
     &algos::kDirectForward,
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
+    &algos::kDirectBackwardData,
+    &algos::kDirectBackwardWeights,
 };
 
 }  // namespace
