@@ -5,7 +5,8 @@
 namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
-extern const Algorithm kDirectBackwardData, kDirectBackwardWeights;
+extern const Algorithm kDirectBackwardData, kImplicitGemmBackwardData, kDirectBackwardWeights,
+    kImplicitGemmBackwardWeights;
 }
 
 namespace {
@@ -17,7 +18,9 @@ const Algorithm* const kRegistry[] = {
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
     &algos::kDirectBackwardData,
+    &algos::kImplicitGemmBackwardData,
     &algos::kDirectBackwardWeights,
+    &algos::kImplicitGemmBackwardWeights,
 };
 
 }  // namespace
