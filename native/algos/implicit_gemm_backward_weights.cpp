@@ -1,10 +1,11 @@
 // implicit_gemm (backward-weights): per group, the weight gradient as one GEMM
 //     dw'[k][(kh, kw, c)] = sum over output pixels q of dy[k][q] * x[c][ih(q, kh)][iw(q, kw)]
 // with M = Cout/groups (dy's channels, packed once per tile as the A panels, K = pixels) and
-// N = KH*KW*Cg. B is read in place: the tile's input rows are copied channel-innermost into a window
-// [row][column][c], where for each pixel and kernel row kh the KW*Cg values (kw, c) are contiguous
-// (Cg per tap with a column dilation); the micro-kernel takes them as NR-wide rows at per-pixel
-// offsets (ukernel_rows), so nothing is packed per B panel. The window and the packed dy are shared
+// N = KH*KW*Cg. The tile's input rows are copied channel-innermost into a window [row][column][c],
+// where for each pixel and kernel row kh the KW*Cg values (kw, c) are contiguous (Cg per tap with a
+// column dilation): a B panel row (NR of them) is one contiguous copy, so packing B costs a plain copy
+// per pixel. (Read in place instead, the rows of consecutive pixels lie Cg floats apart: with 64 or
+// 256 channels they fall into a few L1 sets, measured 2-3x slower.) The window and the packed dy are shared
 // by the team: each tile is copied once, then the threads split the N panels (and M, when the panels
 // are few) and accumulate over the pixels in one fixed order, so every element of dw has the same
 // bits for any thread count. dw' ([Cout][KH][KW][Cg]) is transposed to OIHW at the end.
@@ -27,6 +28,7 @@ struct BwPlan {
   int64_t rows, tiles;     // output rows per tile, tiles per image
   int64_t win_floats, a_floats;
   int64_t pchunks, msplit;  // compute tasks per tile: panel chunks x M chunks
+  int64_t bpanel_floats;    // per thread: one packed B panel [kc][NR]
 };
 
 const char* unsupported(const ConvProblem&) { return nullptr; }
@@ -64,8 +66,9 @@ bool plan(Plan& pl) {
   b.pchunks = std::min<int64_t>(np, t > 1 ? 4 * t : 1);
   b.msplit = t > 1 && np < 4 * t ? std::min<int64_t>(mpanels, (4 * t + np - 1) / np) : 1;
   pl.threads = int(std::max<int64_t>(1, std::min<int64_t>(t, std::max(b.pchunks * b.msplit, window_rows(s, b.rows)))));
+  b.bpanel_floats = int64_t(aligned_floats(int64_t(kr.kc) * kr.nr));
   pl.scratch_bytes = 4 * (aligned_floats(s.w_elems()) + aligned_floats(b.win_floats) + aligned_floats(b.a_floats) +
-                          aligned_floats(2 * b.rows * s.OW));
+                          aligned_floats(2 * b.rows * s.OW) + size_t(b.bpanel_floats) * size_t(pl.threads));
   return true;
 }
 
@@ -81,6 +84,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
   float* win = dwp + aligned_floats(s.w_elems());
   float* apk = win + aligned_floats(b.win_floats);
   int64_t* offs = reinterpret_cast<int64_t*>(apk + aligned_floats(b.a_floats));
+  float* bpanels = reinterpret_cast<float*>(offs) + aligned_floats(2 * b.rows * s.OW);
   const int64_t mpanels = b.Mp / mr, np = b.nseg * b.pps;
   auto seg_off = [&](int64_t seg) {
     return s.dil_w == 1 ? seg * s.dil_h * b.Wp * s.Cg : ((seg / s.KW) * s.dil_h * b.Wp + (seg % s.KW) * s.dil_w) * s.Cg;
@@ -109,9 +113,9 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
             const float* xr = xg + ih * xs.h + (j0 - s.pad_l) * xs.w;
             if (nhwc) {
               for (int64_t j = j0; j < j1; ++j) std::memcpy(d + j * s.Cg, xr + (j - j0) * xs.w, size_t(s.Cg) * 4);
-            } else {
-              for (int64_t c = 0; c < s.Cg; ++c)
-                for (int64_t j = j0; j < j1; ++j) d[j * s.Cg + c] = xr[c * xs.c + (j - j0)];
+            } else {  // channel rows to pixels: contiguous writes; the Cg rows' lines stay in L1 for 16 pixels
+              for (int64_t j = j0; j < j1; ++j)
+                for (int64_t c = 0; c < s.Cg; ++c) d[j * s.Cg + c] = xr[c * xs.c + (j - j0)];
             }
           } else if (task < rw + mpanels) {  // MR rows of dy, every K block: [kcb][MR] at apk + Mp*k0 + i0*kcb
             const int64_t i0 = (task - rw) * mr;
@@ -131,7 +135,8 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
           }
         });
         const bool first = n == 0 && t == 0;  // this group's first pixels: C = A*B, no accumulation
-        parallel_for(threads, b.pchunks * b.msplit, [&](int64_t task, int) {
+        parallel_for(threads, b.pchunks * b.msplit, [&](int64_t task, int thread) {
+          float* bp = bpanels + b.bpanel_floats * thread;
           const int64_t pc = task / b.msplit, mc = task % b.msplit;
           const int64_t p0 = pc * np / b.pchunks, p1 = (pc + 1) * np / b.pchunks;
           const int64_t m_lo = mc * mpanels / b.msplit * mr, m_hi = std::min(b.M, (mc + 1) * mpanels / b.msplit * mr);
@@ -141,11 +146,12 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
             for (int64_t pi = p0; pi < p1; ++pi) {
               const int64_t seg = pi / b.pps, l0 = (pi % b.pps) * nr;
               const int ncb = int(std::min<int64_t>(nr, b.L - l0));
-              const float* bp = win + seg_off(seg) + l0;
+              const float* src = win + seg_off(seg) + l0;
+              for (int64_t kk = 0; kk < kcb; ++kk) std::copy(src + offs[k0 + kk], src + offs[k0 + kk] + nr, bp + kk * nr);
               float* c = dwp + (g * b.M) * b.Kd + seg * b.L + l0;
               for (int64_t i0 = m_lo; i0 < m_hi; i0 += mr)
-                kr.ukernel_rows(kcb, apk + b.Mp * k0 + i0 * kcb, bp, offs + k0, c + i0 * b.Kd, b.Kd,
-                                int(std::min<int64_t>(mr, b.M - i0)), ncb, nullptr, flags);
+                kr.ukernel(kcb, apk + b.Mp * k0 + i0 * kcb, bp, c + i0 * b.Kd, b.Kd, 1,
+                           int(std::min<int64_t>(mr, b.M - i0)), ncb, nullptr, flags);
             }
           }
         });

@@ -2,7 +2,9 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--json FILE|-]
+//                          [--no-backward] [--json FILE|-]
+// Besides the forward rows: the backward pass of each shape but the tiny one (input gradient, weight
+// gradient with the bias gradient, and both), unless --no-backward.
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 #include <unistd.h>
 
@@ -88,13 +90,14 @@ struct Options {
   double probe_seconds = 0.3; // per (ISA, thread count) peak point
   int min_reps = 5;
   int64_t rotate_cap = int64_t{512} << 20;  // most bytes of rotated input/output sets
+  bool backward = true;       // also time the backward directions
   std::string json;           // "" table only, "-" JSON on stdout, else a file
 };
 
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--json FILE|-]\n",
+               "[--budget SECONDS] [--no-backward] [--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -125,6 +128,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
+    else if (a == "--no-backward") o.backward = false;
     else if (a == "--json") o.json = value(i);
     else if (a == "--budget") {
       char* end = nullptr;
@@ -279,6 +283,41 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
   return err / scale;
 }
 
+// Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
+// clock's own cost stays negligible.
+template <class F>
+void warm_up(F& call, const Options& o, const std::string& label, Timing& t) {
+  progress(label + ": warm-up");
+  int64_t warm_calls = 0;
+  const auto w0 = Clock::now();
+  do {
+    call();
+    ++warm_calls;
+  } while (seconds_since(w0) < o.warmup);
+  const double per_call = seconds_since(w0) / double(warm_calls);
+  t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
+}
+
+// Timed samples until the budget is spent (at least min_reps): median, min, max per call.
+template <class F>
+void sample(F& call, const Options& o, const std::string& label, Timing& t) {
+  std::vector<double> ms;
+  const auto t0 = Clock::now();
+  while ((int64_t(ms.size()) < o.min_reps || seconds_since(t0) < o.budget) && ms.size() < 100000) {
+    const auto c0 = Clock::now();
+    for (int64_t c = 0; c < t.calls_per_sample; ++c) call();
+    ms.push_back(seconds_since(c0) * 1e3 / double(t.calls_per_sample));
+    if (ms.size() % 8 == 0)
+      progress(label + ": " + std::to_string(ms.size()) + " samples");
+  }
+  std::sort(ms.begin(), ms.end());
+  t.samples = int64_t(ms.size());
+  const size_t m = ms.size();
+  t.median_ms = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+}
+
 Timing time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
   Timing t;
   const int64_t xin = s.x_elems(), yout = s.y_elems();
@@ -317,36 +356,142 @@ Timing time_shape(const cc::ConvProblem& s, int threads, const Options& o, const
     cc::run(pl, a, scratch);
   };
 
-  // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
-  // clock's own cost stays negligible.
-  progress(label + ": warm-up");
-  int64_t warm_calls = 0;
-  const auto w0 = Clock::now();
-  do {
-    call();
-    ++warm_calls;
-  } while (seconds_since(w0) < o.warmup);
-  const double per_call = seconds_since(w0) / double(warm_calls);
-  t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
-
+  warm_up(call, o, label, t);
   for (int64_t i = 0; i < std::min<int64_t>(t.sets, next); ++i)
     t.check_error = std::max(t.check_error, spot_check(s, xs[i].get(), w.get(), bias.get(), ys[i].get()));
+  sample(call, o, label, t);
+  return t;
+}
 
-  std::vector<double> ms;
-  const auto t0 = Clock::now();
-  while ((int64_t(ms.size()) < o.min_reps || seconds_since(t0) < o.budget) && ms.size() < 100000) {
-    const auto c0 = Clock::now();
-    for (int64_t c = 0; c < t.calls_per_sample; ++c) call();
-    ms.push_back(seconds_since(c0) * 1e3 / double(t.calls_per_sample));
-    if (ms.size() % 8 == 0)
-      progress(label + ": " + std::to_string(ms.size()) + " samples");
+
+// ---- backward -------------------------------------------------------------------------------------
+
+// What a training step computes after the forward pass: the input gradient, the weight gradient (with
+// the bias gradient), or both, as conv2dBackward runs them (one plan per direction).
+enum class Backward { Data, Weights, Both };
+const char* backward_name(Backward b) {
+  return b == Backward::Data ? "backward_data" : b == Backward::Weights ? "backward_weights" : "backward";
+}
+
+// Spot-checks sampled elements of dx, dw and db (each may be null) against float64 sums (NCHW, OIHW).
+double spot_check_backward(const cc::ConvProblem& s, const float* x, const float* dy, const float* w, const float* dx,
+                           const float* dw, const float* db) {
+  const int64_t Kg = s.Kg();
+  double err = 0, scale = 1;
+  uint64_t r = 6789;
+  auto note = [&](double ref, float got) {
+    scale = std::max(scale, std::fabs(ref));
+    const double e = std::fabs(double(got) - ref);
+    err = std::isnan(e) ? INFINITY : std::max(err, e);
+  };
+  for (int i = 0; i < 32; ++i) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    const uint64_t pick = r >> 17;
+    if (dx) {  // dx[n, c, ih, iw]
+      const int64_t idx = int64_t(pick % uint64_t(s.x_elems()));
+      const int64_t iw = idx % s.W, ih = idx / s.W % s.H, c = idx / (s.W * s.H) % s.Cin, n = idx / (s.W * s.H * s.Cin);
+      const int64_t g = c / s.Cg;
+      double acc = 0;
+      for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k)
+        for (int64_t kh = 0; kh < s.KH; ++kh)
+          for (int64_t kw = 0; kw < s.KW; ++kw) {
+            const int64_t th = ih + s.pad_t - kh * s.dil_h, tw = iw + s.pad_l - kw * s.dil_w;
+            if (th < 0 || tw < 0 || th % s.stride_h || tw % s.stride_w) continue;
+            const int64_t oh = th / s.stride_h, ow = tw / s.stride_w;
+            if (oh >= s.OH || ow >= s.OW) continue;
+            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
+                   double(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
+          }
+      note(acc, dx[idx]);
+    }
+    if (dw) {  // dw[k, c, kh, kw]
+      const int64_t idx = int64_t(pick % uint64_t(s.w_elems()));
+      const int64_t kw = idx % s.KW, kh = idx / s.KW % s.KH, c = idx / (s.KW * s.KH) % s.Cg, k = idx / (s.KW * s.KH * s.Cg);
+      const int64_t ci = k / Kg * s.Cg + c;
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oh = 0; oh < s.OH; ++oh)
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h, iw = ow * s.stride_w - s.pad_l + kw * s.dil_w;
+            if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * double(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
+          }
+      note(acc, dw[idx]);
+    }
+    if (db) {
+      const int64_t k = int64_t(pick % uint64_t(s.Cout));
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t q = 0; q < s.OH * s.OW; ++q) acc += double(dy[(n * s.Cout + k) * s.OH * s.OW + q]);
+      note(acc, db[k]);
+    }
   }
-  std::sort(ms.begin(), ms.end());
-  t.samples = int64_t(ms.size());
-  const size_t m = ms.size();
-  t.median_ms = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
-  t.min_ms = ms.front();
-  t.max_ms = ms.back();
+  return err / scale;
+}
+
+// Times one backward kind of the forward problem `f` (NCHW, OIHW) with planned calls and kept
+// workspaces, rotating (x, dy, dx) sets as time_shape rotates (x, y).
+Timing time_backward(const cc::ConvProblem& f, Backward kind, int threads, const Options& o, const std::string& label) {
+  Timing t;
+  cc::ConvProblem pd = f, pw = f;
+  pd.direction = cc::Direction::BackwardData;
+  pd.epilogue = cc::Epilogue{};
+  pw.direction = cc::Direction::BackwardWeights;
+  pw.epilogue = cc::Epilogue{true, cc::Activation::None};  // the bias gradient too
+  const bool data = kind != Backward::Weights, weights = kind != Backward::Data;
+  const int64_t xin = f.x_elems(), yout = f.y_elems();
+  const int64_t set_bytes = (xin * (data ? 2 : 1) + yout) * int64_t(sizeof(float));
+  const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
+  t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
+  t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
+  FloatBuf w(f.w_elems()), dw(f.w_elems()), db(f.Cout);
+  fill_random(w.get(), f.w_elems(), 2);
+  std::fill(dw.get(), dw.get() + f.w_elems(), NAN);
+  std::fill(db.get(), db.get() + f.Cout, NAN);
+  std::vector<FloatBuf> xs, dys, dxs;
+  for (int64_t i = 0; i < t.sets; ++i) {
+    xs.emplace_back(xin);
+    dys.emplace_back(yout);
+    if (i == 0) {
+      fill_random(xs[0].get(), xin, 1);
+      fill_random(dys[0].get(), yout, 4);
+    } else {
+      std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
+      std::memcpy(dys[i].get(), dys[0].get(), size_t(yout) * sizeof(float));
+    }
+    if (data) {
+      dxs.emplace_back(xin);
+      std::fill(dxs[i].get(), dxs[i].get() + xin, NAN);
+    }
+  }
+  cc::PlanOptions po;
+  po.threads = threads;
+  const cc::Plan pld = cc::plan(pd, po), plw = cc::plan(pw, po);
+  cc::Workspace ws;
+  void* scratch = ws.get(std::max(data ? pld.workspace_bytes : 0, weights ? plw.workspace_bytes : 0));
+  int64_t next = 0;
+  auto call = [&] {
+    const int64_t i = next++ % t.sets;
+    if (data) {
+      cc::RunArgs a;
+      a.src = dys[i].get();
+      a.w = w.get();
+      a.dst = dxs[i].get();
+      cc::run(pld, a, scratch);
+    }
+    if (weights) {
+      cc::RunArgs a;
+      a.src = xs[i].get();
+      a.src2 = dys[i].get();
+      a.dst = dw.get();
+      a.dst2 = db.get();
+      cc::run(plw, a, scratch);
+    }
+  };
+  warm_up(call, o, label, t);
+  t.check_error = spot_check_backward(f, xs[0].get(), dys[0].get(), w.get(), data ? dxs[0].get() : nullptr,
+                                      weights ? dw.get() : nullptr, weights ? db.get() : nullptr);
+  sample(call, o, label, t);
   return t;
 }
 
@@ -378,6 +523,8 @@ struct Result {
   int threads;
   Timing t;
   double gflops, peak_fraction;
+  const char* direction = "forward";
+  double macs = 0;  // of everything the call computes (the backward pass: both directions)
 };
 
 }  // namespace
@@ -418,9 +565,30 @@ int main(int argc, char** argv) {
                        r.t.check_error);
           return 1;
         }
-        r.gflops = 2.0 * r.cs.macs() / (r.t.median_ms * 1e-3) / 1e9;
+        r.macs = r.cs.macs();
+        r.gflops = 2.0 * r.macs / (r.t.median_ms * 1e-3) / 1e9;
         results.push_back(r);
       }
+    std::vector<Result> backward;
+    if (o.backward)
+      for (const BenchShape* b : o.shapes)
+        for (int t : o.threads)
+          for (Backward kind : {Backward::Data, Backward::Weights, Backward::Both}) {
+            if (b->tiny) continue;
+            const std::string label = std::string(b->id) + " " + backward_name(kind) + " " + std::to_string(t) + "T";
+            Result r{b, to_problem(*b), t, {}, 0, 0};
+            r.direction = backward_name(kind);
+            r.t = time_backward(r.cs, kind, t, o, label);
+            if (!(r.t.check_error <= 1e-3)) {
+              progress_done();
+              std::fprintf(stderr, "channelconv_bench: %s %s output is wrong (spot-check relative error %g)\n", b->id,
+                           r.direction, r.t.check_error);
+              return 1;
+            }
+            r.macs = r.cs.macs() * (kind == Backward::Both ? 2 : 1);
+            r.gflops = 2.0 * r.macs / (r.t.median_ms * 1e-3) / 1e9;
+            backward.push_back(r);
+          }
     // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
     // work during one probe would otherwise understate the peak and overstate every fraction.
     for (auto& pt : points)
@@ -429,10 +597,11 @@ int main(int argc, char** argv) {
           progress(std::string("peak probe (again) ") + k->name + ", " + std::to_string(pt.threads) + " thread(s)");
           pt.gflops = std::max(pt.gflops, probe_rate(*k, pt.threads, o.probe_seconds));
         }
-    for (auto& r : results) {
-      std::string isa;
-      r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
-    }
+    for (auto* list : {&results, &backward})
+      for (auto& r : *list) {
+        std::string isa;
+        r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
+      }
     progress_done();
 
     std::string peak_isa, single_isa;
@@ -453,19 +622,25 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < points.size(); ++i)
       js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"threads\": " << points[i].threads
          << ", \"gflops\": " << jnum(points[i].gflops) << "}";
-    js << "]},\n  \"results\": [\n";
-    for (size_t i = 0; i < results.size(); ++i) {
-      const Result& r = results[i];
-      js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
-         << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
-         << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
-         << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
-         << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
-         << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
-         << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
-         << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+    // "results": the forward rows; "backward": the backward rows (direction backward_data,
+    // backward_weights or backward = both; macs of everything the row computes).
+    for (const auto* list : {&results, &backward}) {
+      js << (list == &results ? "]},\n  \"results\": [\n" : ",\n  \"backward\": [\n");
+      for (size_t i = 0; i < list->size(); ++i) {
+        const Result& r = (*list)[i];
+        js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
+           << ", \"direction\": " << jstr(r.direction)
+           << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
+           << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
+           << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
+           << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.macs)
+           << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
+           << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
+           << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < list->size() ? "," : "") << "\n";
+      }
+      js << "  ]";
     }
-    js << "  ]\n}\n";
+    js << "\n}\n";
 
     if (o.json == "-") {
       std::fputs(js.str().c_str(), stdout);
@@ -492,6 +667,20 @@ int main(int argc, char** argv) {
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
       std::printf("%-4s %-42s %3d %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads, med,
                   range, r.gflops, 100 * r.peak_fraction, (long long)(r.t.samples * r.t.calls_per_sample));
+    }
+    if (!backward.empty()) {
+      std::printf("\nbackward pass (NCHW, OIHW; backward_weights includes the bias gradient)\n%-4s %-17s %3s %12s %21s %9s %7s %12s\n",
+                  "id", "direction", "T", "median", "min - max", "GFLOP/s", "% peak", "x forward");
+      for (const Result& r : backward) {
+        double fwd = 0;
+        for (const Result& f : results)
+          if (f.shape == r.shape && f.threads == r.threads) fwd = f.t.median_ms;
+        char med[32], range[48];
+        std::snprintf(med, sizeof med, "%.3f ms", r.t.median_ms);
+        std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms, r.t.max_ms);
+        std::printf("%-4s %-17s %3d %12s %21s %9.2f %6.1f%% %12.2f\n", r.shape->id, r.direction, r.threads, med, range,
+                    r.gflops, 100 * r.peak_fraction, fwd > 0 ? r.t.median_ms / fwd : 0.0);
+      }
     }
     return 0;
   } catch (const std::exception& e) {
