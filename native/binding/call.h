@@ -71,7 +71,8 @@ struct Call {
   bool skip_weights = false;
   std::shared_ptr<const cc::PreparedWeights> layer;  // a prepared layer's weights, or null
   FloatView src, src2, w, bias, dst, dst2;
-  Napi::Value src_device;  // a device handle input (Device::Cuda), else empty
+  Napi::Value src_device;   // a device handle input (Device::Cuda), else empty
+  Napi::Value src2_device;  // backward-weights' gradOutput as a device handle (with src_device)
 };
 
 // The descriptor argument: a Float64Array of at least kDescLen elements.

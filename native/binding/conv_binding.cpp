@@ -132,15 +132,21 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-void run_cpu(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
-             float* dst2, void* workspace) {
+cc::RunArgs host_args(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
+                      float* dst2) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
   a.w = w;
   a.bias = bias;
-  a.dst = dst;
+  a.dst = c.skip_weights ? nullptr : dst;
   a.dst2 = dst2;
+  return a;
+}
+
+void run_cpu(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
+             float* dst2, void* workspace) {
+  const cc::RunArgs a = host_args(c, src, src2, w, bias, dst, dst2);
   if (c.layer) cc::run_prepared(c.plan, *c.layer, a, workspace);
   else cc::run(c.plan, a, workspace);
 }
@@ -163,8 +169,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   Layer* layer = nullptr;
   const Call c = prepare(info, false, &layer);
   if (c.device == Device::Cuda) {
-    DeviceRef x_dev = c.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src_device, "input");
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, c.src.data, x_dev, c.w.data, c.bias.data, c.dst.data); });
+    const DeviceRef x_dev = c.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src_device, "input");
+    const DeviceRef x2_dev = c.src2_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src2_device, "gradOutput");
+    const cc::RunArgs a = host_args(c, c.src.data, c.src2.data, c.w.data, c.bias.data, c.dst.data, c.dst2.data);
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, a, x_dev, x2_dev); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
@@ -210,10 +218,11 @@ class RunJob {
     bias_ = copy(env, call_.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
     if (!call_.src_device.IsEmpty()) x_dev_ = device_ref(env, call_.src_device, "input");
+    if (!call_.src2_device.IsEmpty()) x2_dev_ = device_ref(env, call_.src2_device, "gradOutput");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
-    if (!x_dev_.buf && !(bwd_w && call_.skip_weights)) {
+    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {
       dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
       bytes += int64_t(dst_.get_deleter().bytes);
     }
@@ -228,13 +237,14 @@ class RunJob {
     if (layer) layer_ = Napi::Persistent(layer->Value());
     // The arrays were copied: drop the handles (they must not be used off the main thread).
     call_.src = call_.src2 = call_.w = call_.bias = call_.dst = call_.dst2 = FloatView{};
-    call_.src_device = Napi::Value();
+    call_.src_device = call_.src2_device = Napi::Value();
     reported_.set(env, bytes);
   }
 
   void execute() {
     if (call_.device == Device::Cuda) {
-      y_dev_ = run_cuda(call_.problem, src_.get(), x_dev_, w_.get(), bias_.get(), dst_.get());
+      y_dev_ = run_cuda(call_.problem, host_args(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get()),
+                        x_dev_, x2_dev_);
       return;
     }
     run_cpu(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
@@ -267,7 +277,7 @@ class RunJob {
 
   Call call_;
   Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
-  DeviceRef x_dev_, y_dev_;
+  DeviceRef x_dev_, x2_dev_, y_dev_;
   Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
   Reported reported_;
 };

@@ -138,16 +138,18 @@ namespace {
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const PreparedWeights* pw) {
   const ConvProblem& p = pl.problem;
   const Algorithm& algo = *pl.algorithm;
+  const bool bias_alone = p.direction == Direction::BackwardWeights && !args.dst;
+  std::optional<ThreadLease> lease;
+  if (pl.threads > 1) lease.emplace(pl.threads);
+  const int threads = lease ? lease->count() : 1;
+  if (p.direction == Direction::BackwardWeights && args.dst2) bias_gradient(p, args.src2, args.dst2, threads);
+  if (bias_alone) return;  // no workspace needed (the binding passes none)
   const Layout3 l = workspace_layout(pl);
   char* ws = static_cast<char*>(workspace);
   float* w_oihw = l.w_oihw ? reinterpret_cast<float*>(ws) : nullptr;
   float* packed = l.packed ? reinterpret_cast<float*>(ws + l.w_oihw) : nullptr;
   float* dw_oihw = l.dw_oihw ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed) : nullptr;
   float* scratch = l.scratch ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed + l.dw_oihw) : nullptr;
-
-  std::optional<ThreadLease> lease;
-  if (pl.threads > 1) lease.emplace(pl.threads);
-  const int threads = lease ? lease->count() : 1;
 
   RunArgs a = args;
   if (pw) {
@@ -163,10 +165,6 @@ void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const Prepar
       algo.prepack(pl, a.w, packed, threads);
       a.packed = packed;
     }
-  }
-  if (p.direction == Direction::BackwardWeights) {
-    if (args.dst2) bias_gradient(p, args.src2, args.dst2, threads);
-    if (!args.dst) return;  // the bias gradient alone
   }
   if (dw_oihw) a.dst = dw_oihw;
   algo.run(pl, a, scratch, threads);
