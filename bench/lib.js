@@ -64,35 +64,22 @@ function relError(a, b) {
   return err / scale;
 }
 
-/** [N, C, H, W] -> [N, H, W, C]. */
-function nchwToNhwc(x, N, C, H, W) {
+/** x [batch][A][B][C] -> [batch][C][B][A]: the one layout permutation (as native/core/layout.h). */
+function swapOuterInner(x, A, B, C, batch = 1) {
   const y = new Float32Array(x.length);
-  for (let n = 0; n < N; n++)
-    for (let c = 0; c < C; c++)
-      for (let h = 0; h < H; h++)
-        for (let w = 0; w < W; w++) y[((n * H + h) * W + w) * C + c] = x[((n * C + c) * H + h) * W + w];
+  const per = A * B * C;
+  for (let n = 0; n < batch; n++)
+    for (let a = 0; a < A; a++)
+      for (let b = 0; b < B; b++)
+        for (let c = 0; c < C; c++) y[n * per + (c * B + b) * A + a] = x[n * per + (a * B + b) * C + c];
   return y;
 }
-
+/** [N, C, H, W] -> [N, H, W, C]. */
+const nchwToNhwc = (x, N, C, H, W) => swapOuterInner(x, C, 1, H * W, N);
 /** [N, H, W, C] -> [N, C, H, W]. */
-function nhwcToNchw(y, N, C, H, W) {
-  const x = new Float32Array(y.length);
-  for (let n = 0; n < N; n++)
-    for (let h = 0; h < H; h++)
-      for (let w = 0; w < W; w++)
-        for (let c = 0; c < C; c++) x[((n * C + c) * H + h) * W + w] = y[((n * H + h) * W + w) * C + c];
-  return x;
-}
-
+const nhwcToNchw = (y, N, C, H, W) => swapOuterInner(y, H * W, 1, C, N);
 /** [O, I, KH, KW] -> [KH, KW, I, O]. */
-function oihwToHwio(w, O, I, KH, KW) {
-  const y = new Float32Array(w.length);
-  for (let o = 0; o < O; o++)
-    for (let i = 0; i < I; i++)
-      for (let h = 0; h < KH; h++)
-        for (let k = 0; k < KW; k++) y[((h * KW + k) * I + i) * O + o] = w[((o * I + i) * KH + h) * KW + k];
-  return y;
-}
+const oihwToHwio = (w, O, I, KH, KW) => swapOuterInner(w, O, I, KH * KW);
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
@@ -154,8 +141,45 @@ function build() {
   progress.done();
 }
 
+/**
+ * How many calls make one timed sample, as the native suite decides it: a sample lasts at least
+ * `minSampleMs` (50 µs), so a tiny call is timed as the mean of a batch, which keeps the clock and
+ * whatever ran just before it (another library, a cold cache) from dominating the per-call figure.
+ * First untimed calls for at least `warmupMs` (always at least one), so that the JIT, caches and
+ * thread pools settle; then the batch grows until the shortest of three batches lasts `minSampleMs`.
+ * Shortest, because on a busy machine noise (a lost time slice) only ever lengthens a batch. A call
+ * of `minSampleMs` or more (its fastest warm-up run) is a sample on its own. `call` is awaited when
+ * `isAsync`. Returns { calls, perCallMs }.
+ */
+async function sizeBatch(call, isAsync, { warmupMs, minSampleMs = 0.05, maxCalls = 100000, clock = now }) {
+  const batch = async (n) => {
+    const t0 = clock();
+    if (isAsync) for (let i = 0; i < n; i++) await call();
+    else for (let i = 0; i < n; i++) call();
+    return clock() - t0;
+  };
+  let fastest = Infinity;
+  const w0 = clock();
+  do fastest = Math.min(fastest, await batch(1));
+  while (clock() - w0 < warmupMs);
+  if (fastest >= minSampleMs) return { calls: 1, perCallMs: fastest };
+  let calls = Math.max(1, Math.floor(minSampleMs / Math.max(fastest, 1e-9)));
+  for (;;) {
+    const ms = Math.min(await batch(calls), await batch(calls), await batch(calls));
+    if (ms >= minSampleMs || calls >= maxCalls) return { calls, perCallMs: ms / calls };
+    calls = Math.min(maxCalls, Math.max(calls + 1, Math.ceil((calls * 1.05 * minSampleMs) / ms)));
+  }
+}
+
+/** The --shapes part of both help texts: every shape id of bench/shapes.json with its layer. */
+function shapesHelp(indent) {
+  const count = (n) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} G` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : `${n}`);
+  return SHAPES.map((s) => `${indent}${s.id}  ${s.name} (${count(s.macs)} multiply-adds)`).join('\n');
+}
+
 // Command-line options shared by `npm run bench` and `npm run bench:peers`: `flags` are booleans
-// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`.
+// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`, which
+// must explain every option (checked here, so a new option cannot go undocumented).
 // `fail(message)` is called for anything else and must not return.
 function parseArgs(argv, { flags, values }, usage, fail) {
   const o = {};
@@ -165,6 +189,9 @@ function parseArgs(argv, { flags, values }, usage, fail) {
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
     if (a === '--help' || a === '-h') {
+      const undocumented = [...Object.keys(flags), ...Object.keys(values)]
+        .filter((name) => !new RegExp(`^\\s+${name}\\b`, 'm').test(usage));
+      if (undocumented.length) fail(`the help text does not explain ${undocumented.join(', ')}`);
       console.log(usage);
       process.exit(0);
     } else if (Object.hasOwn(flags, a)) o[flags[a]] = true;
@@ -177,7 +204,7 @@ function parseArgs(argv, { flags, values }, usage, fail) {
 }
 
 module.exports = {
-  build, parseArgs,
+  build, parseArgs, shapesHelp, sizeBatch,
   root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
   defaultThreads, table, fmtTime, progress,
 };

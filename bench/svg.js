@@ -13,10 +13,10 @@ function niceStep(max) {
 
 /**
  * report: the JSON that scripts/bench.js writes. One group of bars per shape, one bar per thread count
- * (CPU results only); a dashed line per thread count at the measured peak for that many threads.
+ * (our CPU results only: a peer's rows, oneDNN's, are not drawn); a dashed line per thread count at the measured peak for that many threads.
  */
 function chart(report) {
-  const cpu = report.results.filter((r) => r.device === 'cpu');
+  const cpu = report.results.filter((r) => r.device === 'cpu' && (r.api || 'native') === 'native');
   const shapes = [...new Set(cpu.map((r) => r.shape))];
   const threads = [...new Set(cpu.map((r) => r.threads))].sort((a, b) => a - b);
   const peaks = threads.map((t) => {

@@ -2,25 +2,14 @@
 import type { NativeBackendInfo, NativeCudaStatus } from '../binding';
 import { native } from './native';
 
-export interface BackendInfo {
-  /** Package version. */
-  version: string;
-  cpu: {
-    /** The kernel set in use (CHANNELCONV_ISA, else the best this CPU runs). */
-    isa: string;
-    /** Every kernel set in this binary, best first: the values CHANNELCONV_ISA accepts. */
-    isas: string[];
-    /** Those this CPU runs. */
-    supportedIsas: string[];
-    /** The default thread count of a call: OMP_NUM_THREADS when set, else the cores this process may use. */
-    threads: number;
-    /** 'openmp', or 'threads' for a build without OpenMP (a std::thread pool). */
-    parallel: 'openmp' | 'threads';
-  };
-  /** The algorithm registry, in the order 'auto' tries it: options.algorithm's values besides 'auto'. */
-  algorithms: string[];
-  cuda: NativeCudaStatus;
-}
+/**
+ * What backendInfo() returns: the version; cpu: the kernel set in use (isa), every set in this binary
+ * (isas: CHANNELCONV_ISA's values) and those this CPU runs, the default thread count (OMP_NUM_THREADS
+ * honoured), the thread runtime, the core as detected and the blocking configuration chosen for it
+ * (core, config); algorithms: the registry in the order 'auto' tries it
+ * (options.algorithm's values besides 'auto'); cuda: compiled, available, the reason when not, devices.
+ */
+export type BackendInfo = NativeBackendInfo & { cuda: NativeCudaStatus };
 
 let cpuInfo: NativeBackendInfo | undefined;
 
@@ -34,7 +23,7 @@ export function backendInfo(): BackendInfo {
   const i = info();
   return {
     version: i.version,
-    cpu: { ...i.cpu, isas: i.cpu.isas.slice(), supportedIsas: i.cpu.supportedIsas.slice() },
+    cpu: { ...i.cpu, isas: i.cpu.isas.slice(), supportedIsas: i.cpu.supportedIsas.slice(), core: { ...i.cpu.core }, config: { ...i.cpu.config } },
     algorithms: i.algorithms.slice(),
     cuda: native().cudaStatus(),
   };

@@ -14,7 +14,8 @@ import { constants } from 'buffer';
 import { codes, plainError } from './errors';
 
 /** Below this many elements calloc is cheap (small blocks come from the heap already zeroed or hot). */
-export const UNINIT_MIN_ELEMS = 16384;
+const UNINIT_MIN_ELEMS = 16384; // a local binding (not read through `exports` on every call)
+export { UNINIT_MIN_ELEMS };
 
 function uninitialized(size: number): Float32Array {
   return new Float32Array(Buffer.allocUnsafeSlow(4 * size).buffer, 0, size);

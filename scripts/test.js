@@ -27,10 +27,10 @@ function step(name, cmd, args) {
 const built = step('native build', bin('cmake-js'), ['build', '--log-level', 'warn']) &&
   step('TypeScript build', 'npm', ['run', '--silent', 'build:ts']);
 
-// Native tests: parse their own "N passed, N failed" line.
-const nativeExe = path.join(root, 'build', 'channelconv_tests');
-if (built && fs.existsSync(nativeExe)) {
-  const r = spawnSync(nativeExe, process.argv.slice(2).filter((a) => /^\d+$/.test(a)), { cwd: root, encoding: 'utf8' });
+// A native test executable: runs it and counts its own "N passed, N failed" line; a crash, or a
+// failure without that line, counts as one failure. Returns its stdout.
+function native(file, args) {
+  const r = spawnSync(file, args, { cwd: root, encoding: 'utf8' });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
@@ -38,7 +38,14 @@ if (built && fs.existsSync(nativeExe)) {
     passed += Number(m[1]);
     failed += Number(m[2]);
   }
-  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1; // crashed, or failed without saying
+  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1;
+  return r.stdout;
+}
+const seedArgs = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
+
+const nativeExe = path.join(root, 'build', 'channelconv_tests');
+if (built && fs.existsSync(nativeExe)) {
+  native(nativeExe, seedArgs);
 } else if (built) {
   console.error(`native test executable missing: ${nativeExe}`);
   failed += 1;
@@ -50,18 +57,8 @@ if (built && fs.existsSync(nativeExe)) {
 for (const [exe, extra] of [['channelconv_cuda_tests', []], ['channelconv_cuda_emu_tests', ['12']]]) {
   const file = path.join(root, 'build', exe);
   if (!built || !fs.existsSync(file)) continue;
-  const seedArg = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).slice(0, 1);
-  const args = seedArg.length || extra.length ? [seedArg[0] || String(Date.now() % 1000000007), ...extra] : [];
-  const r = spawnSync(file, args, { cwd: root, encoding: 'utf8' });
-  process.stdout.write(r.stdout);
-  process.stderr.write(r.stderr);
-  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
-  if (m) {
-    passed += Number(m[1]);
-    failed += Number(m[2]);
-  }
-  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1;
-  const skip = /cuda tests: SKIPPED \((.*)\)/.exec(r.stdout);
+  const args = seedArgs.length || extra.length ? [seedArgs[0] || String(Date.now() % 1000000007), ...extra] : [];
+  const skip = /cuda tests: SKIPPED \((.*)\)/.exec(native(file, args));
   if (skip) console.log(`native CUDA tests skipped: ${skip[1]}`);
 }
 

@@ -1,6 +1,6 @@
 // conv2d / conv2dSync against the float64 reference over random shapes and every option.
 import { describe, expect, it } from 'vitest';
-import { conv2d, conv2dSync, convCost, type Conv2dOptions, type Tensor } from '../lib/index';
+import { backendInfo, conv2d, conv2dSync, convCost, type Algorithm, type Conv2dOptions, type Tensor } from '../lib/index';
 import { refConv, relError, rng, samePad, seedFromEnv } from './helpers';
 
 const seed = seedFromEnv();
@@ -83,6 +83,36 @@ describe('conv2dSync vs the float64 reference', () => {
       const err = relError(y.data, c.ref.data);
       expect(err, c.label).toBeLessThanOrEqual(1e-5);
     }
+  });
+
+  it('every algorithm of the registry, forced, on the random sweep: the reference result, or a RangeError naming those that can', () => {
+    const r = rng(seed + 2);
+    const names = backendInfo().algorithms as Algorithm[];
+    const ran: Record<string, number> = Object.fromEntries(names.map((a) => [a, 0]));
+    for (let n = 0; n < 150;) {
+      const c = randomCase(r);
+      if (!c) continue;
+      n++;
+      const auto = convCost(c.input.shape, c.weight.shape, c.options).algorithm;
+      expect(names).toContain(auto);
+      for (const algorithm of names) {
+        let y;
+        try {
+          y = conv2dSync(c.input, c.weight, { ...c.options, algorithm });
+        } catch (e) {
+          expect(e, `${algorithm} ${c.label}`).toBeInstanceOf(RangeError);
+          expect((e as { code: string }).code).toBe('ERR_CHANNELCONV_INVALID_OPTION');
+          expect((e as Error).message).toMatch(new RegExp(`options\\.algorithm '${algorithm}' cannot run this problem: .*; valid here: 'auto', .*${auto}`));
+          continue;
+        }
+        ran[algorithm]++;
+        expect(y.algorithm).toBe(algorithm);
+        expect(convCost(c.input.shape, c.weight.shape, { ...c.options, algorithm }).algorithm).toBe(algorithm);
+        expect(relError(y.data, c.ref.data), `${algorithm} ${c.label}`).toBeLessThanOrEqual(1e-5);
+      }
+    }
+    // Each entry ran on a good share of the sweep (an entry the sweep never reaches is untested).
+    for (const a of names) expect(ran[a], a).toBeGreaterThan(20);
   });
 
   it('writes into options.out, poisoned with NaN first', () => {

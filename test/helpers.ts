@@ -1,6 +1,25 @@
 // Test helpers: a float64 reference convolution written from the definition (independent of the
 // native code), seeded random data, and error measures.
-import type { Tensor } from '../lib/index';
+import { spawnSync } from 'child_process';
+import { codes, type Tensor } from '../lib/index';
+
+/** Short names for the error codes the hostile tables use, and the class each code comes with. */
+export const T = codes.INVALID_TYPE, SHAPE = codes.INVALID_SHAPE, OPT = codes.INVALID_OPTION,
+  UNKNOWN = codes.UNKNOWN_OPTION, LARGE = codes.TOO_LARGE, CHAN = codes.CHANNEL_MISMATCH, GROUPS = codes.INVALID_GROUPS,
+  OUT = codes.OUT_MISMATCH, ALIAS = codes.ALIAS, EMPTY = codes.EMPTY_OUTPUT;
+export const classOf = (code: string): typeof TypeError | typeof RangeError | typeof Error =>
+  code === T || code === UNKNOWN ? TypeError : code.endsWith('OUT_OF_MEMORY') || code.endsWith('NO_CUDA') || code.endsWith('DISPOSED') ? Error : RangeError;
+
+let childNode: boolean | undefined;
+/**
+ * Whether this Node can start a child Node (process.execPath). False under qemu-user without
+ * binfmt_misc (npm run test:arm64): the emulated Node's execPath is an arm64 binary the host kernel
+ * cannot exec. Tests that need a child process are skipped there, and the skip is reported.
+ */
+export function canSpawnNode(): boolean {
+  if (childNode === undefined) childNode = spawnSync(process.execPath, ['-e', '0'], { timeout: 60_000 }).status === 0;
+  return childNode;
+}
 
 export interface RefOptions {
   stride?: [number, number];
@@ -54,18 +73,9 @@ export function refConv(input: Tensor, weight: Tensor, o: RefOptions = {}): { da
   return { data: out, shape: nhwc ? [N, OH, OW, K] : [N, K, OH, OW] };
 }
 
-/** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let scale = 1;
-  let err = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]);
-    if (!(e <= err)) err = Number.isNaN(e) ? Infinity : e;
-  }
-  return err / scale;
-}
+/** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity (the benchmarks' own measure). */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+export const relError: (a: ArrayLike<number>, b: ArrayLike<number>) => number = require('../bench/lib.js').relError;
 
 /** Small seeded PRNG (mulberry32); the seed is printed by each suite so failures can be replayed. */
 export function rng(seed: number) {

@@ -11,25 +11,12 @@ import {
   convCost, convTransposeCost, corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1, createConv2d, tensor, toNested,
   type Tensor,
 } from '../lib/index';
-import { refConv, relError, rng, seedFromEnv } from './helpers';
+import { ALIAS, CHAN, classOf, GROUPS, LARGE, OPT, OUT, SHAPE, T, UNKNOWN, refConv, relError, rng, seedFromEnv } from './helpers';
 
 const seed = seedFromEnv();
 console.log(`hostile.test.ts seed ${seed} (CHANNELCONV_SEED=${seed} to replay)`);
 const r = rng(seed);
 
-const T = 'ERR_CHANNELCONV_INVALID_TYPE';
-const SHAPE = 'ERR_CHANNELCONV_INVALID_SHAPE';
-const OPT = 'ERR_CHANNELCONV_INVALID_OPTION';
-const UNKNOWN = 'ERR_CHANNELCONV_UNKNOWN_OPTION';
-const LARGE = 'ERR_CHANNELCONV_TOO_LARGE';
-const CHAN = 'ERR_CHANNELCONV_CHANNEL_MISMATCH';
-const GROUPS = 'ERR_CHANNELCONV_INVALID_GROUPS';
-const OUT = 'ERR_CHANNELCONV_OUT_MISMATCH';
-const ALIAS = 'ERR_CHANNELCONV_ALIAS';
-
-type ErrClass = typeof TypeError | typeof RangeError | typeof Error;
-const classOf = (code: string): ErrClass =>
-  code === T || code === UNKNOWN ? TypeError : code.endsWith('OUT_OF_MEMORY') || code.endsWith('NO_CUDA') ? Error : RangeError;
 
 // --- hostile value factories --------------------------------------------------------------------
 const detached = (n: number): Float32Array => {

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import type { Binding, NativeLayer } from '../binding';
 import { DESC_LEN, slot, writeRequest, type Request } from '../lib/desc';
-import { refConv, relError, rng, seedFromEnv } from './helpers';
+import { ALIAS, CHAN, classOf, EMPTY, GROUPS, LARGE, OPT, OUT, SHAPE, T, refConv, relError, rng, seedFromEnv } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const b = require('node-gyp-build')(path.join(__dirname, '..')) as Binding;
@@ -14,16 +14,6 @@ const seed = seedFromEnv();
 console.log(`native-direct.test.ts seed ${seed} (CHANNELCONV_SEED=${seed} to replay)`);
 const r = rng(seed);
 
-const T = 'ERR_CHANNELCONV_INVALID_TYPE';
-const SHAPE = 'ERR_CHANNELCONV_INVALID_SHAPE';
-const OPT = 'ERR_CHANNELCONV_INVALID_OPTION';
-const LARGE = 'ERR_CHANNELCONV_TOO_LARGE';
-const CHAN = 'ERR_CHANNELCONV_CHANNEL_MISMATCH';
-const GROUPS = 'ERR_CHANNELCONV_INVALID_GROUPS';
-const OUT = 'ERR_CHANNELCONV_OUT_MISMATCH';
-const ALIAS = 'ERR_CHANNELCONV_ALIAS';
-const EMPTY = 'ERR_CHANNELCONV_EMPTY_OUTPUT';
-const classOf = (code: string) => (code === T ? TypeError : RangeError);
 
 // A good call: input [2, 4, 4], weight [3, 2, 2, 2], no padding -> output [3, 3, 3].
 const request = (): Request => ({
@@ -46,6 +36,8 @@ type Args = unknown[];
 const good = (): Args => [desc(), r.floats(32), r.floats(24), null, new Float32Array(27), null, null];
 const arg = (i: number, v: unknown): Args => { const a = good(); a[i] = v; return a; };
 const at = (s: number, v: number): Args => arg(0, desc((d) => { d[s] = v; }));
+// With a bias: the descriptor's bias slot says so.
+const withBias = (bias: unknown): Args => { const a = arg(3, bias); a[0] = desc((d) => { d[slot.bias] = 1; }); return a; };
 
 // [label, args, code, text the message must contain]
 const cases: [string, () => Args, string, string][] = [
@@ -101,9 +93,11 @@ const cases: [string, () => Args, string, string][] = [
   ['weight detached', () => arg(2, detached(24)), T, 'weight.data'],
   ['weight a plain object', () => arg(2, {}), T, 'weight.data must be a Float32Array, got an object'],
   ['weight one too long', () => arg(2, new Float32Array(25)), SHAPE, 'weight.data has 25 elements, expected 24'],
-  ['bias an Int32Array', () => arg(3, new Int32Array(3)), T, 'options.bias'],
-  ['bias detached', () => arg(3, detached(3)), T, 'options.bias'],
-  ['bias too long', () => arg(3, new Float32Array(4)), SHAPE, 'options.bias has 4 elements, expected 3 (one per output channel, weight.shape[0])'],
+  ['bias an Int32Array', () => withBias(new Int32Array(3)), T, 'options.bias'],
+  ['bias detached', () => withBias(detached(3)), T, 'options.bias'],
+  ['bias too long', () => withBias(new Float32Array(4)), SHAPE, 'options.bias has 4 elements, expected 3 (one per output channel, weight.shape[0])'],
+  ['a bias the descriptor does not announce', () => arg(3, new Float32Array(3)), T, 'descriptor slot 25 (bias) is 0'],
+  ['no bias where the descriptor announces one', () => withBias(null), T, 'descriptor slot 25 (bias) is 1'],
   ['out null on a sync call', () => arg(4, null), T, 'options.out must be a Float32Array, got null'],
   ['out detached', () => arg(4, detached(27)), T, 'options.out'],
   ['out a string', () => arg(4, 'out'), T, 'options.out'],
@@ -111,7 +105,7 @@ const cases: [string, () => Args, string, string][] = [
   ['out one too long', () => arg(4, new Float32Array(28)), OUT, 'options.out has 28'],
   ['out is the input', () => { const a = good(); a[4] = (a[1] as Float32Array).subarray(0, 27); return a; }, ALIAS, 'options.out must not share memory'],
   ['out overlaps the end of the weight', () => { const buf = new Float32Array(60); const a = good(); a[2] = buf.subarray(0, 24); a[4] = buf.subarray(23, 50); return a; }, ALIAS, 'options.out'],
-  ['out overlaps the bias', () => { const buf = new Float32Array(40); const a = good(); a[3] = buf.subarray(0, 3); a[4] = buf.subarray(2, 29); return a; }, ALIAS, 'options.out'],
+  ['out overlaps the bias', () => { const buf = new Float32Array(40); const a = withBias(buf.subarray(0, 3)); a[4] = buf.subarray(2, 29); return a; }, ALIAS, 'options.out'],
   ['a second input on a forward call', () => arg(5, new Float32Array(27)), T, 'backward-weights only'],
   ['a second output on a forward call', () => arg(6, new Float32Array(3)), T, 'does not compute'],
   ['a forced algorithm that cannot run it', () => arg(0, desc((d) => { d[slot.layout] = 1; d[slot.input] = 4; d[slot.input + 1] = 4; d[slot.input + 2] = 2; d[slot.algorithm] = b.backendInfo().algorithms.indexOf('direct'); })), OPT, "options.algorithm 'direct' cannot run this problem"],

@@ -18,7 +18,7 @@ struct DirectPlan {
   int64_t row_blocks, tasks;
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
+const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
 
 bool preferred(const ConvProblem& p, const KernelSet&) {
   return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);

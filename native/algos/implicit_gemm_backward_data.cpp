@@ -45,7 +45,7 @@ struct BdPlan {
   bool fill;                    // some residue receives no tap
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
+const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 int64_t per_thread_floats(const BdPlan& b) { return b.xl_floats + b.ct_floats + 2 * b.kd_max; }
@@ -122,6 +122,7 @@ bool plan(Plan& pl) {
 }
 
 const char kClassAFormat = 0;
+const void* pack_format(const ConvProblem&) { return &kClassAFormat; }
 
 size_t packed_bytes(const Plan& pl) {
   const ConvProblem& s = pl.problem;
@@ -263,7 +264,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 }  // namespace
 
 extern const Algorithm kImplicitGemmBackwardData = {"implicit_gemm", Direction::BackwardData, unsupported, preferred,
-                                                    plan, run, &kClassAFormat, packed_bytes, prepack};
+                                                    plan, run, pack_format, packed_bytes, prepack};
 
 }  // namespace algos
 }  // namespace cc

@@ -2,10 +2,14 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--no-backward] [--json FILE|-]
-// Besides the forward rows: the backward pass of each shape but the tiny one (input gradient, weight
-// gradient with the bias gradient, and both), unless --no-backward.
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--no-backward]
+//                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
+// Besides the forward rows: the backward pass of each shape but the tiny one (the input gradient, the
+// weight gradient with the bias gradient, and both, as conv2dBackward runs them; fp32), unless
+// --no-backward.
+// Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
+// sample by sample, and each row gives its time over ours.
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -27,7 +32,10 @@
 #include "core/plan.h"
 #include "core/problem.h"
 #include "core/threads.h"
+#include "core/registry.h"
 #include "cpu/kernels.h"
+#include "cpu/ref/ops.h"
+#include "onednn.h"
 
 namespace {
 
@@ -39,6 +47,8 @@ double seconds_since(Clock::time_point t0) {
 // ---- shapes ---------------------------------------------------------------------------------------
 
 using BenchShape = ccbench::Shape;
+
+const char* precision_name(cc::Precision p) { return p == cc::Precision::BF16 ? "bf16" : "fp32"; }
 
 cc::ConvProblem to_problem(const BenchShape& b) {
   cc::ConvRequest r;
@@ -84,20 +94,24 @@ int64_t l3_bytes() {
 struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
+  std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
+  std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
+  bool onednn = true;                           // oneDNN's contenders too, where the build has it
+  bool backward = true;                         // also the backward rows
   bool quick = false;
-  double budget = 2.0;        // timed seconds per shape and thread count
+  double budget = 2.0;        // timed seconds per shape and thread count (each contender)
   double warmup = 0.25;       // seconds of untimed calls first
   double probe_seconds = 0.3; // per (ISA, thread count) peak point
   int min_reps = 5;
   int64_t rotate_cap = int64_t{512} << 20;  // most bytes of rotated input/output sets
-  bool backward = true;       // also time the backward directions
   std::string json;           // "" table only, "-" JSON on stdout, else a file
 };
 
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--no-backward] [--json FILE|-]\n",
+               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
+               "[--no-backward] [--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -128,7 +142,13 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
+    else if (a == "--no-onednn") o.onednn = false;
     else if (a == "--no-backward") o.backward = false;
+    else if (a == "--algorithms") {
+      o.algorithms = split(value(i));
+      for (const auto& n : o.algorithms)
+        if (n != "auto" && cc::algorithm_index(n.c_str()) < 0) usage("--algorithms: unknown algorithm " + n);
+    }
     else if (a == "--json") o.json = value(i);
     else if (a == "--budget") {
       char* end = nullptr;
@@ -151,6 +171,14 @@ Options parse(int argc, char** argv) {
         if (*end || v < 1 || v > 1024) usage("--threads wants integers in 1..1024, got " + t);
         o.threads.push_back(int(v));
       }
+    } else if (a == "--precision") {
+      o.precisions.clear();
+      for (const auto& t : split(value(i))) {
+        if (t == "fp32") o.precisions.push_back(cc::Precision::FP32);
+        else if (t == "bf16") o.precisions.push_back(cc::Precision::BF16);
+        else usage("--precision wants fp32 and/or bf16, got " + t);
+      }
+      if (o.precisions.empty()) usage("--precision wants fp32 and/or bf16");
     } else if (a == "--help" || a == "-h") usage("channelconv native benchmark");
     else usage("unknown option " + a);
   }
@@ -188,13 +216,23 @@ volatile float g_sink;
 
 struct PeakPoint {
   std::string isa;
+  std::string precision;  // "fp32": the FMA probe; "bf16": the bf16 dot-product probe (native bf16 only)
   int threads;
   double gflops;
 };
 
-// Best rate of `threads` threads each running the kernel set's probe; the maximum over trials,
-// because noise from other processes only ever lowers it.
-double probe_rate(const cc::KernelSet& k, int threads, double seconds) {
+struct Probe {
+  float (*peak)(int64_t iters, float seed);
+  int64_t peak_flops;
+};
+Probe probe_of(const cc::KernelSet& k, const std::string& precision) {
+  if (precision == "bf16") return {cc::gemm_bf16(k).peak, cc::gemm_bf16(k).peak_flops};
+  return {k.peak, k.peak_flops};
+}
+
+// Best rate of `threads` threads each running the probe; the maximum over trials, because noise
+// from other processes only ever lowers it.
+double probe_rate(const Probe& k, int threads, double seconds) {
   int64_t iters = 1 << 12;
   for (;;) {  // one run of about 10 ms on one thread
     const auto t0 = Clock::now();
@@ -256,9 +294,12 @@ void fill_random(float* a, int64_t n, uint64_t seed) {
   }
 }
 
-// Spot-checks output elements against a direct float64 sum, so a broken fast kernel cannot report a
-// fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the sampled elements.
+// Spot-checks output elements against a direct float64 sum (of the bf16-rounded values for bf16), so a
+// broken fast kernel cannot report a fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the
+// sampled elements.
 double spot_check(const cc::ConvProblem& s, const float* x, const float* w, const float* bias, const float* y) {
+  const bool bf16 = s.precision == cc::Precision::BF16;
+  auto val = [&](float v) { return double(bf16 ? cc::from_bf16(cc::to_bf16(v)) : v); };
   const int64_t Kg = s.Kg(), total = s.y_elems();
   double err = 0, scale = 1;
   uint64_t r = 12345;
@@ -273,8 +314,8 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
         for (int64_t j = 0; j < s.KW; ++j) {
           const int64_t ih = oh * s.stride_h - s.pad_t + i2 * s.dil_h, iw = ow * s.stride_w - s.pad_l + j * s.dil_w;
           if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-          acc += double(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
-                 double(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
+          acc += val(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
+                 val(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
         }
     scale = std::max(scale, std::fabs(acc));
     const double e = std::fabs(double(y[idx]) - acc);
@@ -283,97 +324,8 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
   return err / scale;
 }
 
-// Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
-// clock's own cost stays negligible.
-template <class F>
-void warm_up(F& call, const Options& o, const std::string& label, Timing& t) {
-  progress(label + ": warm-up");
-  int64_t warm_calls = 0;
-  const auto w0 = Clock::now();
-  do {
-    call();
-    ++warm_calls;
-  } while (seconds_since(w0) < o.warmup);
-  const double per_call = seconds_since(w0) / double(warm_calls);
-  t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
-}
-
-// Timed samples until the budget is spent (at least min_reps): median, min, max per call.
-template <class F>
-void sample(F& call, const Options& o, const std::string& label, Timing& t) {
-  std::vector<double> ms;
-  const auto t0 = Clock::now();
-  while ((int64_t(ms.size()) < o.min_reps || seconds_since(t0) < o.budget) && ms.size() < 100000) {
-    const auto c0 = Clock::now();
-    for (int64_t c = 0; c < t.calls_per_sample; ++c) call();
-    ms.push_back(seconds_since(c0) * 1e3 / double(t.calls_per_sample));
-    if (ms.size() % 8 == 0)
-      progress(label + ": " + std::to_string(ms.size()) + " samples");
-  }
-  std::sort(ms.begin(), ms.end());
-  t.samples = int64_t(ms.size());
-  const size_t m = ms.size();
-  t.median_ms = m % 2 ? ms[m / 2] : 0.5 * (ms[m / 2 - 1] + ms[m / 2]);
-  t.min_ms = ms.front();
-  t.max_ms = ms.back();
-}
-
-Timing time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
-  Timing t;
-  const int64_t xin = s.x_elems(), yout = s.y_elems();
-  const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
-  // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
-  // a cap), so back-to-back calls do not find their operands already cached.
-  const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
-  t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
-  t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
-
-  FloatBuf w(s.w_elems()), bias(s.Cout);
-  fill_random(w.get(), s.w_elems(), 2);
-  fill_random(bias.get(), s.Cout, 3);
-  std::vector<FloatBuf> xs, ys;
-  for (int64_t i = 0; i < t.sets; ++i) {
-    xs.emplace_back(xin);
-    ys.emplace_back(yout);
-    if (i == 0) fill_random(xs[0].get(), xin, 1);
-    else std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
-    std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
-  }
-  // Planned once, with the workspace kept: what the addon does for a repeated call.
-  cc::PlanOptions po;
-  po.threads = threads;
-  const cc::Plan pl = cc::plan(s, po);
-  cc::Workspace ws;
-  void* scratch = ws.get(pl.workspace_bytes);
-  int64_t next = 0;
-  auto call = [&] {
-    const int64_t i = next++ % t.sets;
-    cc::RunArgs a;
-    a.src = xs[i].get();
-    a.w = w.get();
-    a.bias = bias.get();
-    a.dst = ys[i].get();
-    cc::run(pl, a, scratch);
-  };
-
-  warm_up(call, o, label, t);
-  for (int64_t i = 0; i < std::min<int64_t>(t.sets, next); ++i)
-    t.check_error = std::max(t.check_error, spot_check(s, xs[i].get(), w.get(), bias.get(), ys[i].get()));
-  sample(call, o, label, t);
-  return t;
-}
-
-
-// ---- backward -------------------------------------------------------------------------------------
-
-// What a training step computes after the forward pass: the input gradient, the weight gradient (with
-// the bias gradient), or both, as conv2dBackward runs them (one plan per direction).
-enum class Backward { Data, Weights, Both };
-const char* backward_name(Backward b) {
-  return b == Backward::Data ? "backward_data" : b == Backward::Weights ? "backward_weights" : "backward";
-}
-
-// Spot-checks sampled elements of dx, dw and db (each may be null) against float64 sums (NCHW, OIHW).
+// Spot-checks sampled elements of dx, dw and db (each may be null; NCHW, OIHW) against float64 sums
+// from the definition, as spot_check does for y.
 double spot_check_backward(const cc::ConvProblem& s, const float* x, const float* dy, const float* w, const float* dx,
                            const float* dw, const float* db) {
   const int64_t Kg = s.Kg();
@@ -429,70 +381,222 @@ double spot_check_backward(const cc::ConvProblem& s, const float* x, const float
   return err / scale;
 }
 
-// Times one backward kind of the forward problem `f` (NCHW, OIHW) with planned calls and kept
-// workspaces, rotating (x, dy, dx) sets as time_shape rotates (x, y).
-Timing time_backward(const cc::ConvProblem& f, Backward kind, int threads, const Options& o, const std::string& label) {
+// What a row times: the forward convolution, or after it in a training step the input gradient
+// (backward-data), the weight gradient with the bias gradient (backward-weights), or both, as
+// conv2dBackward runs them (one plan each, one after the other).
+enum class Kind { Forward, Data, Weights, Both };
+const char* kind_name(Kind k) {
+  return k == Kind::Forward ? "forward" : k == Kind::Data ? "backward_data" : k == Kind::Weights ? "backward_weights" : "backward";
+}
+
+// The problems a row of kind k runs, from the forward problem f.
+std::vector<cc::ConvProblem> parts_of(const cc::ConvProblem& f, Kind k) {
+  cc::ConvProblem d = f, w = f;
+  d.direction = cc::Direction::BackwardData;
+  d.epilogue = cc::Epilogue{};
+  w.direction = cc::Direction::BackwardWeights;
+  w.epilogue = cc::Epilogue{true, cc::Activation::None};  // the bias gradient too
+  if (k == Kind::Forward) return {f};
+  if (k == Kind::Data) return {d};
+  if (k == Kind::Weights) return {w};
+  return {d, w};
+}
+
+// One contender of a shape: ours (an algorithm: 'auto' or forced) or a peer's (oneDNN).
+struct Contender {
+  std::string api;   // "native" (ours) or the peer's label ("onednn", "onednn blocked", ...)
+  cc::ConvProblem problem;  // the shape in this contender's precision
+  std::string algorithm, impl;
+  std::function<void(int64_t set)> call;
+  std::function<void(int64_t set)> finish;  // puts set i's result in our output buffers (peers)
+  std::vector<double> ms;
   Timing t;
-  cc::ConvProblem pd = f, pw = f;
-  pd.direction = cc::Direction::BackwardData;
-  pd.epilogue = cc::Epilogue{};
-  pw.direction = cc::Direction::BackwardWeights;
-  pw.epilogue = cc::Epilogue{true, cc::Activation::None};  // the bias gradient too
-  const bool data = kind != Backward::Weights, weights = kind != Backward::Data;
-  const int64_t xin = f.x_elems(), yout = f.y_elems();
-  const int64_t set_bytes = (xin * (data ? 2 : 1) + yout) * int64_t(sizeof(float));
+};
+
+// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision;
+// the backward kinds in fp32) on the same rotated inputs, alternating sample by sample (the order
+// rotates each round), so a burst of load from other processes hits all of them alike.
+std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threads, const Options& o,
+                                  const std::string& label) {
+  const std::vector<cc::ConvProblem> parts = parts_of(s, kind);
+  const bool fwd = kind == Kind::Forward, data = kind == Kind::Data || kind == Kind::Both,
+             weights = kind == Kind::Weights || kind == Kind::Both;
+  const int64_t xin = s.x_elems(), yout = s.y_elems();
+  // Per set: x (read by forward and backward-weights), dy (the backward kinds), y or dx (written).
+  const int64_t set_bytes = (xin + yout + (data ? xin : 0)) * int64_t(sizeof(float));
+  // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
+  // a cap), so back-to-back calls do not find their operands already cached.
   const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
-  t.sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
-  t.footprint_mib = double(set_bytes * t.sets) / double(1 << 20);
-  FloatBuf w(f.w_elems()), dw(f.w_elems()), db(f.Cout);
-  fill_random(w.get(), f.w_elems(), 2);
-  std::fill(dw.get(), dw.get() + f.w_elems(), NAN);
-  std::fill(db.get(), db.get() + f.Cout, NAN);
-  std::vector<FloatBuf> xs, dys, dxs;
-  for (int64_t i = 0; i < t.sets; ++i) {
+  const int64_t sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
+
+  FloatBuf w(s.w_elems()), bias(s.Cout), dw(s.w_elems()), db(s.Cout);
+  fill_random(w.get(), s.w_elems(), 2);
+  fill_random(bias.get(), s.Cout, 3);
+  std::vector<FloatBuf> xs, ys, dxs;  // ys: y (forward) or dy (backward)
+  std::vector<std::vector<cc::RunArgs>> args(parts.size());  // per part, per set
+  for (int64_t i = 0; i < sets; ++i) {
     xs.emplace_back(xin);
-    dys.emplace_back(yout);
+    ys.emplace_back(yout);
     if (i == 0) {
       fill_random(xs[0].get(), xin, 1);
-      fill_random(dys[0].get(), yout, 4);
+      if (!fwd) fill_random(ys[0].get(), yout, 4);
     } else {
       std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
-      std::memcpy(dys[i].get(), dys[0].get(), size_t(yout) * sizeof(float));
+      if (!fwd) std::memcpy(ys[i].get(), ys[0].get(), size_t(yout) * sizeof(float));
     }
+    if (fwd) std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
     if (data) {
       dxs.emplace_back(xin);
       std::fill(dxs[i].get(), dxs[i].get() + xin, NAN);
     }
-  }
-  cc::PlanOptions po;
-  po.threads = threads;
-  const cc::Plan pld = cc::plan(pd, po), plw = cc::plan(pw, po);
-  cc::Workspace ws;
-  void* scratch = ws.get(std::max(data ? pld.workspace_bytes : 0, weights ? plw.workspace_bytes : 0));
-  int64_t next = 0;
-  auto call = [&] {
-    const int64_t i = next++ % t.sets;
-    if (data) {
+    for (size_t k = 0; k < parts.size(); ++k) {
       cc::RunArgs a;
-      a.src = dys[i].get();
-      a.w = w.get();
-      a.dst = dxs[i].get();
-      cc::run(pld, a, scratch);
+      switch (parts[k].direction) {
+        case cc::Direction::Forward: a.src = xs[i].get(); a.w = w.get(); a.bias = bias.get(); a.dst = ys[i].get(); break;
+        case cc::Direction::BackwardData: a.src = ys[i].get(); a.w = w.get(); a.dst = dxs[i].get(); break;
+        case cc::Direction::BackwardWeights: a.src = xs[i].get(); a.src2 = ys[i].get(); a.dst = dw.get(); a.dst2 = db.get(); break;
+      }
+      args[k].push_back(a);
     }
+  }
+  // Poisons what the row writes, so a stale result cannot pass the check.
+  auto poison = [&](int64_t i) {
+    if (fwd) std::fill(ys[i].get(), ys[i].get() + yout, NAN);
+    if (data) std::fill(dxs[i].get(), dxs[i].get() + xin, NAN);
     if (weights) {
-      cc::RunArgs a;
-      a.src = xs[i].get();
-      a.src2 = dys[i].get();
-      a.dst = dw.get();
-      a.dst2 = db.get();
-      cc::run(plw, a, scratch);
+      std::fill(dw.get(), dw.get() + s.w_elems(), NAN);
+      std::fill(db.get(), db.get() + s.Cout, NAN);
     }
   };
-  warm_up(call, o, label, t);
-  t.check_error = spot_check_backward(f, xs[0].get(), dys[0].get(), w.get(), data ? dxs[0].get() : nullptr,
-                                      weights ? dw.get() : nullptr, weights ? db.get() : nullptr);
-  sample(call, o, label, t);
-  return t;
+  auto check = [&](const cc::ConvProblem& p, int64_t i) {
+    if (fwd) return spot_check(p, xs[i].get(), w.get(), bias.get(), ys[i].get());
+    return spot_check_backward(p, xs[i].get(), ys[i].get(), w.get(), data ? dxs[i].get() : nullptr,
+                               weights ? dw.get() : nullptr, weights ? db.get() : nullptr);
+  };
+  // Ours, planned once with the workspace kept: what the addon does for a repeated call.
+  std::vector<Contender> cs;
+  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size() * parts.size());
+  size_t planned = 0;  // our plans so far: each its own workspace
+  for (cc::Precision prec : o.precisions) {
+    if (!fwd && prec != cc::Precision::FP32) continue;
+    cc::ConvProblem sp = s;
+    sp.precision = prec;
+    for (size_t k = 0; k < o.algorithms.size(); ++k) {
+      cc::PlanOptions po;
+      po.threads = threads;
+      po.algorithm = o.algorithms[k] == "auto" ? -1 : cc::algorithm_index(o.algorithms[k].c_str());
+      std::vector<cc::Plan> pls;
+      try {
+        for (cc::ConvProblem part : parts) {
+          part.precision = prec;
+          pls.push_back(cc::plan(part, po));
+        }
+      } catch (const std::exception&) {
+        continue;  // a forced algorithm that cannot run this shape: no row
+      }
+      std::vector<void*> scratch;
+      for (const cc::Plan& pl : pls) scratch.push_back((*ws)[planned++].get(pl.workspace_bytes));
+      Contender c;
+      c.api = "native";
+      c.problem = sp;
+      std::string names;
+      for (const cc::Plan& pl : pls) names += std::string(names.empty() ? "" : "+") + pl.algorithm->name;
+      c.algorithm = o.algorithms[k] == "auto" ? "auto: " + names : o.algorithms[k];
+      c.impl = pls[0].kernels->name;
+      c.call = [pls, scratch, &args](int64_t i) {
+        for (size_t part = 0; part < pls.size(); ++part) cc::run(pls[part], args[part][size_t(i)], scratch[part]);
+      };
+      c.finish = [](int64_t) {};
+      cs.push_back(std::move(c));
+    }
+    if (o.onednn) {
+      // oneDNN's contenders of each part; a row of two parts pairs the cases of the same label.
+      std::vector<std::vector<ccbench::OnednnCase>> peer(parts.size());
+      for (size_t k = 0; k < parts.size(); ++k) {
+        cc::ConvProblem part = parts[k];
+        part.precision = prec;
+        peer[k] = ccbench::onednn_cases(part, threads, args[k], nullptr);
+      }
+      for (auto& d : peer[0]) {
+        std::vector<ccbench::OnednnCase*> chain{&d};
+        for (size_t k = 1; k < parts.size(); ++k)
+          for (auto& e : peer[k])
+            if (e.label == d.label) chain.push_back(&e);
+        if (chain.size() != parts.size()) continue;
+        Contender c;
+        c.api = d.label;
+        c.problem = sp;
+        c.algorithm = d.label.find("winograd") != std::string::npos ? "winograd" : "auto";
+        c.impl = d.impl;
+        if (chain.size() == 1) {
+          c.call = std::move(d.call);
+          c.finish = std::move(d.finish);
+        } else {
+          auto a = std::make_shared<ccbench::OnednnCase>(std::move(*chain[0]));
+          auto b = std::make_shared<ccbench::OnednnCase>(std::move(*chain[1]));
+          c.call = [a, b](int64_t i) { a->call(i); b->call(i); };
+          c.finish = [a, b](int64_t i) { a->finish(i); b->finish(i); };
+        }
+        cs.push_back(std::move(c));
+      }
+    }
+  }
+
+  // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
+  // clock's own cost stays negligible.
+  std::vector<int64_t> next(cs.size(), 0);
+  for (size_t k = 0; k < cs.size(); ++k) {
+    Contender& c = cs[k];
+    c.t.sets = sets;
+    c.t.footprint_mib = double(set_bytes * sets) / double(1 << 20);
+    progress(label + " " + c.api + ": warm-up");
+    int64_t warm_calls = 0;
+    const auto w0 = Clock::now();
+    do {
+      c.call(next[k]++ % sets);
+      ++warm_calls;
+    } while (seconds_since(w0) < o.warmup);
+    const double per_call = seconds_since(w0) / double(warm_calls);
+    c.t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
+    // Check what the contender wrote (poisoned again first, so a stale result cannot pass; the
+    // weight gradient is one buffer for every set: checked after each set's call).
+    const int64_t checked = std::min<int64_t>(sets, next[k]);
+    for (int64_t i = 0; i < checked; ++i) poison(i);
+    for (int64_t i = 0; i < checked; ++i) {
+      if (weights) poison(i);
+      c.call(i);
+      if (weights || i == checked - 1)
+        for (int64_t j = weights ? i : 0; j <= i; ++j) {
+          c.finish(j);
+          c.t.check_error = std::max(c.t.check_error, check(c.problem, j));
+        }
+    }
+  }
+
+  const auto t0 = Clock::now();
+  const double budget = o.budget * double(std::max<size_t>(1, cs.size()));
+  for (int64_t round = 0;; ++round) {
+    bool enough = seconds_since(t0) >= budget;
+    for (const auto& c : cs) enough = enough && int64_t(c.ms.size()) >= o.min_reps;
+    if (enough || round >= 100000) break;
+    for (size_t j = 0; j < cs.size(); ++j) {
+      const size_t k = (j + size_t(round)) % cs.size();
+      Contender& c = cs[k];
+      const auto c0 = Clock::now();
+      for (int64_t r = 0; r < c.t.calls_per_sample; ++r) c.call(next[k]++ % sets);
+      c.ms.push_back(seconds_since(c0) * 1e3 / double(c.t.calls_per_sample));
+    }
+    if (round % 8 == 0) progress(label + ": " + std::to_string(round) + " rounds");
+  }
+  for (auto& c : cs) {
+    std::sort(c.ms.begin(), c.ms.end());
+    c.t.samples = int64_t(c.ms.size());
+    const size_t m = c.ms.size();
+    c.t.median_ms = m % 2 ? c.ms[m / 2] : 0.5 * (c.ms[m / 2 - 1] + c.ms[m / 2]);
+    c.t.min_ms = c.ms.front();
+    c.t.max_ms = c.ms.back();
+  }
+  return cs;
 }
 
 // ---- output ---------------------------------------------------------------------------------------
@@ -519,12 +623,14 @@ std::string jnum(double v) {
 
 struct Result {
   const BenchShape* shape;
+  Kind kind;
   cc::ConvProblem cs;
   int threads;
+  std::string api, algorithm, impl;
   Timing t;
   double gflops, peak_fraction;
-  const char* direction = "forward";
-  double macs = 0;  // of everything the call computes (the backward pass: both directions)
+  double vs_ours;  // this row's median over our first contender's (the 'auto' row of the first
+                   // precision listed) in the same run
 };
 
 }  // namespace
@@ -536,78 +642,77 @@ int main(int argc, char** argv) {
     std::vector<int> peak_threads{1};
     for (int t : o.threads)
       if (std::find(peak_threads.begin(), peak_threads.end(), t) == peak_threads.end()) peak_threads.push_back(t);
+    const bool bf16 = std::count(o.precisions.begin(), o.precisions.end(), cc::Precision::BF16) > 0;
     std::vector<PeakPoint> points;
     for (const cc::KernelSet* k : supported_sets())
-      for (int t : peak_threads) {
-        progress(std::string("peak probe ") + k->name + ", " + std::to_string(t) + " thread(s)");
-        points.push_back({k->name, t, probe_rate(*k, t, o.probe_seconds)});
+      for (const char* prec : {"fp32", "bf16"}) {
+        if (std::string(prec) == "bf16" && (!bf16 || !probe_of(*k, prec).peak)) continue;
+        for (int t : peak_threads) {
+          progress(std::string("peak probe ") + k->name + " " + prec + ", " + std::to_string(t) + " thread(s)");
+          points.push_back({k->name, prec, t, probe_rate(probe_of(*k, prec), t, o.probe_seconds)});
+        }
       }
-    auto peak_at = [&](int t, std::string* isa) {
+    // The best probe at t threads for a precision: bf16 without a native probe is held to fp32's.
+    auto peak_at = [&](int t, cc::Precision prec, std::string* isa) {
       double best = 0;
-      for (const auto& p : points)
-        if (p.threads == t && p.gflops > best) best = p.gflops, *isa = p.isa;
+      for (int pass = 0; pass < 2 && best == 0; ++pass) {
+        const std::string want = prec == cc::Precision::BF16 && pass == 0 ? "bf16" : "fp32";
+        for (const auto& p : points)
+          if (p.threads == t && p.precision == want && p.gflops > best) best = p.gflops, *isa = p.isa;
+      }
       return best;
     };
 
-    std::vector<Result> results;
-    size_t done = 0;
+    // "results": the forward rows; "backward": the backward rows (their own list, so readers of the
+    // forward rows see one row per shape and contender as before).
+    std::vector<Result> results, backward;
+    std::vector<Kind> kinds{Kind::Forward};
+    if (o.backward) kinds.insert(kinds.end(), {Kind::Data, Kind::Weights, Kind::Both});
+    size_t done = 0, total = 0;
+    for (const BenchShape* b : o.shapes) total += o.threads.size() * (b->tiny ? 1 : kinds.size());
     for (const BenchShape* b : o.shapes)
-      for (int t : o.threads) {
-        ++done;
-        const std::string label = "[" + std::to_string(done) + "/" +
-                                  std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
-                                  " " + std::to_string(t) + "T";
-        Result r{b, to_problem(*b), t, {}, 0, 0};
-        r.t = time_shape(r.cs, t, o, label);
-        if (!(r.t.check_error <= 1e-3)) {
-          progress_done();
-          std::fprintf(stderr, "channelconv_bench: %s output is wrong (spot-check relative error %g)\n", b->id,
-                       r.t.check_error);
-          return 1;
-        }
-        r.macs = r.cs.macs();
-        r.gflops = 2.0 * r.macs / (r.t.median_ms * 1e-3) / 1e9;
-        results.push_back(r);
-      }
-    std::vector<Result> backward;
-    if (o.backward)
-      for (const BenchShape* b : o.shapes)
-        for (int t : o.threads)
-          for (Backward kind : {Backward::Data, Backward::Weights, Backward::Both}) {
-            if (b->tiny) continue;
-            const std::string label = std::string(b->id) + " " + backward_name(kind) + " " + std::to_string(t) + "T";
-            Result r{b, to_problem(*b), t, {}, 0, 0};
-            r.direction = backward_name(kind);
-            r.t = time_backward(r.cs, kind, t, o, label);
+      for (Kind kind : kinds)
+        for (int t : o.threads) {
+          if (b->tiny && kind != Kind::Forward) continue;
+          ++done;
+          const std::string label = "[" + std::to_string(done) + "/" + std::to_string(total) + "] " + b->id + " " +
+                                    (kind == Kind::Forward ? "" : std::string(kind_name(kind)) + " ") + std::to_string(t) + "T";
+          const cc::ConvProblem cs = to_problem(*b);
+          const std::vector<Contender> timed = time_shape(cs, kind, t, o, label);
+          for (const Contender& c : timed) {
+            Result r{b, kind, c.problem, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
             if (!(r.t.check_error <= 1e-3)) {
               progress_done();
-              std::fprintf(stderr, "channelconv_bench: %s %s output is wrong (spot-check relative error %g)\n", b->id,
-                           r.direction, r.t.check_error);
+              std::fprintf(stderr, "channelconv_bench: %s %s %s %s output is wrong (spot-check relative error %g)\n",
+                           b->id, kind_name(kind), c.api.c_str(), c.algorithm.c_str(), r.t.check_error);
               return 1;
             }
-            r.macs = r.cs.macs() * (kind == Backward::Both ? 2 : 1);
-            r.gflops = 2.0 * r.macs / (r.t.median_ms * 1e-3) / 1e9;
-            backward.push_back(r);
+            const double macs = r.cs.macs() * (kind == Kind::Both ? 2 : 1);
+            r.gflops = 2.0 * macs / (r.t.median_ms * 1e-3) / 1e9;
+            r.vs_ours = timed.empty() ? 1.0 : r.t.median_ms / timed[0].t.median_ms;
+            (kind == Kind::Forward ? results : backward).push_back(r);
           }
+        }
     // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
     // work during one probe would otherwise understate the peak and overstate every fraction.
     for (auto& pt : points)
       for (const cc::KernelSet* k : supported_sets())
         if (pt.isa == k->name) {
-          progress(std::string("peak probe (again) ") + k->name + ", " + std::to_string(pt.threads) + " thread(s)");
-          pt.gflops = std::max(pt.gflops, probe_rate(*k, pt.threads, o.probe_seconds));
+          progress(std::string("peak probe (again) ") + k->name + " " + pt.precision + ", " +
+                   std::to_string(pt.threads) + " thread(s)");
+          pt.gflops = std::max(pt.gflops, probe_rate(probe_of(*k, pt.precision), pt.threads, o.probe_seconds));
         }
     for (auto* list : {&results, &backward})
       for (auto& r : *list) {
         std::string isa;
-        r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
+        r.peak_fraction = r.gflops / peak_at(r.threads, r.cs.precision, &isa);
       }
     progress_done();
 
     std::string peak_isa, single_isa;
     const int peak_threads_n = *std::max_element(o.threads.begin(), o.threads.end());
-    const double peak = peak_at(peak_threads_n, &peak_isa);
-    const double single = peak_at(1, &single_isa);
+    const double peak = peak_at(peak_threads_n, cc::Precision::FP32, &peak_isa);
+    const double single = peak_at(1, cc::Precision::FP32, &single_isa);
 
     std::ostringstream js;
     js << "{\n  \"tool\": \"channelconv_bench\",\n";
@@ -615,30 +720,33 @@ int main(int argc, char** argv) {
        << ", \"l3Bytes\": " << l3_bytes() << "},\n";
     js << "  \"isa\": " << jstr(cc::kernels().name) << ",\n";
     js << "  \"defaultThreads\": " << cc::default_threads() << ",\n";
+    js << "  \"onednn\": " << (ccbench::onednn_version() ? jstr(ccbench::onednn_version()) : "null") << ",\n";
     js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
     js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
     for (size_t i = 0; i < points.size(); ++i)
-      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"threads\": " << points[i].threads
+      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"precision\": " << jstr(points[i].precision)
+         << ", \"threads\": " << points[i].threads
          << ", \"gflops\": " << jnum(points[i].gflops) << "}";
-    // "results": the forward rows; "backward": the backward rows (direction backward_data,
-    // backward_weights or backward = both; macs of everything the row computes).
     for (const auto* list : {&results, &backward}) {
-      js << (list == &results ? "]},\n  \"results\": [\n" : ",\n  \"backward\": [\n");
-      for (size_t i = 0; i < list->size(); ++i) {
-        const Result& r = (*list)[i];
-        js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
-           << ", \"direction\": " << jstr(r.direction)
-           << ", \"device\": \"cpu\", \"api\": \"native\", \"isa\": " << jstr(cc::kernels().name)
-           << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
-           << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
-           << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.macs)
-           << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
-           << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
-           << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < list->size() ? "," : "") << "\n";
-      }
-      js << "  ]";
+    js << (list == &results ? "]},\n  \"results\": [\n" : ",\n  \"backward\": [\n");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const Result& r = (*list)[i];
+      js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
+         << ", \"direction\": " << jstr(kind_name(r.kind))
+         << ", \"device\": \"cpu\", \"api\": " << jstr(r.api) << ", \"algorithm\": " << jstr(r.algorithm)
+         << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours) << ", \"isa\": " << jstr(cc::kernels().name)
+         << ", \"precision\": " << jstr(precision_name(r.cs.precision))
+         << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
+         << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
+         << ", \"callsPerSample\": " << r.t.calls_per_sample
+         << ", \"macs\": " << jnum(r.cs.macs() * (r.kind == Kind::Both ? 2 : 1))
+         << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
+         << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
+         << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < list->size() ? "," : "") << "\n";
+    }
+    js << "  ]";
     }
     js << "\n}\n";
 
@@ -655,32 +763,37 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
-    std::printf("fp32 FMA peak (measured):");
-    for (const auto& p : points) std::printf("  %s %dT %.1f", p.isa.c_str(), p.threads, p.gflops);
-    std::printf(" GFLOP/s\n\n%-4s %-42s %3s %12s %21s %9s %7s %6s\n", "id", "layer", "T", "median",
-                "min - max", "GFLOP/s", "% peak", "n");
-    for (const Result& r : results) {
+    std::printf("peak (measured; fp32: FMA, bf16: dot product):");
+    for (const auto& p : points)
+      std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);
+    std::printf(" GFLOP/s\n");
+    if (ccbench::onednn_version()) std::printf("peer: %s (x = its time / ours)\n", ccbench::onednn_version());
+    std::printf("\n%-4s %-42s %-36s %3s %12s %21s %9s %7s %6s %7s\n", "id", "layer", "contender", "T", "median",
+                "min - max", "GFLOP/s", "% peak", "n", "x ours");
+    if (!backward.empty())
+      std::printf("(backward rows after the forward ones: gradInput = backward_data, gradWeight + gradBias = "
+                  "backward_weights, both = backward; x fwd: over our forward 'auto' row of the shape)\n");
+    std::vector<Result> rows = results;
+    rows.insert(rows.end(), backward.begin(), backward.end());
+    for (const Result& r : rows) {
       const double u = r.shape->tiny ? 1e3 : 1.0;
       const char* unit = r.shape->tiny ? "us" : "ms";
       char med[32], range[48];
       std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
-      std::printf("%-4s %-42s %3d %12s %21s %9.2f %6.1f%% %6lld\n", r.shape->id, r.shape->name, r.threads, med,
-                  range, r.gflops, 100 * r.peak_fraction, (long long)(r.t.samples * r.t.calls_per_sample));
-    }
-    if (!backward.empty()) {
-      std::printf("\nbackward pass (NCHW, OIHW; backward_weights includes the bias gradient)\n%-4s %-17s %3s %12s %21s %9s %7s %12s\n",
-                  "id", "direction", "T", "median", "min - max", "GFLOP/s", "% peak", "x forward");
-      for (const Result& r : backward) {
-        double fwd = 0;
+      std::string who = std::string(precision_name(r.cs.precision)) + " " +
+                        (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
+      if (r.kind != Kind::Forward) {
+        double fwd = 0;  // our forward 'auto' row of this shape and thread count
         for (const Result& f : results)
-          if (f.shape == r.shape && f.threads == r.threads) fwd = f.t.median_ms;
-        char med[32], range[48];
-        std::snprintf(med, sizeof med, "%.3f ms", r.t.median_ms);
-        std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms, r.t.max_ms);
-        std::printf("%-4s %-17s %3d %12s %21s %9.2f %6.1f%% %12.2f\n", r.shape->id, r.direction, r.threads, med, range,
-                    r.gflops, 100 * r.peak_fraction, fwd > 0 ? r.t.median_ms / fwd : 0.0);
+          if (f.shape == r.shape && f.threads == r.threads && f.api == "native" && fwd == 0) fwd = f.t.median_ms;
+        char x[48];
+        std::snprintf(x, sizeof x, " [%.2fx fwd]", fwd > 0 ? r.t.median_ms / fwd : 0.0);
+        who = std::string(kind_name(r.kind)) + " " + who + x;
       }
+      std::printf("%-4s %-42s %-52s %3d %12s %21s %9.2f %6.1f%% %6lld %7.2f\n", r.shape->id, r.shape->name,
+                  who.c_str(), r.threads, med, range, r.gflops, 100 * r.peak_fraction,
+                  (long long)(r.t.samples * r.t.calls_per_sample), r.vs_ours);
     }
     return 0;
   } catch (const std::exception& e) {

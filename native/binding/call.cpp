@@ -7,10 +7,6 @@
 #include "../cpu/kernels.h"
 #include "cuda_binding.h"
 
-#ifdef CHANNELCONV_HAS_CUDA
-#include "../cuda/cuda_conv.h"
-#endif
-
 namespace ccjs {
 namespace {
 
@@ -91,7 +87,8 @@ struct CacheEntry {
   double key[kRequestLen];
   uint64_t layer = 0;  // the layer's serial number (never reused), 0 for plain calls
   const cc::KernelSet* kernels = nullptr;
-  Call call;
+  Planned planned;
+  double results[kDescLen - kRequestLen];  // what write_results wrote
 };
 constexpr int kCacheEntries = 4;
 thread_local CacheEntry t_cache[kCacheEntries];
@@ -102,7 +99,7 @@ void write_shape(double* d, int rank_slot, int first, const int64_t* dims, int r
   for (int i = 0; i < 4; ++i) d[first + i] = i < rank ? double(dims[i]) : 0.0;
 }
 
-void write_results(double* d, const Call& c, int rank) {
+void write_results(double* d, const Planned& c, int rank) {
   const cc::ConvProblem& p = c.problem;
   int64_t dims[4];
   const cc::Tensor dst = p.direction == cc::Direction::Forward        ? cc::Tensor::Y
@@ -135,13 +132,16 @@ std::string dims_text(const cc::ConvProblem& p, cc::Tensor t, int rank) {
 }  // namespace
 
 double* desc_arg(Napi::Env env, Napi::Value v) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-      v.As<Napi::Float64Array>().ElementLength() < size_t(kDescLen))
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) != napi_ok || type != napi_float64_array ||
+      length < size_t(kDescLen))
     type_error(env, "desc must be a Float64Array of at least " + std::to_string(kDescLen) + " elements, got " +
                         type_name(v));
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
-  if (a.ArrayBuffer().IsDetached()) type_error(env, "desc is backed by a detached ArrayBuffer");
-  return a.Data();
+  return static_cast<double*>(data);
 }
 
 cc::ConvRequest layer_request(Napi::Env env, const double* desc) {
@@ -150,20 +150,20 @@ cc::ConvRequest layer_request(Napi::Env env, const double* desc) {
   return r;
 }
 
-Call plan_call(Napi::Env env, double* d, const LayerState* layer) {
+const Planned& plan_call(Napi::Env env, double* d, const LayerState* layer) {
   const cc::KernelSet* kernels = guard(env, [] { return &cc::kernels(); });
   const uint64_t serial = layer ? layer->serial : 0;
-  const int rank = int(d[kRank]);
   for (CacheEntry& e : t_cache)
     if (e.valid && e.layer == serial && e.kernels == kernels && std::memcmp(e.key, d, sizeof e.key) == 0) {
-      write_results(d, e.call, rank);
-      return e.call;
+      std::memcpy(d + kRequestLen, e.results, sizeof e.results);
+      return e.planned;
     }
   const Request r = read_request(env, d, layer);
-  Call c;
+  Planned c;
   c.device = r.device;
   c.skip_weights = r.skip_weights;
-  if (layer) c.layer = layer->weights;
+  c.transpose = r.req.op == cc::Op::Transpose;
+  c.rank = r.req.rank;
   c.problem = guard(env, [&] { return cc::resolve(r.req); });
   if (c.skip_weights && c.problem.direction != cc::Direction::BackwardWeights)
     range_error(env, cc::codes::kInvalidOption, "descriptor slot 31 (skip weights) is for backward-weights only");
@@ -185,34 +185,36 @@ Call plan_call(Napi::Env env, double* d, const LayerState* layer) {
                 std::string("options.algorithm '") + cc::algorithm_names()[size_t(r.algorithm)] +
                     "' names a CPU algorithm; on the GPU use 'auto'");
   }
-  write_results(d, c, rank);
+  write_results(d, c, c.rank);
   CacheEntry& e = t_cache[t_next];
   t_next = (t_next + 1) % kCacheEntries;
   std::memcpy(e.key, d, sizeof e.key);
+  std::memcpy(e.results, d + kRequestLen, sizeof e.results);
   e.layer = serial;
   e.kernels = kernels;
-  e.call = c;
+  e.planned = c;
   e.valid = true;
-  return c;
+  return e.planned;
 }
 
-void check_arrays(Napi::Env env, Call& c, const Napi::CallbackInfo& info, int first, bool async) {
+Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& info, int first, bool layer,
+                    bool async) {
+  Arrays a;
   const cc::ConvProblem& p = c.problem;
-  const int rank = int(info[0].As<Napi::Float64Array>()[kRank]);
+  const int rank = c.rank;
   const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
   // Names as the public API calls these arrays.
-  const double op = info[0].As<Napi::Float64Array>()[kOp];
-  const bool grad = p.direction != cc::Direction::Forward && op == 0;  // conv2dBackward (not a transposed conv)
+  const bool grad = p.direction != cc::Direction::Forward && !c.transpose;  // conv2dBackward
   const char* src_name = grad && !bwd_w ? "gradOutput.data" : "input.data";
   const char* dst_name = !grad ? "options.out" : bwd_w ? "gradWeight" : "gradInput";
   Napi::Value src = info[first], w = info[first + 1], bias = info[first + 2], dst = info[first + 3];
   Napi::Value src2 = info[first + 4], dst2 = info[first + 5];
 
-  auto check_length = [&](const FloatView& v, int64_t expected, const char* name, const char* code,
-                          const std::string& why) {
+  // `why` builds the end of the message, only when it is needed.
+  auto check_length = [&](const FloatView& v, int64_t expected, const char* name, const char* code, auto why) {
     if (int64_t(v.length) != expected)
       range_error(env, code, std::string(name) + " has " + std::to_string(v.length) + " elements, expected " +
-                                 std::to_string(expected) + " " + why);
+                                 std::to_string(expected) + " " + why());
   };
   const cc::Tensor src_t = p.direction == cc::Direction::BackwardData ? cc::Tensor::Y : cc::Tensor::X;
   const cc::Tensor dst_t = p.direction == cc::Direction::Forward        ? cc::Tensor::Y
@@ -223,48 +225,52 @@ void check_arrays(Napi::Env env, Call& c, const Napi::CallbackInfo& info, int fi
     if (n != size_t(p.src_elems()))
       range_error(env, cc::codes::kInvalidShape, "the input DeviceTensor has " + std::to_string(n) +
                                                      " elements, expected " + std::to_string(p.src_elems()));
-    c.src_device = src;
+    a.src_device = src;
   } else {
-    c.src = float_array(env, src, src_name);
-    check_length(c.src, p.src_elems(), src_name, cc::codes::kInvalidShape, "for its shape " + dims_text(p, src_t, rank));
+    a.src = float_array(env, src, src_name);
+    check_length(a.src, p.src_elems(), src_name, cc::codes::kInvalidShape,
+                 [&] { return "for its shape " + dims_text(p, src_t, rank); });
   }
-  if (c.layer) {
+  if (layer) {
     // the layer holds the weights
   } else if (bwd_w) {
     if (!w.IsNull() && !w.IsUndefined()) type_error(env, "weight must be null for backward-weights, got " + type_name(w));
   } else {
-    c.w = float_array(env, w, "weight.data");
-    check_length(c.w, p.w_elems(), "weight.data", cc::codes::kInvalidShape,
-                 "for its shape " + dims_text(p, cc::Tensor::W, 4));
+    a.w = float_array(env, w, "weight.data");
+    check_length(a.w, p.w_elems(), "weight.data", cc::codes::kInvalidShape,
+                 [&] { return "for its shape " + dims_text(p, cc::Tensor::W, 4); });
   }
-  if (c.layer && !bias.IsNull() && !bias.IsUndefined())
+  if (layer && !bias.IsNull() && !bias.IsUndefined())
     type_error(env, "a prepared layer holds its own bias: bias must be null, got " + type_name(bias));
   if (!bwd_w) {
-    c.bias = c.layer ? FloatView{} : float_array(env, bias, "options.bias", /*allow_null=*/true);
-    if (c.bias.present()) {
+    a.bias = layer ? FloatView{} : float_array(env, bias, "options.bias", /*allow_null=*/true);
+    if (a.bias.present()) {
       const bool hwio = p.weight_layout == cc::WeightLayout::HWIO;
-      const std::string why =
-          p.direction == cc::Direction::Forward
-              ? std::string("(one per output channel, weight.shape[") + (hwio ? "3" : "0") + "])"
-              : std::string("(one per output channel, weight.shape[") + (hwio ? "2" : "1") + "]" +
-                    (p.groups > 1 ? " x groups " + std::to_string(p.groups) : "") + ")";
-      check_length(c.bias, p.bias_elems(), "options.bias", cc::codes::kInvalidShape, why);
+      check_length(a.bias, p.bias_elems(), "options.bias", cc::codes::kInvalidShape, [&] {
+        return p.direction == cc::Direction::Forward
+                   ? std::string("(one per output channel, weight.shape[") + (hwio ? "3" : "0") + "])"
+                   : std::string("(one per output channel, weight.shape[") + (hwio ? "2" : "1") + "]" +
+                         (p.groups > 1 ? " x groups " + std::to_string(p.groups) : "") + ")";
+      });
     }
-    if (!c.layer) c.problem.epilogue.bias = c.plan.problem.epilogue.bias = c.bias.present();
+    // The request's bias slot planned it; the arrays must say the same.
+    if (!layer && a.bias.present() != p.epilogue.bias)
+      type_error(env, std::string("descriptor slot 25 (bias) is ") + (p.epilogue.bias ? "1" : "0") +
+                          " but options.bias is " + (a.bias.present() ? "a Float32Array" : type_name(bias)));
   } else {
     if (!bias.IsNull() && !bias.IsUndefined()) type_error(env, "bias must be null for backward-weights");
-    if (!c.src_device.IsEmpty()) {  // both inputs on the device
+    if (!a.src_device.IsEmpty()) {  // both inputs on the device
       if (!is_device_handle(src2))
         type_error(env, "gradOutput must be a device handle when the input is one, got " + type_name(src2));
       const size_t n = device_ref(env, src2, "gradOutput").count;
       if (n != size_t(p.y_elems()))
         range_error(env, cc::codes::kInvalidShape, "the gradOutput DeviceTensor has " + std::to_string(n) +
                                                        " elements, expected " + std::to_string(p.y_elems()));
-      c.src2_device = src2;
+      a.src2_device = src2;
     } else {
-      c.src2 = float_array(env, src2, "gradOutput.data");
-      check_length(c.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
-                   "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank));
+      a.src2 = float_array(env, src2, "gradOutput.data");
+      check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
+                   [&] { return "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank); });
     }
   }
   if (!bwd_w && !src2.IsNull() && !src2.IsUndefined())
@@ -272,28 +278,31 @@ void check_arrays(Napi::Env env, Call& c, const Napi::CallbackInfo& info, int fi
 
   // Outputs: required by a sync host call; an async call only checks them (it makes its own and the
   // caller copies them over when it completes).
-  const bool device_out = !c.src_device.IsEmpty() && !bwd_w;  // backward-weights writes host outputs
+  const bool device_out = !a.src_device.IsEmpty() && !bwd_w;  // backward-weights writes host outputs
   const bool want_dst = !(bwd_w && c.skip_weights), want_dst2 = bwd_w && p.epilogue.bias;
   if (device_out) {
     if (!dst.IsNull() && !dst.IsUndefined())
       type_error(env, "a device input gives a device output: out must be null, got " + type_name(dst));
   } else if (want_dst) {
-    c.dst = float_array(env, dst, dst_name, /*allow_null=*/async);
-    if (c.dst.present())
-      check_length(c.dst, p.dst_elems(), dst_name, cc::codes::kOutMismatch, "for output shape " + dims_text(p, dst_t, rank));
+    a.dst = float_array(env, dst, dst_name, /*allow_null=*/async);
+    if (a.dst.present())
+      check_length(a.dst, p.dst_elems(), dst_name, cc::codes::kOutMismatch,
+                   [&] { return "for output shape " + dims_text(p, dst_t, rank); });
   }
   if (want_dst2) {
-    c.dst2 = float_array(env, dst2, "gradBias", /*allow_null=*/async);
-    if (c.dst2.present()) check_length(c.dst2, p.Cout, "gradBias", cc::codes::kOutMismatch, "(one per output channel)");
+    a.dst2 = float_array(env, dst2, "gradBias", /*allow_null=*/async);
+    if (a.dst2.present())
+      check_length(a.dst2, p.Cout, "gradBias", cc::codes::kOutMismatch, [] { return std::string("(one per output channel)"); });
   }
   if ((!want_dst && !dst.IsNull() && !dst.IsUndefined()) || (!want_dst2 && !dst2.IsNull() && !dst2.IsUndefined()))
     type_error(env, "an output was given that this call does not compute");
-  for (const FloatView* out : {&c.dst, &c.dst2})
-    for (const FloatView* in : {&c.src, &c.src2, &c.w, &c.bias})
+  for (const FloatView* out : {&a.dst, &a.dst2})
+    for (const FloatView* in : {&a.src, &a.src2, &a.w, &a.bias})
       if (overlaps(*out, *in))
-        range_error(env, cc::codes::kAlias, std::string(out == &c.dst ? dst_name : "gradBias") +
+        range_error(env, cc::codes::kAlias, std::string(out == &a.dst ? dst_name : "gradBias") +
                                                 " must not share memory with the input, the weight or the bias");
-  if (overlaps(c.dst, c.dst2)) range_error(env, cc::codes::kAlias, "gradWeight and gradBias must not share memory");
+  if (overlaps(a.dst, a.dst2)) range_error(env, cc::codes::kAlias, "gradWeight and gradBias must not share memory");
+  return a;
 }
 
 }  // namespace ccjs

@@ -64,12 +64,18 @@ struct LayerState {
 // The request of a descriptor without a layer: what a new layer keeps (its weight and options).
 cc::ConvRequest layer_request(Napi::Env env, const double* desc);
 
-struct Call {
+// The plan of a request: immutable once made, cached per thread.
+struct Planned {
   cc::ConvProblem problem;
-  cc::Plan plan;          // Device::Cpu only
+  cc::Plan plan;  // Device::Cpu only
   Device device = Device::Cpu;
   bool skip_weights = false;
-  std::shared_ptr<const cc::PreparedWeights> layer;  // a prepared layer's weights, or null
+  bool transpose = false;  // a transposed convolution's request (for the arrays' names)
+  int rank = 4;
+};
+
+// The arrays of one run, checked against its plan.
+struct Arrays {
   FloatView src, src2, w, bias, dst, dst2;
   Napi::Value src_device;   // a device handle input (Device::Cuda), else empty
   Napi::Value src2_device;  // backward-weights' gradOutput as a device handle (with src_device)
@@ -78,13 +84,15 @@ struct Call {
 // The descriptor argument: a Float64Array of at least kDescLen elements.
 double* desc_arg(Napi::Env env, Napi::Value v);
 
-// Resolves and plans the request in `desc` (through the thread's plan cache) and writes the results
-// into desc. layer: a prepared layer's state, or null.
-Call plan_call(Napi::Env env, double* desc, const LayerState* layer);
+// Resolves and plans the request in `desc` (from the thread's plan cache when it repeats) and writes
+// the results into desc. layer: a prepared layer's state, or null. The reference stays valid until
+// the next plan_call on this thread.
+const Planned& plan_call(Napi::Env env, double* desc, const LayerState* layer);
 
-// As plan_call, then reads and checks the arrays of a run:
-//   (src, w, bias, dst, src2, dst2) as Binding.run documents them. `async`: outputs are not passed
-//   (the call makes its own and hands them over when it completes).
-void check_arrays(Napi::Env env, Call& c, const Napi::CallbackInfo& info, int first, bool async);
+// Reads and checks the arrays of a run, (src, w, bias, dst, src2, dst2) from info[first] on, as
+// Binding.run documents them; `layer`: the weight argument was a prepared layer. `async`: the outputs
+// may be null (the call makes its own; given ones are only checked).
+Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& info, int first, bool layer,
+                    bool async);
 
 }  // namespace ccjs

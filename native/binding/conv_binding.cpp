@@ -11,6 +11,7 @@
 
 #include "../core/registry.h"
 #include "../core/threads.h"
+#include "../cpu/cpu_info.h"
 #include "../cpu/kernels.h"
 #include "block_cache.h"
 #include "call.h"
@@ -77,7 +78,7 @@ class Layer : public Napi::ObjectWrap<Layer> {
     double* d = desc_arg(env, info[2]);
     if (d[kDirection] != 0 || d[kOp] != 0 || d[kDevice] != 0)
       throw_js(env, cc::ErrorKind::Range, cc::codes::kInvalidOption, "a prepared layer is a forward convolution on the CPU");
-    const Call c = plan_call(env, d, nullptr);
+    const Planned& c = plan_call(env, d, nullptr);
     const FloatView w = float_array(env, info[0], "weight.data");
     const FloatView bias = float_array(env, info[1], "options.bias", /*allow_null=*/true);
     if (int64_t(w.length) != c.problem.w_elems())
@@ -121,7 +122,7 @@ class Layer : public Napi::ObjectWrap<Layer> {
 
 // The Layer passed in place of the weight, or null.
 Layer* layer_arg(Napi::Env env, Napi::Value v) {
-  if (!v.IsObject() || v.IsTypedArray()) return nullptr;
+  if (v.IsTypedArray() || !v.IsObject()) return nullptr;  // the common case first: one N-API call
   bool is_layer = false;
   if (napi_instanceof(env, v, data(env).layer_class.Value(), &is_layer) != napi_ok) {
     env.GetAndClearPendingException();
@@ -132,8 +133,10 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-cc::RunArgs host_args(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
-                      float* dst2) {
+// The tensors of a run as cc::run takes them (the weight gradient is not written when only the bias
+// gradient is asked for).
+cc::RunArgs host_args(const Planned& c, const float* src, const float* src2, const float* w, const float* bias,
+                      float* dst, float* dst2) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
@@ -144,42 +147,34 @@ cc::RunArgs host_args(const Call& c, const float* src, const float* src2, const 
   return a;
 }
 
-void run_cpu(const Call& c, const float* src, const float* src2, const float* w, const float* bias, float* dst,
-             float* dst2, void* workspace) {
+// layer: a prepared layer's weights, or null.
+void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
+             const float* bias, float* dst, float* dst2, void* workspace) {
   const cc::RunArgs a = host_args(c, src, src2, w, bias, dst, dst2);
-  if (c.layer) cc::run_prepared(c.plan, *c.layer, a, workspace);
+  if (layer) cc::run_prepared(c.plan, *layer, a, workspace);
   else cc::run(c.plan, a, workspace);
-}
-
-// Common to run and runAsync: the descriptor, the layer (when the weight argument is one), the plan
-// and the checked arrays. (desc, src, w | layer, bias, dst, src2, dst2)
-Call prepare(const Napi::CallbackInfo& info, bool async, Layer** layer_out) {
-  Napi::Env env = info.Env();
-  double* d = desc_arg(env, info[0]);
-  Layer* layer = layer_arg(env, info[2]);
-  Call c = plan_call(env, d, layer ? &layer->state(env) : nullptr);
-  check_arrays(env, c, info, 1, async);
-  *layer_out = layer;
-  return c;
 }
 
 // (desc, src, w | layer, bias, dst, src2, dst2) -> undefined, or a device handle for a device input.
 Napi::Value Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Layer* layer = nullptr;
-  const Call c = prepare(info, false, &layer);
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = layer_arg(env, info[2]);
+  const LayerState* state = layer ? &layer->state(env) : nullptr;
+  const Planned& c = plan_call(env, d, state);
+  const Arrays a = check_arrays(env, c, info, 1, state != nullptr, false);
   if (c.device == Device::Cuda) {
-    const DeviceRef x_dev = c.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src_device, "input");
-    const DeviceRef x2_dev = c.src2_device.IsEmpty() ? DeviceRef{} : device_ref(env, c.src2_device, "gradOutput");
-    const cc::RunArgs a = host_args(c, c.src.data, c.src2.data, c.w.data, c.bias.data, c.dst.data, c.dst2.data);
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, a, x_dev, x2_dev); });
+    const DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
+    const DeviceRef x2_dev = a.src2_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src2_device, "gradOutput");
+    const cc::RunArgs h = host_args(c, a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data, a.dst2.data);
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, h, x_dev, x2_dev); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
   thread_local cc::Workspace workspace;
   guard(env, [&] {
-    run_cpu(c, c.src.data, c.src2.data, c.w.data, c.bias.data, c.dst.data, c.dst2.data,
-            workspace.get(c.plan.workspace_bytes));
+    run_cpu(c, state ? state->weights.get() : nullptr, a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data,
+            a.dst2.data, workspace.get(c.plan.workspace_bytes));
   });
   if (layer) layer->sync_memory(env);
   return env.Undefined();
@@ -211,18 +206,18 @@ Napi::Value adopt(Napi::Env env, Block& b, size_t n) {
 // too, handed to JS without a copy when the call completes.
 class RunJob {
  public:
-  RunJob(Napi::Env env, Call c, Layer* layer) : call_(std::move(c)) {
-    src_ = copy(env, call_.src, "the input copy of an async call");
-    src2_ = copy(env, call_.src2, "the second input copy of an async call");
-    w_ = copy(env, call_.w, "the weight copy of an async call");
-    bias_ = copy(env, call_.bias, "the bias copy of an async call");
+  RunJob(Napi::Env env, const Planned& c, const Arrays& a, Layer* layer) : call_(c) {
+    src_ = copy(env, a.src, "the input copy of an async call");
+    src2_ = copy(env, a.src2, "the second input copy of an async call");
+    w_ = copy(env, a.w, "the weight copy of an async call");
+    bias_ = copy(env, a.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
-    if (!call_.src_device.IsEmpty()) x_dev_ = device_ref(env, call_.src_device, "input");
-    if (!call_.src2_device.IsEmpty()) x2_dev_ = device_ref(env, call_.src2_device, "gradOutput");
+    if (!a.src_device.IsEmpty()) x_dev_ = device_ref(env, a.src_device, "input");
+    if (!a.src2_device.IsEmpty()) x2_dev_ = device_ref(env, a.src2_device, "gradOutput");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
-    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {
+    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {  // backward-weights: host outputs
       dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
       bytes += int64_t(dst_.get_deleter().bytes);
     }
@@ -234,10 +229,10 @@ class RunJob {
       ws_ = block(env, call_.plan.workspace_bytes / sizeof(float), "the workspace of an async call");
       bytes += int64_t(ws_.get_deleter().bytes);
     }
-    if (layer) layer_ = Napi::Persistent(layer->Value());
-    // The arrays were copied: drop the handles (they must not be used off the main thread).
-    call_.src = call_.src2 = call_.w = call_.bias = call_.dst = call_.dst2 = FloatView{};
-    call_.src_device = call_.src2_device = Napi::Value();
+    if (layer) {
+      layer_ = Napi::Persistent(layer->Value());
+      weights_ = layer->state(env).weights;  // kept until the call ends, even if the layer is disposed
+    }
     reported_.set(env, bytes);
   }
 
@@ -247,7 +242,7 @@ class RunJob {
                         x_dev_, x2_dev_);
       return;
     }
-    run_cpu(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
+    run_cpu(call_, weights_.get(), src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
   }
 
   // The output array, [gradWeight, gradBias] for backward-weights, or a device handle.
@@ -275,7 +270,8 @@ class RunJob {
     return b;
   }
 
-  Call call_;
+  Planned call_;
+  std::shared_ptr<const cc::PreparedWeights> weights_;  // a prepared layer's, or null
   Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
   DeviceRef x_dev_, x2_dev_, y_dev_;
   Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
@@ -283,12 +279,14 @@ class RunJob {
 };
 
 // As run, on the libuv pool: resolves with the output (see RunJob::result). Argument errors throw
-// synchronously; the TS layer turns them into rejections. (desc, src, w | layer, bias, null, src2)
+// synchronously; the TS layer turns them into rejections. (desc, src, w | layer, bias, out, src2, dst2)
 Napi::Value RunAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Layer* layer = nullptr;
-  Call c = prepare(info, true, &layer);
-  return queue(env, "channelconv:run", std::make_unique<RunJob>(env, std::move(c), layer));
+  double* d = desc_arg(env, info[0]);
+  Layer* layer = layer_arg(env, info[2]);
+  const Planned& c = plan_call(env, d, layer ? &layer->state(env) : nullptr);
+  const Arrays a = check_arrays(env, c, info, 1, layer != nullptr, true);
+  return queue(env, "channelconv:run", std::make_unique<RunJob>(env, c, a, layer));
 }
 
 // (desc, layer?) -> undefined: resolves and plans the request, writing the results into desc.
@@ -320,6 +318,32 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   cpu.Set("isas", isas);
   cpu.Set("supportedIsas", supported);
   cpu.Set("threads", cc::default_threads());
+  // The CPU as detected and the blocking configuration chosen for it (with the block sizes the
+  // kernel set in use runs with).
+  const cc::CpuInfo& ci = cc::cpu_info();
+  Napi::Object core = Napi::Object::New(env);
+  core.Set("vendor", ci.vendor);
+  core.Set("family", ci.family);
+  core.Set("model", ci.model);
+  core.Set("uarch", ci.uarch);
+  core.Set("avx512", cc::avx512_width_name(ci.avx512));
+  core.Set("l1d", double(ci.l1d));
+  core.Set("l2", double(ci.l2));
+  core.Set("l3", double(ci.l3));
+  cpu.Set("core", core);
+  Napi::Object config = guard(env, [&] {
+    const cc::KernelSet& k = cc::kernels();
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", cc::cpu_config().name);
+    c.Set("mr", k.mr);
+    c.Set("nr", k.nr);
+    c.Set("kc", k.kc);
+    c.Set("nc", k.nc);
+    c.Set("tileBytes", double(k.tile_bytes));
+    c.Set("winogradTile", k.winograd_m);
+    return c;
+  });
+  cpu.Set("config", config);
   cpu.Set("parallel", cc::parallel_runtime());
   const auto& names = cc::algorithm_names();
   Napi::Array algos = Napi::Array::New(env, names.size());

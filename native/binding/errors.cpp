@@ -44,17 +44,25 @@ std::string type_name(Napi::Value v) {
 }
 
 FloatView float_array(Napi::Env env, Napi::Value v, const std::string& name, bool allow_null) {
+  // One napi_get_typedarray_info answers the type, length and data (byte offset included); the
+  // detached check is needed only when the length reads 0 (a detached buffer's view has length 0).
   FloatView out;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value ab;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, &ab, &offset) == napi_ok && type == napi_float32_array) {
+    bool detached = false;
+    if (length == 0 && napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && detached)
+      throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType, name + " is backed by a detached ArrayBuffer");
+    out.data = static_cast<float*>(data);
+    out.length = length;
+    out.object = v.As<Napi::Object>();
+    return out;
+  }
   if (allow_null && (v.IsNull() || v.IsUndefined())) return out;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType, name + " must be a Float32Array, got " + type_name(v));
-  Napi::Float32Array arr = v.As<Napi::Float32Array>();
-  if (arr.ArrayBuffer().IsDetached())
-    throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType, name + " is backed by a detached ArrayBuffer");
-  out.data = arr.Data();  // Data() already includes the byte offset
-  out.length = arr.ElementLength();
-  out.object = arr;
-  return out;
+  throw_js(env, cc::ErrorKind::Type, cc::codes::kInvalidType, name + " must be a Float32Array, got " + type_name(v));
 }
 
 bool overlaps(const FloatView& a, const FloatView& b) {

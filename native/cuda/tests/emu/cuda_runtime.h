@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <vector>
 
 #define __global__
@@ -108,13 +109,20 @@ inline void __syncwarp() { __syncthreads(); }
 [[noreturn]] inline void __trap() { std::abort(); }
 
 namespace ccemu {
-// Runs kernel(args...) over the grid, one block after another.
+// Runs kernel(args...) over the grid, one block after another. One launch at a time in the process
+// (the scheduler, the thread indices and the shared arrays are global): the emulated addon runs
+// async calls on several threads of the libuv pool.
+inline std::mutex& launch_mutex() {
+  static std::mutex m;
+  return m;
+}
 template <class... P>
 struct Launch {
   void (*kernel)(P...);
   dim3 grid, block;
   template <class... A>
   void operator()(A&&... args) const {
+    const std::lock_guard<std::mutex> lock(launch_mutex());
     const unsigned nthreads = block.x * block.y * block.z;
     const std::function<void()> body = [&] { kernel(args...); };
     gridDim = grid;
