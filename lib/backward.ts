@@ -187,32 +187,34 @@ export function gradients(a: BackwardArgs, w: BackwardWeight, descs: Record<Dire
   return out;
 }
 
-/** The async parts of a backward call (plain, or with a prepared layer as the weight), one after the other. */
+/**
+ * The async parts of a backward call (plain, or with a prepared layer as the weight). Every part is
+ * queued at once, so each copies its inputs when the call starts (they may then share the cores).
+ */
 export async function gradientsAsync(a: BackwardArgs, w: BackwardWeight): Promise<Conv2dGradients<Tensor | DeviceTensor>> {
   const out: Conv2dGradients<Tensor | DeviceTensor> = { algorithms: {} };
   const layer = w.data instanceof Float32Array ? null : w.data;
-  for (const { dir, desc } of prepare(a, w, newDescs(), null)) {
+  const started = prepare(a, w, newDescs(), null).map(({ dir, desc }) => {
     const shape = dstShapeOf(desc), algorithm = algorithmOf(desc);
     if (dir === 'backward_data') {
-      if (!a.needs.has('input')) continue;
-      if (a.gradOutput instanceof DeviceTensor) {
-        const h = await native().runAsync(desc, a.gradOutput.handle('gradOutput'), w.data, null, null);
-        out.gradInput = new DeviceTensor(h as never, shape);
-      } else {
-        out.gradInput = { data: await runAsync(desc, a.gradOutput.data, w.data, null, null), shape };
-      }
+      if (!a.needs.has('input')) return null;
+      const run = a.gradOutput instanceof DeviceTensor
+        ? native().runAsync(desc, a.gradOutput.handle('gradOutput'), w.data, null, null)
+            .then((h) => { out.gradInput = new DeviceTensor(h as never, shape); })
+        : runAsync(desc, a.gradOutput.data, w.data, null, null).then((data) => { out.gradInput = { data, shape }; });
       out.algorithms.input = algorithm;
-      continue;
+      return run;
     }
-    const [gw, gb] = a.input instanceof DeviceTensor
-      ? (await native().runAsync(desc, a.input.handle('input'), null, null, null, (a.gradOutput as DeviceTensor).handle('gradOutput'))) as [Float32Array | null, Float32Array | null]
-      : await runAsyncWeights(desc, a.input.data, layer, (a.gradOutput as Tensor).data);
-    if (gw) {
-      out.gradWeight = { data: gw, shape };
-      out.algorithms.weight = algorithm;
-    }
-    if (gb) out.gradBias = gb;
-  }
+    const run = a.input instanceof DeviceTensor
+      ? native().runAsync(desc, a.input.handle('input'), null, null, null, (a.gradOutput as DeviceTensor).handle('gradOutput')) as Promise<[Float32Array | null, Float32Array | null]>
+      : runAsyncWeights(desc, a.input.data, layer, (a.gradOutput as Tensor).data);
+    if (a.needs.has('weight')) out.algorithms.weight = algorithm;
+    return run.then(([gw, gb]) => {
+      if (gw) out.gradWeight = { data: gw, shape };
+      if (gb) out.gradBias = gb;
+    });
+  });
+  await Promise.all(started);
   return out;
 }
 
@@ -233,8 +235,8 @@ export function conv2dBackwardSync(input: Tensor | DeviceTensor, weight: Tensor,
 }
 
 /**
- * As conv2dBackwardSync, on the libuv thread pool, the parts one after the other. Input, weight and
- * gradOutput are copied when each part starts.
+ * As conv2dBackwardSync, on the libuv thread pool. Input, weight and gradOutput are copied when the
+ * call starts (changing them afterwards does not change the result).
  */
 export function conv2dBackward(input: DeviceTensor, weight: Tensor, gradOutput: DeviceTensor, options?: Conv2dBackwardOptions): Promise<Conv2dGradients<DeviceTensor>>;
 export function conv2dBackward(input: Tensor, weight: Tensor, gradOutput: Tensor, options?: Conv2dBackwardOptions): Promise<Conv2dGradients>;

@@ -106,6 +106,18 @@ describe('conv2dBackward', () => {
     }
   });
 
+  it('the async call copies input, weight and gradOutput when it starts: changing them afterwards changes nothing', async () => {
+    const x = T(r.floats(2 * 8 * 20 * 20), [2, 8, 20, 20]), w = T(r.floats(8 * 8 * 3 * 3), [8, 8, 3, 3]);
+    const gy = T(r.floats(2 * 8 * 20 * 20), [2, 8, 20, 20]);
+    const ref = conv2dBackwardSync(x, w, gy, { padding: 1 });
+    const p = conv2dBackward(x, w, gy, { padding: 1 });
+    x.data.fill(7); w.data.fill(-3); gy.data.fill(5);
+    const g = await p;
+    expect(g.gradInput!.data).toEqual(ref.gradInput!.data);
+    expect(g.gradWeight!.data).toEqual(ref.gradWeight!.data);
+    expect(g.gradBias).toEqual(ref.gradBias);
+  });
+
   it('the adjoint identity <conv2d(x, w), g> = <x, gradInput> = <w, gradWeight>', () => {
     for (let t = 0; t < 20; t++) {
       const c = randomGeometry();
