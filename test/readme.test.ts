@@ -145,6 +145,11 @@ describe('the messages the README quotes are the ones the calls give', () => {
       message(() => cc.conv2dSync(t([2, 3, 8, 8]), w, { bias: new Float32Array(3) })));
   });
 
+  it('a gradOutput of the wrong shape', () => {
+    quoted("gradOutput.shape must be [1, 4, 8, 8], the forward output's shape for this input, weight and options; got [1, 4, 6, 6]",
+      message(() => cc.conv2dBackwardSync(t([1, 3, 8, 8]), t([4, 3, 3, 3]), t([1, 4, 6, 6]), { padding: 1 })));
+  });
+
   it("CUDA's 'no driver' reason, where this machine has no driver", () => {
     const info = cc.backendInfo().cuda;
     if (!info.compiled || info.available || !/^no NVIDIA driver found/.test(info.reason ?? '')) return;

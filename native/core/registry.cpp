@@ -5,6 +5,8 @@
 namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
+extern const Algorithm kDirectBackwardData, kImplicitGemmBackwardData, kDirectBackwardWeights,
+    kImplicitGemmBackwardWeights;
 }
 
 namespace {
@@ -15,6 +17,10 @@ const Algorithm* const kRegistry[] = {
     &algos::kDirectForward,
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
+    &algos::kDirectBackwardData,
+    &algos::kImplicitGemmBackwardData,
+    &algos::kDirectBackwardWeights,
+    &algos::kImplicitGemmBackwardWeights,
 };
 
 }  // namespace
