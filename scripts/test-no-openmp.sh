@@ -33,6 +33,7 @@ npm run --silent build:ts
 stage=$out/stage
 rm -rf "$stage" && mkdir -p "$stage/build/Release"
 cp -r lib test dist binding.d.ts tsconfig.json vitest.config.mts package.json "$stage/"
+mkdir -p "$stage/bench" && cp bench/*.js bench/shapes.json "$stage/bench/"  # the tests' helpers use bench/lib.js
 ln -s "$root/node_modules" "$stage/node_modules"
 cp "$out/Release/channelconv.node" "$stage/build/Release/"
 # The runtime and the budget, from the staged package: the pool, and OMP_NUM_THREADS honoured.
