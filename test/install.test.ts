@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anchors, links } from './markdown';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -221,6 +222,18 @@ describe.each([
     const out = runCheck(dir, 'check.mjs');
     expect(out).toEqual({ y: EXPECTED, z: EXPECTED, same: true });
   });
+
+  it("the installed README's links work from node_modules: anchors of its headings, absolute URLs, or files it ships", () => {
+    const pkgDir = path.join(dir, 'node_modules', 'channelconv');
+    const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
+    const heads = anchors(readme);
+    for (const l of links(readme)) {
+      const where = `README.md:${l.line}: ${l.target}`;
+      if (/^[a-z]+:/i.test(l.target)) continue; // absolute (package.test.ts checks where they point)
+      if (l.target.startsWith('#')) expect(heads.has(l.target.slice(1)), where).toBe(true);
+      else expect(fs.existsSync(path.join(pkgDir, decodeURIComponent(l.target.replace(/[#?].*$/, '')))), `${where}: not in the package`).toBe(true);
+    }
+  });
 });
 
 describe('TypeScript consumers', () => {
@@ -310,9 +323,23 @@ describe('a build from source of the tarball (cmake and a compiler on PATH)', ()
     expect(r.status, r.output).toBe(0);
     const pkgDir = path.join(dir, 'node_modules', 'channelconv');
     expect(fs.readFileSync(path.join(pkgDir, 'build', 'CMakeCache.txt'), 'utf8')).toMatch(/^CHANNELCONV_CUDA:\w+=OFF$/m);
+    // Quiet by default: one line per step, with why CUDA is not built; the full log in build/install.log.
+    const ours = r.output.split('\n').filter((l) => l.startsWith('channelconv: '));
+    expect(ours.map((l) => l.split(' ')[1]), r.output).toEqual(['prebuilt', 'building', 'configure:', 'configure:', 'compile:', 'built']);
+    expect(r.output).toContain('channelconv: configure: CUDA kernels OFF (switched off: CHANNELCONV_CUDA=OFF)');
+    expect(r.output).toMatch(/channelconv: configure: CPU kernels for \w+/);
+    expect(r.output).not.toMatch(/INFO RUN|CMAKE_JS_VERSION|Building CXX object|cublas|-- Detecting/);
+    const log = fs.readFileSync(path.join(pkgDir, 'build', 'install.log'), 'utf8');
+    expect(log).toMatch(/CMAKE_JS_VERSION/);
+    expect(log).toMatch(/Building CXX object/);
     writeChecks(dir);
     const out = runCheck(dir, 'check.cjs');
     expect(out.y).toEqual(EXPECTED);
     expect(out.binary).toBe(path.join(pkgDir, 'build', 'Release', 'channelconv.node'));
+    // CHANNELCONV_VERBOSE=1: the whole log as it runs (an incremental rebuild: quick).
+    const v = run(path.join(bin, 'npm'), ['rebuild', '--foreground-scripts', 'channelconv'], dir, { ...env, CHANNELCONV_VERBOSE: '1' });
+    expect(v.status, v.output).toBe(0);
+    expect(v.output).toMatch(/INFO CMD BUILD/);
+    expect(v.output).toContain('full log follows');
   }, PACK_TIMEOUT);
 });

@@ -2,7 +2,7 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--algorithms auto[,NAME...]] [--no-onednn] [--json FILE|-]
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 // Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
 // sample by sample, and each row gives its time over ours.
@@ -30,6 +30,7 @@
 #include "core/threads.h"
 #include "core/registry.h"
 #include "cpu/kernels.h"
+#include "cpu/ref/ops.h"
 #include "onednn.h"
 
 namespace {
@@ -42,6 +43,8 @@ double seconds_since(Clock::time_point t0) {
 // ---- shapes ---------------------------------------------------------------------------------------
 
 using BenchShape = ccbench::Shape;
+
+const char* precision_name(cc::Precision p) { return p == cc::Precision::BF16 ? "bf16" : "fp32"; }
 
 cc::ConvProblem to_problem(const BenchShape& b) {
   cc::ConvRequest r;
@@ -88,6 +91,7 @@ struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
   std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
+  std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
   bool onednn = true;                           // oneDNN's contenders too, where the build has it
   bool quick = false;
   double budget = 2.0;        // timed seconds per shape and thread count (each contender)
@@ -101,7 +105,8 @@ struct Options {
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--no-onednn] [--json FILE|-]\n",
+               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
+               "[--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -160,6 +165,14 @@ Options parse(int argc, char** argv) {
         if (*end || v < 1 || v > 1024) usage("--threads wants integers in 1..1024, got " + t);
         o.threads.push_back(int(v));
       }
+    } else if (a == "--precision") {
+      o.precisions.clear();
+      for (const auto& t : split(value(i))) {
+        if (t == "fp32") o.precisions.push_back(cc::Precision::FP32);
+        else if (t == "bf16") o.precisions.push_back(cc::Precision::BF16);
+        else usage("--precision wants fp32 and/or bf16, got " + t);
+      }
+      if (o.precisions.empty()) usage("--precision wants fp32 and/or bf16");
     } else if (a == "--help" || a == "-h") usage("channelconv native benchmark");
     else usage("unknown option " + a);
   }
@@ -197,13 +210,23 @@ volatile float g_sink;
 
 struct PeakPoint {
   std::string isa;
+  std::string precision;  // "fp32": the FMA probe; "bf16": the bf16 dot-product probe (native bf16 only)
   int threads;
   double gflops;
 };
 
-// Best rate of `threads` threads each running the kernel set's probe; the maximum over trials,
-// because noise from other processes only ever lowers it.
-double probe_rate(const cc::KernelSet& k, int threads, double seconds) {
+struct Probe {
+  float (*peak)(int64_t iters, float seed);
+  int64_t peak_flops;
+};
+Probe probe_of(const cc::KernelSet& k, const std::string& precision) {
+  if (precision == "bf16") return {cc::gemm_bf16(k).peak, cc::gemm_bf16(k).peak_flops};
+  return {k.peak, k.peak_flops};
+}
+
+// Best rate of `threads` threads each running the probe; the maximum over trials, because noise
+// from other processes only ever lowers it.
+double probe_rate(const Probe& k, int threads, double seconds) {
   int64_t iters = 1 << 12;
   for (;;) {  // one run of about 10 ms on one thread
     const auto t0 = Clock::now();
@@ -265,9 +288,12 @@ void fill_random(float* a, int64_t n, uint64_t seed) {
   }
 }
 
-// Spot-checks output elements against a direct float64 sum, so a broken fast kernel cannot report a
-// fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the sampled elements.
+// Spot-checks output elements against a direct float64 sum (of the bf16-rounded values for bf16), so a
+// broken fast kernel cannot report a fantastic rate. Returns max |y - ref| / max(1, max |ref|) over the
+// sampled elements.
 double spot_check(const cc::ConvProblem& s, const float* x, const float* w, const float* bias, const float* y) {
+  const bool bf16 = s.precision == cc::Precision::BF16;
+  auto val = [&](float v) { return double(bf16 ? cc::from_bf16(cc::to_bf16(v)) : v); };
   const int64_t Kg = s.Kg(), total = s.y_elems();
   double err = 0, scale = 1;
   uint64_t r = 12345;
@@ -282,8 +308,8 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
         for (int64_t j = 0; j < s.KW; ++j) {
           const int64_t ih = oh * s.stride_h - s.pad_t + i2 * s.dil_h, iw = ow * s.stride_w - s.pad_l + j * s.dil_w;
           if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-          acc += double(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
-                 double(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
+          acc += val(x[((n * s.Cin + g * s.Cg + c) * s.H + ih) * s.W + iw]) *
+                 val(w[((k * s.Cg + c) * s.KH + i2) * s.KW + j]);
         }
     scale = std::max(scale, std::fabs(acc));
     const double e = std::fabs(double(y[idx]) - acc);
@@ -295,6 +321,7 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
 // One contender of a shape: ours (an algorithm: 'auto' or forced) or a peer's (oneDNN).
 struct Contender {
   std::string api;   // "native" (ours) or the peer's label ("onednn", "onednn blocked", ...)
+  cc::ConvProblem problem;  // the shape in this contender's precision
   std::string algorithm, impl;
   std::function<void(int64_t set)> call;
   std::function<void(int64_t set)> finish;  // puts set i's result in our output buffers (peers)
@@ -302,8 +329,9 @@ struct Contender {
   Timing t;
 };
 
-// Times every contender of shape s on the same rotated inputs, alternating sample by sample (the
-// order rotates each round), so a burst of load from other processes hits all of them alike.
+// Times every contender of shape s (each algorithm and peer in each precision) on the same rotated
+// inputs, alternating sample by sample (the order rotates each round), so a burst of load from other
+// processes hits all of them alike.
 std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
   const int64_t xin = s.x_elems(), yout = s.y_elems();
   const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
@@ -332,36 +360,43 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const O
   }
   // Ours, planned once with the workspace kept: what the addon does for a repeated call.
   std::vector<Contender> cs;
-  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size());
-  for (size_t k = 0; k < o.algorithms.size(); ++k) {
-    cc::PlanOptions po;
-    po.threads = threads;
-    po.algorithm = o.algorithms[k] == "auto" ? -1 : cc::algorithm_index(o.algorithms[k].c_str());
-    cc::Plan pl;
-    try {
-      pl = cc::plan(s, po);
-    } catch (const std::exception&) {
-      continue;  // a forced algorithm that cannot run this shape: no row
-    }
-    void* scratch = (*ws)[k].get(pl.workspace_bytes);
-    Contender c;
-    c.api = "native";
-    c.algorithm = o.algorithms[k] == "auto" ? std::string("auto: ") + pl.algorithm->name : o.algorithms[k];
-    c.impl = pl.kernels->name;
-    c.call = [pl, scratch, &args](int64_t i) { cc::run(pl, args[size_t(i)], scratch); };
-    c.finish = [](int64_t) {};
-    cs.push_back(std::move(c));
-  }
-  if (o.onednn)
-    for (auto& d : ccbench::onednn_cases(s, threads, args, nullptr)) {
+  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size());
+  size_t planned = 0;  // our contenders so far: each its own workspace
+  for (cc::Precision prec : o.precisions) {
+    cc::ConvProblem sp = s;
+    sp.precision = prec;
+    for (size_t k = 0; k < o.algorithms.size(); ++k) {
+      cc::PlanOptions po;
+      po.threads = threads;
+      po.algorithm = o.algorithms[k] == "auto" ? -1 : cc::algorithm_index(o.algorithms[k].c_str());
+      cc::Plan pl;
+      try {
+        pl = cc::plan(sp, po);
+      } catch (const std::exception&) {
+        continue;  // a forced algorithm that cannot run this shape: no row
+      }
+      void* scratch = (*ws)[planned++].get(pl.workspace_bytes);
       Contender c;
-      c.api = d.label;
-      c.algorithm = d.label.find("winograd") != std::string::npos ? "winograd" : "auto";
-      c.impl = d.impl;
-      c.call = std::move(d.call);
-      c.finish = std::move(d.finish);
+      c.api = "native";
+      c.problem = sp;
+      c.algorithm = o.algorithms[k] == "auto" ? std::string("auto: ") + pl.algorithm->name : o.algorithms[k];
+      c.impl = pl.kernels->name;
+      c.call = [pl, scratch, &args](int64_t i) { cc::run(pl, args[size_t(i)], scratch); };
+      c.finish = [](int64_t) {};
       cs.push_back(std::move(c));
     }
+    if (o.onednn)
+      for (auto& d : ccbench::onednn_cases(sp, threads, args, nullptr)) {
+        Contender c;
+        c.api = d.label;
+        c.problem = sp;
+        c.algorithm = d.label.find("winograd") != std::string::npos ? "winograd" : "auto";
+        c.impl = d.impl;
+        c.call = std::move(d.call);
+        c.finish = std::move(d.finish);
+        cs.push_back(std::move(c));
+      }
+  }
 
   // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
   // clock's own cost stays negligible.
@@ -384,7 +419,8 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const O
     for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) c.call(i);
     for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) {
       c.finish(i);
-      c.t.check_error = std::max(c.t.check_error, spot_check(s, xs[i].get(), w.get(), bias.get(), ys[i].get()));
+      c.t.check_error =
+          std::max(c.t.check_error, spot_check(c.problem, xs[i].get(), w.get(), bias.get(), ys[i].get()));
     }
   }
 
@@ -443,7 +479,8 @@ struct Result {
   std::string api, algorithm, impl;
   Timing t;
   double gflops, peak_fraction;
-  double vs_ours;  // this row's median over our first contender's (the 'auto' row) in the same run
+  double vs_ours;  // this row's median over our first contender's (the 'auto' row of the first
+                   // precision listed) in the same run
 };
 
 }  // namespace
@@ -455,16 +492,24 @@ int main(int argc, char** argv) {
     std::vector<int> peak_threads{1};
     for (int t : o.threads)
       if (std::find(peak_threads.begin(), peak_threads.end(), t) == peak_threads.end()) peak_threads.push_back(t);
+    const bool bf16 = std::count(o.precisions.begin(), o.precisions.end(), cc::Precision::BF16) > 0;
     std::vector<PeakPoint> points;
     for (const cc::KernelSet* k : supported_sets())
-      for (int t : peak_threads) {
-        progress(std::string("peak probe ") + k->name + ", " + std::to_string(t) + " thread(s)");
-        points.push_back({k->name, t, probe_rate(*k, t, o.probe_seconds)});
+      for (const char* prec : {"fp32", "bf16"}) {
+        if (std::string(prec) == "bf16" && (!bf16 || !probe_of(*k, prec).peak)) continue;
+        for (int t : peak_threads) {
+          progress(std::string("peak probe ") + k->name + " " + prec + ", " + std::to_string(t) + " thread(s)");
+          points.push_back({k->name, prec, t, probe_rate(probe_of(*k, prec), t, o.probe_seconds)});
+        }
       }
-    auto peak_at = [&](int t, std::string* isa) {
+    // The best probe at t threads for a precision: bf16 without a native probe is held to fp32's.
+    auto peak_at = [&](int t, cc::Precision prec, std::string* isa) {
       double best = 0;
-      for (const auto& p : points)
-        if (p.threads == t && p.gflops > best) best = p.gflops, *isa = p.isa;
+      for (int pass = 0; pass < 2 && best == 0; ++pass) {
+        const std::string want = prec == cc::Precision::BF16 && pass == 0 ? "bf16" : "fp32";
+        for (const auto& p : points)
+          if (p.threads == t && p.precision == want && p.gflops > best) best = p.gflops, *isa = p.isa;
+      }
       return best;
     };
 
@@ -479,7 +524,7 @@ int main(int argc, char** argv) {
         const cc::ConvProblem cs = to_problem(*b);
         const std::vector<Contender> timed = time_shape(cs, t, o, label);
         for (const Contender& c : timed) {
-          Result r{b, cs, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
+          Result r{b, c.problem, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
           if (!(r.t.check_error <= 1e-3)) {
             progress_done();
             std::fprintf(stderr, "channelconv_bench: %s %s %s output is wrong (spot-check relative error %g)\n", b->id,
@@ -496,19 +541,20 @@ int main(int argc, char** argv) {
     for (auto& pt : points)
       for (const cc::KernelSet* k : supported_sets())
         if (pt.isa == k->name) {
-          progress(std::string("peak probe (again) ") + k->name + ", " + std::to_string(pt.threads) + " thread(s)");
-          pt.gflops = std::max(pt.gflops, probe_rate(*k, pt.threads, o.probe_seconds));
+          progress(std::string("peak probe (again) ") + k->name + " " + pt.precision + ", " +
+                   std::to_string(pt.threads) + " thread(s)");
+          pt.gflops = std::max(pt.gflops, probe_rate(probe_of(*k, pt.precision), pt.threads, o.probe_seconds));
         }
     for (auto& r : results) {
       std::string isa;
-      r.peak_fraction = r.gflops / peak_at(r.threads, &isa);
+      r.peak_fraction = r.gflops / peak_at(r.threads, r.cs.precision, &isa);
     }
     progress_done();
 
     std::string peak_isa, single_isa;
     const int peak_threads_n = *std::max_element(o.threads.begin(), o.threads.end());
-    const double peak = peak_at(peak_threads_n, &peak_isa);
-    const double single = peak_at(1, &single_isa);
+    const double peak = peak_at(peak_threads_n, cc::Precision::FP32, &peak_isa);
+    const double single = peak_at(1, cc::Precision::FP32, &single_isa);
 
     std::ostringstream js;
     js << "{\n  \"tool\": \"channelconv_bench\",\n";
@@ -522,7 +568,8 @@ int main(int argc, char** argv) {
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
     for (size_t i = 0; i < points.size(); ++i)
-      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"threads\": " << points[i].threads
+      js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"precision\": " << jstr(points[i].precision)
+         << ", \"threads\": " << points[i].threads
          << ", \"gflops\": " << jnum(points[i].gflops) << "}";
     js << "]},\n  \"results\": [\n";
     for (size_t i = 0; i < results.size(); ++i) {
@@ -530,6 +577,7 @@ int main(int argc, char** argv) {
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
          << ", \"device\": \"cpu\", \"api\": " << jstr(r.api) << ", \"algorithm\": " << jstr(r.algorithm)
          << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours) << ", \"isa\": " << jstr(cc::kernels().name)
+         << ", \"precision\": " << jstr(precision_name(r.cs.precision))
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
          << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
@@ -552,8 +600,9 @@ int main(int argc, char** argv) {
       }
     }
     std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
-    std::printf("fp32 FMA peak (measured):");
-    for (const auto& p : points) std::printf("  %s %dT %.1f", p.isa.c_str(), p.threads, p.gflops);
+    std::printf("peak (measured; fp32: FMA, bf16: dot product):");
+    for (const auto& p : points)
+      std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);
     std::printf(" GFLOP/s\n");
     if (ccbench::onednn_version()) std::printf("peer: %s (x = its time / ours)\n", ccbench::onednn_version());
     std::printf("\n%-4s %-42s %-36s %3s %12s %21s %9s %7s %6s %7s\n", "id", "layer", "contender", "T", "median",
@@ -564,7 +613,8 @@ int main(int argc, char** argv) {
       char med[32], range[48];
       std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
-      const std::string who = r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")";
+      const std::string who = std::string(precision_name(r.cs.precision)) + " " +
+                              (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
       std::printf("%-4s %-42s %-52s %3d %12s %21s %9.2f %6.1f%% %6lld %7.2f\n", r.shape->id, r.shape->name,
                   who.c_str(), r.threads, med, range, r.gflops, 100 * r.peak_fraction,
                   (long long)(r.t.samples * r.t.calls_per_sample), r.vs_ours);

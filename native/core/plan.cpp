@@ -32,7 +32,7 @@ Layout3 workspace_layout(const Plan& pl) {
   const bool bwd_w = p.direction == Direction::BackwardWeights;
   Layout3 l;
   if (hwio && !bwd_w && !pl.prepacked) l.w_oihw = aligned(size_t(p.w_elems()) * 4);
-  if (pl.algorithm->pack_format && !pl.prepacked) l.packed = aligned(pl.packed_bytes);
+  if (pl.pack_format && !pl.prepacked) l.packed = aligned(pl.packed_bytes);
   if (hwio && bwd_w) l.dw_oihw = aligned(size_t(p.w_elems()) * 4);
   l.scratch = aligned(pl.scratch_bytes);
   return l;
@@ -46,7 +46,8 @@ bool try_plan(const Algorithm* a, Plan& pl, int threads) {
   std::memset(pl.blocking, 0, sizeof pl.blocking);
   if (!a->plan(pl)) return false;
   pl.threads = std::max(1, pl.threads);
-  pl.packed_bytes = a->pack_format ? a->packed_bytes(pl) : 0;
+  pl.pack_format = a->pack_format ? a->pack_format(pl.problem) : nullptr;
+  pl.packed_bytes = pl.pack_format ? a->packed_bytes(pl) : 0;
   pl.workspace_bytes = workspace_layout(pl).total();
   return true;
 }
@@ -132,7 +133,7 @@ void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const Prepar
   if (pw) {
     a.w = pw->weights();
     a.bias = p.epilogue.bias && p.direction != Direction::BackwardWeights ? pw->bias() : nullptr;
-    a.packed = algo.pack_format ? pw->packed(pl) : nullptr;
+    a.packed = pl.pack_format ? pw->packed(pl) : nullptr;
   } else {
     if (w_oihw) {
       hwio_to_oihw(args.w, w_oihw, p.Cout, p.Cg, p.KH, p.KW);
@@ -190,14 +191,14 @@ PreparedWeights::PreparedWeights(const ConvProblem& p, const float* w, const flo
 
 const float* PreparedWeights::packed(const Plan& pl) const {
   const Algorithm& a = *pl.algorithm;
-  if (!a.pack_format) return nullptr;
+  if (!pl.pack_format) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   for (const Packed& k : packed_)
-    if (k.format == a.pack_format && k.kernels == pl.kernels) return k.data.get();
+    if (k.format == pl.pack_format && k.kernels == pl.kernels) return k.data.get();
   // Packed on first use, for this format and kernel set (a prepared layer whose inputs all take the
   // direct kernel never packs). The packing of a plan does not depend on the input size.
   const size_t bytes = pl.packed_bytes;
-  Packed k{a.pack_format, pl.kernels, alloc_floats(int64_t(bytes / 4), "the packed weights"), bytes};
+  Packed k{pl.pack_format, pl.kernels, alloc_floats(int64_t(bytes / 4), "the packed weights"), bytes};
   a.prepack(pl, w_.get(), k.data.get(), 1);
   packed_.push_back(std::move(k));
   return packed_.back().data.get();

@@ -44,6 +44,7 @@ struct PackGeom {
   const float* x;
   int64_t cs, hs, ws;
   int64_t H, W, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+  int64_t C;  // channels (bf16 packing: an odd last channel is paired with zeros)
 };
 
 // Rows k0 .. k0+kcb-1 of the im2col matrix [Cg*KH*KW, OH*OW], columns q0 .. q0+ncols-1, packed as
@@ -52,6 +53,48 @@ using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, i
 
 // d[i] = s[i * inc] for i < n (stride-phase copies of the implicit GEMM's input rows).
 using Gather = void (*)(float* d, const float* s, int64_t inc, int64_t n);
+
+// ----- bfloat16 GEMM (precision 'bf16') ------------------------------------------------------------
+// Inputs and weights rounded to bfloat16 (round to nearest even; fp32 subnormals become zero, as the
+// AVX512_BF16 conversion makes them), products summed in fp32, C, bias and relu as above. A and B
+// hold K in pairs: a Bf16Pair is two bfloat16 values adjacent in K, the lower k in the low 16 bits:
+// the operand layout of vdpbf16ps (and of AMX's B tiles, VNNI-packed). The GEMM algorithms pair two
+// input channels at one tap (native/algos/common.h): pair kp = (c2*KH + kh)*KW + kw holds channels
+// 2*c2 and 2*c2 + 1, so both halves of a pair come from the same input position.
+using Bf16Pair = uint32_t;
+
+// Ukernel over kp pairs: a[k*MR + i], b[k*NR + j] pairs (zero-padded to full MR / NR).
+using UkernelBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* b, float* c, int64_t rs_c,
+                             int64_t cs_c, int m, int n, const float* bias, int flags);
+// UkernelRows over kp pairs: row k of the B panel is the NR pairs at b + offs[k].
+using UkernelRowsBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* b, const int64_t* offs, float* c,
+                                 int64_t rs_c, int m, int n, const float* bias, int flags);
+// PackB for pairs: rows kp0 .. kp0+kpb-1 of the paired im2col matrix [ceil(C/2)*KH*KW, OH*OW] (C =
+// g.C; channel C reads as zero), columns q0 .. q0+ncols-1, as NR-wide panels [kpb][nr] of pairs.
+using PackBBf16 = void (*)(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_t ncols, int nr,
+                           Bf16Pair* dst);
+// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; s1 null: zero high halves. The implicit
+// GEMM's row copies convert through it.
+using PackPairs = void (*)(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n);
+
+// One ISA's bf16 GEMM. `native`: bfloat16 dot-product instructions (AVX512_BF16's vdpbf16ps); else
+// the same rounding emulated with fp32 FMAs (the same sums up to fp32 rounding, no speed-up). The
+// place for more: an AMX or AVX512-FP16 kernel is another GemmBf16 (or, for fp16, a sibling struct)
+// in its own ISA file and kernel-set row; none is written, since no CPU here has them to test on.
+struct GemmBf16 {
+  bool native;
+  int mr, nr;  // register block
+  int kc;      // K block, in pairs
+  int nc;      // widest B block, a multiple of nr
+  UkernelBf16 ukernel;
+  UkernelRowsBf16 ukernel_rows;
+  PackBBf16 pack_b;
+  PackPairs pack_pairs;
+  // The bf16 dot-product peak probe (benchmarks), as KernelSet::peak; null when emulated (the fp32
+  // FMA peak is its ceiling).
+  float (*peak)(int64_t iters, float seed);
+  int64_t peak_flops;
+};
 
 struct KernelSet {
   const char* name;  // what CHANNELCONV_ISA and backendInfo().cpu.isa call it
@@ -68,7 +111,15 @@ struct KernelSet {
   // FLOPs each (a multiply-add counts 2); the result only defeats dead-code elimination.
   float (*peak)(int64_t iters, float seed);
   int64_t peak_flops;
+  const GemmBf16* bf16;  // the 'bf16' precision's GEMM; null: the generic set's emulation
+  // Set by the CPU configuration (cpu_info.h; defaults for a set used as is): a task's working set
+  // in bytes (the implicit GEMM's input rows + C tile), and Winograd's preferred output tile.
+  int64_t tile_bytes = int64_t(512) << 10;
+  int winograd_m = 4;
 };
+
+// The bf16 GEMM of k (its own, else the generic emulation).
+const GemmBf16& gemm_bf16(const KernelSet& k);
 
 // Every kernel set compiled into this build, best first (the table in kernel_table.cpp), and whether
 // this CPU runs it.
@@ -78,15 +129,16 @@ struct KernelEntry {
 };
 const KernelEntry* kernel_table(size_t* count);
 
-// The kernel set in use: CHANNELCONV_ISA when set, else the first of the table this CPU runs. Chosen
-// once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when CHANNELCONV_ISA names
+// The kernel set in use: CHANNELCONV_ISA when set, else the first of the table this CPU runs, with
+// the blocking of the CPU configuration in use (cpu_config(), cpu_info.h). Chosen once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when CHANNELCONV_ISA names
 // an unknown kernel set or one this CPU lacks (the message lists the valid names).
 const KernelSet& kernels();
 
 // The kernel set called `name` if this build has it and this CPU runs it, else null.
 const KernelSet* kernels_named(const char* name);
 
-// Replaces the kernel set in use (tests only: not thread-safe against running convolutions).
+// Replaces the kernel set in use, as given: a table set (its own blocking) or configured(set, config)
+// (tests only: not thread-safe against running convolutions).
 void force_kernels(const KernelSet& k);
 
 // Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block of kc: block p (rows

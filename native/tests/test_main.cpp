@@ -21,6 +21,7 @@
 #include "core/reference.h"
 #include "core/registry.h"
 #include "core/threads.h"
+#include "cpu/cpu_info.h"
 #include "cpu/kernels.h"
 #include "tests/check.h"
 
@@ -62,11 +63,46 @@ std::vector<float> forward(const cc::ConvProblem& p, const std::vector<float>& x
   return y;
 }
 
+// The forward output of p through prepared weights pw.
+std::vector<float> forward_prepared(const cc::ConvProblem& p, const cc::PreparedWeights& pw, const std::vector<float>& x,
+                                    int threads, int algorithm) {
+  cc::PlanOptions o;
+  o.threads = threads;
+  o.algorithm = algorithm;
+  o.prepacked = true;
+  const cc::Plan pl = cc::plan(p, o);
+  std::vector<float> y(size_t(p.y_elems()), NAN);
+  cc::Workspace ws;
+  cc::RunArgs args;
+  args.src = x.data();
+  args.dst = y.data();
+  cc::run_prepared(pl, pw, args, ws.get(pl.workspace_bytes));
+  return y;
+}
+
 std::vector<double> reference(const cc::ConvProblem& p, const std::vector<float>& x, const std::vector<float>& w,
                               const float* bias) {
   std::vector<double> ref(size_t(p.dst_elems()));
   cc::conv2d_reference(p, x.data(), w.data(), bias, ref.data());
   return ref;
+}
+
+// bfloat16 rounding written independently of the kernels' bit manipulation (cpu/ref/ops.h): the
+// significand rounded to 8 bits with ties to even by nearbyint (the default rounding mode), in double;
+// fp32 subnormals become zero (as AVX512_BF16 converts them); NaN stays NaN; past the largest bf16,
+// infinity.
+float bf16_round(float v) {
+  if (std::isnan(v) || std::isinf(v) || v == 0.0f) return v;
+  if (std::fabs(v) < std::numeric_limits<float>::min()) return std::copysign(0.0f, v);
+  int e = 0;
+  const double m = std::frexp(double(v), &e);  // v = m * 2^e, 0.5 <= |m| < 1
+  return float(std::ldexp(std::nearbyint(m * 256.0) / 256.0, e));
+}
+
+std::vector<float> bf16_rounded(const std::vector<float>& v) {
+  std::vector<float> r(v.size());
+  std::transform(v.begin(), v.end(), r.begin(), bf16_round);
+  return r;
 }
 
 cc::ConvProblem problem(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t KH, int64_t KW,
@@ -330,9 +366,10 @@ void workspace_bounded() {
 }
 
 // Prepared weights: packed once (lazily), inputs of several sizes, every algorithm, against the
-// reference; bytes grow by the packed panels.
-void prepared_weights(uint64_t seed) {
-  Rng r(seed ^ 0x5bd1e995ULL);
+// reference (for bf16: on the rounded inputs and weights); bytes grow by the packed panels.
+void prepared_weights(uint64_t seed, cc::Precision precision) {
+  Rng r(seed ^ 0x5bd1e995ULL ^ uint64_t(precision));
+  const bool bf16 = precision == cc::Precision::BF16;
   for (int t = 0; t < 12; ++t) {
     const int64_t groups = r.pick({1, 1, 2, 4}), Cg = r.pick({1, 3, 9, 20});
     const int64_t K = groups * r.pick({1, 2, 9, 17}), KH = r.pick({1, 3}), KW = r.pick({1, 3, 5});
@@ -343,6 +380,7 @@ void prepared_weights(uint64_t seed) {
       q.weight_layout = wl ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
       q.epilogue.bias = true;
       q.epilogue.act = relu ? cc::Activation::Relu : cc::Activation::None;
+      q.precision = precision;
     };
     const cc::ConvProblem p0 = problem(1, Cg * groups, 8, 8, K, KH, KW, opts);
     const auto w = r.floats(p0.w_elems()), bias = r.floats(K);
@@ -351,22 +389,12 @@ void prepared_weights(uint64_t seed) {
     for (int rep = 0; rep < 3; ++rep) {
       const cc::ConvProblem p = problem(r.range(1, 3), Cg * groups, r.range(1, 40), r.range(1, 40), K, KH, KW, opts);
       const auto x = r.floats(p.x_elems());
-      const auto ref = reference(p, x, w, bias.data());
+      const auto ref = bf16 ? reference(p, bf16_rounded(x), bf16_rounded(w), bias.data()) : reference(p, x, w, bias.data());
       for (int a : runnable(p)) {
-        cc::PlanOptions o;
-        o.threads = int(r.range(1, 2));
-        o.algorithm = a;
-        o.prepacked = true;
-        const cc::Plan pl = cc::plan(p, o);
-        std::vector<float> y(size_t(p.y_elems()), NAN);
-        cc::Workspace ws;
-        cc::RunArgs args;
-        args.src = x.data();
-        args.dst = y.data();
-        cc::run_prepared(pl, pw, args, ws.get(pl.workspace_bytes));
-        const double err = rel_error(y, ref);
-        check(err <= 1e-5, std::string(kernel_name()) + " prepared " + cc::algorithm_names()[size_t(a)] + " " +
-                               cc::describe(p) + ": rel err " + std::to_string(err));
+        const double err = rel_error(forward_prepared(p, pw, x, int(r.range(1, 2)), a), ref);
+        check(err <= 1e-5, std::string(kernel_name()) + " prepared " + (bf16 ? "bf16 " : "") +
+                               cc::algorithm_names()[size_t(a)] + " " + cc::describe(p) + ": rel err " +
+                               std::to_string(err));
       }
     }
     check(pw.bytes() >= before, "prepared bytes never shrink");
@@ -462,9 +490,282 @@ void parallel_loops() {
   check(ok && failures.load() == 0, std::string(cc::parallel_runtime()) + " parallel_for: every task once, from 4 callers at once and nested");
 }
 
+// Every CPU configuration of the table, applied to the default kernel set: its block sizes are sane
+// and the algorithms under them still give the reference's result (a short sweep and the tile
+// remainders, which follow the configured kc and nc).
+void configurations(uint64_t seed) {
+  const cc::CpuInfo& ci = cc::cpu_info();
+  std::printf("cpu: %s family 0x%x model 0x%x, %s, AVX-512 %s, L1d %lld L2 %lld L3 %lld; configuration %s\n",
+              ci.vendor, ci.family, ci.model, ci.uarch, cc::avx512_width_name(ci.avx512), (long long)ci.l1d,
+              (long long)ci.l2, (long long)ci.l3, cc::cpu_config().name);
+  const cc::KernelSet& base = cc::kernels();
+  int n = 0;
+  const cc::CpuConfig* configs = cc::cpu_configs(&n);
+  check(n > 0 && std::strcmp(configs[n - 1].name, "default") == 0 && configs[n - 1].matches(ci),
+        "the last configuration matches any CPU");
+  for (int i = 0; i < n; ++i) {
+    const cc::KernelSet& k = cc::configured(base, configs[i]);
+    check(&k == &cc::configured(base, configs[i]), "configured() is stable");
+    check(k.kc >= 16 && k.nc >= k.nr && k.nc % k.nr == 0 && k.tile_bytes >= (64 << 10) &&
+              (k.winograd_m == 2 || k.winograd_m == 4),
+          std::string("configuration ") + configs[i].name + " block sizes");
+    cc::force_kernels(k);
+    random_sweep(seed ^ uint64_t(i + 1), 40);
+    tile_remainders(seed);
+  }
+  cc::force_kernels(base);
+}
+
+// ----- precision 'bf16' ----------------------------------------------------------------------------
+
+// ||y - ref||_2 / ||ref||_2 (a NaN counts as infinite): the measure of docs/PERF.md's bf16 table.
+double rel_l2(const std::vector<float>& y, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double d = double(y[i]) - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  return std::isnan(num) ? std::numeric_limits<double>::infinity() : std::sqrt(num / std::max(den, 1e-300));
+}
+
+cc::ConvProblem as_bf16(cc::ConvProblem p) {
+  p.precision = cc::Precision::BF16;
+  return p;
+}
+
+// The tight check of every bf16 result: a float64 convolution of the bf16-rounded inputs and weights
+// differs from it only by the fp32 summation.
+constexpr double kBf16SumBound = 1e-5;
+
+// Special values through the kernel set's conversion (pack_pairs: contiguous, stride 2, adjacent
+// channels as NHWC reads them), against bf16_round: ties to even both ways, the largest values, zeros,
+// subnormals, infinities, NaN.
+void bf16_rounding() {
+  const cc::GemmBf16& g = cc::gemm_bf16(cc::kernels());
+  const float tie_even = 1.0f + std::ldexp(1.0f, -8), tie_odd = 1.0f + 3 * std::ldexp(1.0f, -8);
+  std::vector<float> v = {0.0f, -0.0f, 1.0f, -1.5f, tie_even, -tie_even, tie_odd, std::nextafter(tie_even, 2.0f),
+                          std::nextafter(tie_even, 0.0f), 3.14159265f, -2.71828f, 1e-30f, 1e30f, 65504.0f,
+                          std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::min(), std::numeric_limits<float>::denorm_min(),
+                          -1e-40f, INFINITY, -INFINITY, 3.3895e38f};
+  Rng r(7);
+  while (v.size() < 77) v.push_back(r.uniform() * std::ldexp(1.0f, int(r.range(-60, 60))));
+  const int64_t n = int64_t(v.size());
+  std::vector<float> odd(v.rbegin(), v.rend());
+  // d[i] holds (lo[i], hi[i]) rounded; hi null: zeros.
+  auto expect = [&](const std::vector<uint32_t>& d, const std::vector<float>& lo, const std::vector<float>* hi,
+                    const std::string& what) {
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = bf16_round(lo[size_t(i)]), b = hi ? bf16_round((*hi)[size_t(i)]) : 0.0f;
+      uint32_t ua, ub;
+      std::memcpy(&ua, &a, 4);
+      std::memcpy(&ub, &b, 4);
+      ok = ok && (d[size_t(i)] & 0xFFFFu) == ua >> 16 && d[size_t(i)] >> 16 == ub >> 16;
+    }
+    check(ok, std::string(kernel_name()) + " bf16 conversion " + what);
+  };
+  std::vector<uint32_t> d(size_t(n), 0xDEADBEEFu);
+  g.pack_pairs(d.data(), v.data(), odd.data(), 1, n);
+  expect(d, v, &odd, "contiguous");
+  g.pack_pairs(d.data(), v.data(), nullptr, 1, n);
+  expect(d, v, nullptr, "contiguous, no partner");
+  std::vector<float> wide(size_t(2 * n));
+  for (int64_t i = 0; i < n; ++i) wide[size_t(2 * i)] = v[size_t(i)], wide[size_t(2 * i + 1)] = odd[size_t(i)];
+  g.pack_pairs(d.data(), wide.data(), wide.data() + 1, 2, n);  // NHWC, 2 channels
+  expect(d, v, &odd, "stride 2, pairs");
+  std::vector<float> six(size_t(3 * n + 3));
+  for (int64_t i = 0; i < n; ++i) six[size_t(3 * i)] = v[size_t(i)], six[size_t(3 * i + 1)] = odd[size_t(i)];
+  g.pack_pairs(d.data(), six.data(), six.data() + 1, 3, n);  // NHWC, 3 channels
+  expect(d, v, &odd, "stride 3, pairs");
+  g.pack_pairs(d.data(), wide.data(), nullptr, 2, n);  // an odd last channel, NCHW stride 2
+  expect(d, v, nullptr, "stride 2");
+}
+
+// bf16 output of p for the given algorithm and threads against the float64 reference on rounded
+// inputs. (Against the exact inputs the error is a statistic of the data: bf16_accuracy bounds it on
+// the table's cases; on a small random problem with cancellation it can be anything.)
+void bf16_check(const cc::ConvProblem& p, const std::vector<float>& x, const std::vector<float>& w,
+                const std::vector<float>& bias, int a, int threads, const std::string& what) {
+  const float* b = p.epilogue.bias ? bias.data() : nullptr;
+  const double err = rel_error(forward(p, x, w, b, threads, a), reference(p, bf16_rounded(x), bf16_rounded(w), b));
+  check(err <= kBf16SumBound, std::string(kernel_name()) + " bf16 " + cc::algorithm_names()[size_t(a)] + " " + what +
+                                  " " + cc::describe(p) + " threads " + std::to_string(threads) +
+                                  ": vs rounded inputs " + std::to_string(err));
+}
+
+// The random sweep in bf16: every algorithm, 1 and 2 threads.
+void bf16_sweep(uint64_t seed, int cases) {
+  Rng r(seed ^ 0xbf16bf16ULL);
+  for (int t = 0; t < cases; ++t) {
+    const cc::ConvProblem p = as_bf16(random_problem(r));
+    const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+    for (int a : runnable(p))
+      for (int threads : {1, 2}) bf16_check(p, x, w, bias, a, threads, "case " + std::to_string(t));
+  }
+}
+
+// Shapes around the bf16 GEMM's tiles: M around MR, pixels around NR and its widest block, K pairs
+// around KC and 2*KC, odd channel counts (the last channel paired with zeros); both layouts.
+void bf16_tile_remainders(uint64_t seed) {
+  Rng r(seed ^ 0x7f4a7c159e3779b9ULL);
+  const cc::GemmBf16& g = cc::gemm_bf16(cc::kernels());
+  const int64_t mr = g.mr, nr = g.nr, kc = g.kc;
+  const int64_t ms[] = {1, mr - 1, mr + 1, 2 * mr + 1};
+  // (Cg, KH = KW): K pairs ceil(Cg/2)*KH*KW just below / at / above KC and 2*KC, odd and even Cg
+  const int64_t ks[][2] = {{2 * ((kc - 1) / 9) + 1, 3}, {2 * kc, 1}, {2 * kc + 1, 1}, {2 * ((kc + 9) / 9) - 1, 3},
+                           {2 * ((2 * kc + 25) / 25) + 1, 5}, {1, 3}, {3, 7}};
+  int i = 0;
+  for (int64_t M : ms)
+    for (auto& kk : ks) {
+      const int64_t pix[] = {nr - 1, nr + 1, 2 * nr + 3, int64_t(g.nc) + 5};
+      const int64_t P = pix[i++ % 4];
+      const cc::ConvProblem p = as_bf16(problem(r.pick({1, 2}), kk[0], 1 + P / 23, 23, std::max<int64_t>(M, 1), kk[1],
+                                                kk[1], [&, layout = r.pick({0, 1}), relu = r.range(0, 1)](cc::ConvRequest& q) {
+                                                  q.pad_mode = cc::PadMode::SameUpper;
+                                                  q.layout = layout ? cc::Layout::NHWC : cc::Layout::NCHW;
+                                                  q.epilogue.bias = true;
+                                                  q.epilogue.act = relu ? cc::Activation::Relu : cc::Activation::None;
+                                                }));
+      const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+      for (int a : runnable(p))
+        for (int threads : {1, 2}) bf16_check(p, x, w, bias, a, threads, "tile remainder");
+    }
+}
+
+// The packed weights of a bf16 layer are half those of an fp32 one (48 rows: whole panels for every
+// register block here; 64 channels: whole pairs), and a prepared layer holds them after its first call.
+void bf16_packed_bytes(uint64_t seed) {
+  Rng r(seed ^ 0x2127599bf4325c37ULL);
+  for (int64_t KH : {1, 3}) {
+    const cc::ConvProblem p = problem(1, 64, 10, 10, 48, KH, KH);
+    cc::PlanOptions o;
+    o.algorithm = cc::algorithm_index("implicit_gemm");
+    const size_t fp32 = cc::plan(p, o).packed_bytes, bf16 = cc::plan(as_bf16(p), o).packed_bytes;
+    const auto w = r.floats(p.w_elems()), x = r.floats(p.x_elems());
+    const cc::PreparedWeights pw(as_bf16(p), w.data(), nullptr);
+    const size_t before = pw.bytes();
+    forward_prepared(as_bf16(p), pw, x, 1, o.algorithm);
+    check(fp32 == size_t(48 * 64 * KH * KH) * 4 && bf16 * 2 == fp32 && pw.bytes() == before + bf16,
+          std::string(kernel_name()) + " bf16 packed weights: " + std::to_string(bf16) + " bytes vs fp32 " +
+              std::to_string(fp32) + "; the layer grew by " + std::to_string(pw.bytes() - before));
+  }
+}
+
+// Every kernel set this CPU runs (native AVX512_BF16 and the emulations) gives the same bf16 results
+// up to fp32 summation order: each against the first set's output.
+void bf16_kernel_agreement(uint64_t seed) {
+  Rng r(seed ^ 0xd1b54a32d192ed03ULL);
+  const cc::KernelSet& keep = cc::kernels();
+  size_t n = 0;
+  const cc::KernelEntry* table = cc::kernel_table(&n);
+  for (int t = 0; t < 24; ++t) {
+    const cc::ConvProblem p = as_bf16(random_problem(r));
+    const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+    const float* b = p.epilogue.bias ? bias.data() : nullptr;
+    std::vector<float> first;
+    std::string first_name;
+    for (size_t i = 0; i < n; ++i) {
+      if (!table[i].supported()) continue;
+      cc::force_kernels(*table[i].set);
+      const auto y = forward(p, x, w, b, 2);
+      if (first.empty()) {
+        first = y;
+        first_name = table[i].set->name;
+        continue;
+      }
+      const std::vector<double> f(first.begin(), first.end());
+      const double err = rel_error(y, f);
+      check(err <= 2 * kBf16SumBound, std::string("bf16 ") + table[i].set->name + " vs " + first_name + " " +
+                                          cc::describe(p) + ": " + std::to_string(err));
+    }
+  }
+  cc::force_kernels(keep);
+}
+
+// The accuracy table (docs/PERF.md, README): relative L2 error of 'bf16' against the exact float64
+// result, by K = Cin*KH*KW and by the range of the data. Each case is a valid (unpadded) convolution,
+// N = 1, 32 output channels, 12 x 12 outputs, so every output sums exactly K products.
+struct DataRange {
+  const char* name;
+  double x_lo, x_hi, w_lo, w_hi;
+  bool log_x;  // x = +-10^U(x_lo, x_hi)
+};
+const DataRange kRanges[] = {
+    {"x, w in [-1, 1]", -1, 1, -1, 1, false},
+    {"x in [0, 1], w in [-1, 1]", 0, 1, -1, 1, false},
+    {"x, w in [0, 1]", 0, 1, 0, 1, false},
+    {"x = +-10^U(-4, 4), w in [-1, 1]", -4, 4, -1, 1, true},
+    {"x in [-1000, 1000], w in [-1e-3, 1e-3]", -1000, 1000, -1e-3, 1e-3, false},
+};
+constexpr int kRangeCount = sizeof kRanges / sizeof kRanges[0];
+struct AccuracyCase {
+  int64_t Cin, KH;
+  double bound[kRangeCount];  // about twice what --accuracy measures
+};
+const AccuracyCase kAccuracy[] = {
+    {1, 3, {4.2e-3, 4.4e-3, 1.8e-3, 4.6e-3, 4.4e-3}},
+    {3, 3, {4.2e-3, 4.3e-3, 1.1e-3, 4.5e-3, 4.3e-3}},
+    {64, 1, {4.2e-3, 4.3e-3, 7.2e-4, 4.6e-3, 4.3e-3}},
+    {3, 7, {4.2e-3, 4.5e-3, 4.8e-4, 4.6e-3, 4.3e-3}},
+    {64, 3, {4.2e-3, 4.1e-3, 2.2e-4, 4.6e-3, 4.3e-3}},
+    {128, 3, {4.2e-3, 4.2e-3, 1.7e-4, 4.6e-3, 4.3e-3}},
+    {100, 5, {4.2e-3, 4.1e-3, 1.2e-4, 4.5e-3, 4.3e-3}},
+};
+
+// Relative L2 error of the bf16 result of one case and range, with the kernel set in use.
+double bf16_accuracy_case(const AccuracyCase& c, const DataRange& d, uint64_t seed) {
+  Rng r(seed);
+  const cc::ConvProblem p = as_bf16(problem(1, c.Cin, 12 + c.KH - 1, 12 + c.KH - 1, 32, c.KH, c.KH));
+  std::vector<float> x(size_t(p.x_elems())), w(size_t(p.w_elems()));
+  std::uniform_real_distribution<double> ux(d.x_lo, d.x_hi), uw(d.w_lo, d.w_hi);
+  for (auto& v : x) v = d.log_x ? float((r.g() & 1 ? 1 : -1) * std::pow(10.0, ux(r.g))) : float(ux(r.g));
+  for (auto& v : w) v = float(uw(r.g));
+  return rel_l2(forward(p, x, w, nullptr), reference(p, x, w, nullptr));
+}
+
+void bf16_accuracy(uint64_t seed) {
+  for (const AccuracyCase& c : kAccuracy)
+    for (int i = 0; i < kRangeCount; ++i) {
+      const double e = bf16_accuracy_case(c, kRanges[i], seed + uint64_t(i));
+      check(e <= c.bound[i], std::string(kernel_name()) + " bf16 accuracy K=" + std::to_string(c.Cin * c.KH * c.KH) +
+                                 ", " + kRanges[i].name + ": rel L2 " + std::to_string(e) + " (bound " +
+                                 std::to_string(c.bound[i]) + ")");
+    }
+}
+
+// channelconv_tests --accuracy: the table, as the mean and the largest of 10 seeds per cell.
+void print_accuracy_table() {
+  std::printf("| K = Cin*KH*KW |");
+  for (const DataRange& d : kRanges) std::printf(" %s |", d.name);
+  std::printf("\n|---:|");
+  for (int i = 0; i < kRangeCount; ++i) std::printf("---:|");
+  std::printf("\n");
+  for (const AccuracyCase& c : kAccuracy) {
+    std::printf("| %lld (%lld x %lldx%lld) |", (long long)(c.Cin * c.KH * c.KH), (long long)c.Cin, (long long)c.KH,
+                (long long)c.KH);
+    for (int i = 0; i < kRangeCount; ++i) {
+      double sum = 0, most = 0;
+      for (uint64_t s = 0; s < 10; ++s) {
+        const double e = bf16_accuracy_case(c, kRanges[i], 1000 * s + uint64_t(i));
+        sum += e;
+        most = std::max(most, e);
+      }
+      std::printf(" %.2e (max %.2e; bound %.1e) |", sum / 10, most, c.bound[i]);
+    }
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--accuracy") == 0) {
+    std::printf("bf16 relative L2 error vs float64, kernel set %s: mean (largest) of 10 seeds\n", kernel_name());
+    print_accuracy_table();
+    return 0;
+  }
   const uint64_t seed = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : std::random_device{}();
   std::printf("channelconv native tests, seed %llu\n", (unsigned long long)seed);
   resolver_rules();
@@ -479,21 +780,34 @@ int main(int argc, char** argv) {
   const cc::KernelSet& default_set = cc::kernels();
   size_t n = 0;
   const cc::KernelEntry* table = cc::kernel_table(&n);
+  std::vector<cc::Ukernel> fp32_done;  // sets sharing another's fp32 kernels (avx512bf16) test bf16 only
   for (size_t i = 0; i < n; ++i) {
     if (!table[i].supported()) {
       std::printf("skipping kernel set %s: not supported by this CPU\n", table[i].set->name);
       continue;
     }
     cc::force_kernels(*table[i].set);
-    std::printf("kernel set %s\n", table[i].set->name);
-    lecture_examples();
-    random_sweep(seed, sweep_cases);
-    tile_remainders(seed);
-    prepared_weights(seed);
-    channel_split(seed);
-    pointwise_padding(seed);
+    std::printf("kernel set %s (bf16 %s)\n", table[i].set->name,
+                cc::gemm_bf16(*table[i].set).native ? "native" : "emulated");
+    if (std::find(fp32_done.begin(), fp32_done.end(), table[i].set->ukernel) == fp32_done.end()) {
+      fp32_done.push_back(table[i].set->ukernel);
+      lecture_examples();
+      random_sweep(seed, sweep_cases);
+      tile_remainders(seed);
+      prepared_weights(seed, cc::Precision::FP32);
+      channel_split(seed);
+      pointwise_padding(seed);
+    }
+    bf16_rounding();
+    bf16_sweep(seed, sweep_cases / 2);
+    bf16_tile_remainders(seed);
+    prepared_weights(seed, cc::Precision::BF16);
+    bf16_packed_bytes(seed);
+    bf16_accuracy(seed);
   }
+  bf16_kernel_agreement(seed);
   cc::force_kernels(default_set);
+  configurations(seed);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }
