@@ -3,6 +3,7 @@
 // options (outputs poisoned with NaN first); the resolver's rules; prepared weights; the plan.
 // Usage: channelconv_tests [seed]. Prints "N passed, N failed"; exit status 1 on any failure.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -18,6 +20,7 @@
 #include "core/problem.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "core/threads.h"
 #include "cpu/cpu_info.h"
 #include "cpu/kernels.h"
 #include "tests/check.h"
@@ -688,6 +691,42 @@ void winograd_contract(uint64_t seed) {
     }
 }
 
+// parallel_for (OpenMP, or the std::thread pool of a build without it): every task runs exactly once,
+// thread ids stay below the team size, from one caller and from several callers at once, nested too.
+void parallel_loops() {
+  auto once = [](int threads, int64_t tasks, const std::string& what) {
+    std::vector<std::atomic<int>> hits(size_t(std::max<int64_t>(tasks, 0)));
+    std::atomic<int> bad_id{0};
+    const int team = int(std::max<int64_t>(1, std::min<int64_t>(threads, tasks)));
+    cc::parallel_for(threads, tasks, [&](int64_t t, int id) {
+      hits[size_t(t)].fetch_add(1);
+      if (id < 0 || id >= team) bad_id.fetch_add(1);
+    });
+    bool ok = bad_id.load() == 0;
+    for (auto& h : hits) ok = ok && h.load() == 1;
+    return ok || (check(false, what + ": threads " + std::to_string(threads) + ", tasks " + std::to_string(tasks)), false);
+  };
+  bool ok = true;
+  for (int threads : {1, 2, 3, 8})
+    for (int64_t tasks : {0, 1, 2, 7, 100}) ok = once(threads, tasks, std::string(cc::parallel_runtime()) + " parallel_for") && ok;
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::atomic<int64_t> sum{0};
+        cc::parallel_for(3, 50, [&](int64_t t, int) {  // each task runs a nested loop
+          std::atomic<int64_t> inner{0};
+          cc::parallel_for(2, 4, [&](int64_t u, int) { inner.fetch_add(u + 1); });
+          sum.fetch_add(t * inner.load());
+        });
+        if (sum.load() != 10 * 49 * 50 / 2) failures.fetch_add(1);
+      }
+    });
+  for (auto& t : callers) t.join();
+  check(ok && failures.load() == 0, std::string(cc::parallel_runtime()) + " parallel_for: every task once, from 4 callers at once and nested");
+}
+
 // Every CPU configuration of the table, applied to the default kernel set: its block sizes are sane
 // and the algorithms under them still give the reference's result (a short sweep and the tile
 // remainders, which follow the configured kc and nc).
@@ -971,6 +1010,7 @@ int main(int argc, char** argv) {
   const char* cases_env = std::getenv("CHANNELCONV_SWEEP_CASES");
   const int sweep_cases = cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 200;
   workspace_bounded();
+  parallel_loops();
   selection();
   // Every kernel set of the table this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the
   // JS tests).
