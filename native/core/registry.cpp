@@ -6,6 +6,8 @@ namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
 extern const Algorithm kWinograd4x4Forward, kWinograd2x2Forward;
+extern const Algorithm kDirectBackwardData, kImplicitGemmBackwardData, kDirectBackwardWeights,
+    kImplicitGemmBackwardWeights;
 }
 
 namespace {
@@ -18,6 +20,10 @@ const Algorithm* const kRegistry[] = {
     &algos::kWinograd2x2Forward,
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
+    &algos::kDirectBackwardData,
+    &algos::kImplicitGemmBackwardData,
+    &algos::kDirectBackwardWeights,
+    &algos::kImplicitGemmBackwardWeights,
 };
 
 }  // namespace
