@@ -64,7 +64,9 @@ describe('npm run bench --quick', () => {
       // (relative: both are rounded in the JSON, so a fast kernel's large GFLOP/s differs in the 4th decimal)
       expect(Math.abs(r.gflops / ((2 * r.macs) / (r.ms * 1e6)) - 1)).toBeLessThan(1e-4);
       expect(r.peakFraction).toBeGreaterThan(0);
-      expect(r.peakFraction).toBeLessThan(1.5);
+      // Winograd does fewer multiply-adds than the direct sum its rate is counted by (F(4x4, 3x3):
+      // 4x fewer at most), so its effective fraction of the FMA peak may pass 1.
+      expect(r.peakFraction).toBeLessThan(r.algorithm!.includes('winograd') ? 6 : 1.5);
       expect(r.checkError).toBeLessThanOrEqual(1e-3);
     }
     expect(cpu.find((r) => r.shape === 'S1')!.macs).toBe(1.024e9);
