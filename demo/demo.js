@@ -223,7 +223,7 @@ async function runDemo(opts = {}) {
       };
     }),
   ];
-  const cols = Math.min(featurePanels.length <= 8 ? 4 : 3, featurePanels.length);
+  const cols = Math.ceil(Math.sqrt(featurePanels.length)); // a square-ish grid: 9 panels, 3 × 3
   // No timing in the picture: it is committed to the repo, and one run's time on a shared CPU says
   // little (features.json has it).
   const title = `ONE CONV2D CALL: X[1,3,${H},${W}] * K[${weight.shape.join(',')}] -> Y[${out.shape.join(',')}]`;
