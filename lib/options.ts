@@ -15,9 +15,10 @@ export type Padding =
 /**
  * An algorithm of the registry (backendInfo().algorithms), or 'auto' (the default): the first that
  * can run the problem and prefers it, in registry order. Forcing one that cannot run the problem is a
- * RangeError (ERR_CHANNELCONV_INVALID_OPTION) listing those that can.
+ * RangeError (ERR_CHANNELCONV_INVALID_OPTION) listing those that can. 'winograd_4x4' (F(4x4, 3x3)) and
+ * 'winograd_2x2' (F(2x2, 3x3) and F(2x2, 5x5)) run stride-1 undilated 3x3 (and 5x5) layers.
  */
-export type Algorithm = 'auto' | 'direct' | 'implicit_gemm' | 'packed_gemm';
+export type Algorithm = 'auto' | 'direct' | 'winograd_4x4' | 'winograd_2x2' | 'implicit_gemm' | 'packed_gemm';
 
 export interface Conv2dOptions {
   /** Per output channel, length Cout. */

@@ -32,6 +32,7 @@
 #include "core/plan.h"
 #include "core/problem.h"
 #include "core/threads.h"
+#include "core/reference.h"
 #include "core/registry.h"
 #include "cpu/kernels.h"
 #include "cpu/ref/ops.h"
@@ -94,6 +95,7 @@ int64_t l3_bytes() {
 struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
+  bool accuracy = false;  // --accuracy: the error table of every algorithm by K instead of timings
   std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
   std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
   bool onednn = true;                           // oneDNN's contenders too, where the build has it
@@ -111,7 +113,8 @@ struct Options {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
                "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
-               "[--no-backward] [--json FILE|-]\n",
+               "[--no-backward] [--json FILE|-]\n"
+               "       channelconv_bench --accuracy   (every algorithm's error against float64, by K)\n",
                err.c_str());
   std::exit(2);
 }
@@ -144,6 +147,7 @@ Options parse(int argc, char** argv) {
     if (a == "--quick") o.quick = true;
     else if (a == "--no-onednn") o.onednn = false;
     else if (a == "--no-backward") o.backward = false;
+    else if (a == "--accuracy") o.accuracy = true;
     else if (a == "--algorithms") {
       o.algorithms = split(value(i));
       for (const auto& n : o.algorithms)
@@ -621,6 +625,66 @@ std::string jnum(double v) {
   return b;
 }
 
+// The accuracy table (docs/PERF.md, "Winograd"): for stride-1 3x3 and 5x5 layers with K = Cg*KH*KW
+// multiply-adds per output from 27 to 4608, every forward algorithm that can run them, inputs and
+// weights uniform in [-1, 1] (as the native tests' sweep draws them), against the float64 reference:
+// the relative L2 error ||y - ref|| / ||ref|| (the accuracy contract) and the max-norm error the tests
+// bound (max |y - ref| / max(1, max |ref|)), the worst of 3 seeds. N = 1, 14 x 14 (padding 1 / 2),
+// 16 output channels, bias; 1 thread (the sums do not depend on the thread count).
+int accuracy_table() {
+  std::printf("%-14s %6s %6s %14s %14s\n", "algorithm", "kernel", "K", "rel L2 error", "max-norm error");
+  const auto& names = cc::algorithm_names();
+  for (int64_t k : {3, 5})
+    for (int64_t cg : {3, 8, 16, 32, 64, 128, 256, 512}) {
+      if (k == 5 && cg > 184) continue;  // K <= 4608
+      cc::ConvRequest r;
+      for (auto& p : r.pad) p = k / 2;
+      r.epilogue.bias = true;
+      cc::set_sizes(r, 1, cg, 14, 14, 16, k, k);
+      const cc::ConvProblem p = cc::resolve(r);
+      for (size_t a = 0; a < names.size(); ++a) {
+        double l2 = 0, mx = 0;
+        bool ran = false;
+        for (uint64_t seed = 1; seed <= 3; ++seed) {
+          std::vector<float> x(size_t(p.x_elems())), w(size_t(p.w_elems())), b(size_t(p.Cout)), y(size_t(p.y_elems()), NAN);
+          fill_random(x.data(), p.x_elems(), seed * 10 + 1);
+          fill_random(w.data(), p.w_elems(), seed * 10 + 2);
+          fill_random(b.data(), p.Cout, seed * 10 + 3);
+          std::vector<double> ref(size_t(p.y_elems()));
+          cc::conv2d_reference(p, x.data(), w.data(), b.data(), ref.data());
+          cc::PlanOptions po;
+          po.threads = 1;
+          po.algorithm = int(a);
+          cc::RunArgs args;
+          args.src = x.data();
+          args.w = w.data();
+          args.bias = b.data();
+          args.dst = y.data();
+          try {
+            cc::compute(p, args, po);
+          } catch (const std::exception&) {
+            break;  // this algorithm cannot run the layer
+          }
+          ran = true;
+          double num = 0, den = 0, emax = 0, rmax = 1;
+          for (size_t i = 0; i < y.size(); ++i) {
+            const double e = double(y[i]) - ref[i];
+            num += e * e;
+            den += ref[i] * ref[i];
+            emax = std::isnan(e) ? INFINITY : std::max(emax, std::fabs(e));
+            rmax = std::max(rmax, std::fabs(ref[i]));
+          }
+          l2 = std::max(l2, std::sqrt(num / den));
+          mx = std::max(mx, emax / rmax);
+        }
+        if (ran)
+          std::printf("%-14s %3lldx%-2lld %6lld %14.3g %14.3g\n", names[a], (long long)k, (long long)k,
+                      (long long)(cg * k * k), l2, mx);
+      }
+    }
+  return 0;
+}
+
 struct Result {
   const BenchShape* shape;
   Kind kind;
@@ -637,6 +701,7 @@ struct Result {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.accuracy) return accuracy_table();
   try {
     // Peak: every supported probe at 1 thread and at each thread count used.
     std::vector<int> peak_threads{1};

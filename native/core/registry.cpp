@@ -5,6 +5,7 @@
 namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
+extern const Algorithm kWinograd4x4Forward, kWinograd2x2Forward;
 extern const Algorithm kDirectBackwardData, kImplicitGemmBackwardData, kDirectBackwardWeights,
     kImplicitGemmBackwardWeights;
 }
@@ -15,6 +16,8 @@ namespace {
 // prefers it.
 const Algorithm* const kRegistry[] = {
     &algos::kDirectForward,
+    &algos::kWinograd4x4Forward,
+    &algos::kWinograd2x2Forward,
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
     &algos::kDirectBackwardData,

@@ -3,6 +3,7 @@
 // options (outputs poisoned with NaN first); the resolver's rules; prepared weights; the plan.
 // Usage: channelconv_tests [seed]. Prints "N passed, N failed"; exit status 1 on any failure.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -18,6 +20,7 @@
 #include "core/problem.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "core/threads.h"
 #include "cpu/cpu_info.h"
 #include "cpu/kernels.h"
 #include "tests/check.h"
@@ -244,8 +247,12 @@ cc::ConvProblem random_problem(Rng& r) {
     q.weight_layout = r.pick({0, 1}) ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
     q.epilogue.bias = r.range(0, 1);
     q.epilogue.act = r.range(0, 3) == 0 ? cc::Activation::Relu : cc::Activation::None;
-    cc::set_sizes(q, r.pick({1, 1, 2, 3}), C, r.range(1, 23), r.range(1, 23), K, r.pick({1, 2, 3, 5, 7}),
-                  r.pick({1, 2, 3, 5, 7}));
+    int64_t KH = r.pick({1, 2, 3, 5, 7}), KW = r.pick({1, 2, 3, 5, 7});
+    if (r.range(0, 3) == 0) {  // a quarter: stride-1 undilated 3x3 or 5x5, as networks mostly have (Winograd)
+      q.stride[0] = q.stride[1] = q.dilation[0] = q.dilation[1] = 1;
+      KH = KW = r.pick({3, 3, 5});
+    }
+    cc::set_sizes(q, r.pick({1, 1, 2, 3}), C, r.range(1, 23), r.range(1, 23), K, KH, KW);
     try {
       return cc::resolve(q);
     } catch (const cc::Error&) {  // empty output: draw again
@@ -483,7 +490,14 @@ void selection() {
   const cc::ConvProblem pw = problem(2, 64, 20, 20, 32, 1, 1);
   check(std::strcmp(cc::plan(pw).algorithm->name, "packed_gemm") == 0, "auto: 1x1 NCHW takes packed_gemm");
   const cc::ConvProblem s3 = problem(2, 64, 20, 20, 32, 3, 3, [](cc::ConvRequest& r) { r.pad_mode = cc::PadMode::SameUpper; });
-  check(std::strcmp(cc::plan(s3).algorithm->name, "implicit_gemm") == 0, "auto: 3x3 takes implicit_gemm");
+  check(std::strncmp(cc::plan(s3).algorithm->name, "winograd_", 9) == 0, "auto: 3x3 64 -> 32 takes Winograd");
+  const cc::ConvProblem s3h = problem(2, 64, 20, 20, 32, 3, 3, [](cc::ConvRequest& r) {
+    r.pad_mode = cc::PadMode::SameUpper;
+    r.layout = cc::Layout::NHWC;
+  });
+  check(std::strcmp(cc::plan(s3h).algorithm->name, "implicit_gemm") == 0, "auto: 3x3 NHWC takes implicit_gemm");
+  const cc::ConvProblem s3s = problem(2, 64, 20, 20, 32, 3, 3, [](cc::ConvRequest& r) { r.stride[0] = 2; });
+  check(std::strcmp(cc::plan(s3s).algorithm->name, "implicit_gemm") == 0, "auto: 3x3 stride 2 takes implicit_gemm");
   const cc::ConvProblem nhwc = problem(1, 8, 16, 16, 8, 3, 3, [](cc::ConvRequest& r) { r.layout = cc::Layout::NHWC; });
   cc::PlanOptions o;
   o.algorithm = cc::algorithm_index("direct");
@@ -643,6 +657,76 @@ void tile_remainders(uint64_t seed) {
       }
 }
 
+// Winograd's accuracy contract at the K the random sweep does not reach (its Cg stays small): relative
+// L2 error <= 1e-5 against float64 with inputs in [-1, 1] (docs/PERF.md, "Winograd": measured up to
+// K = 4608), and the sweep's max-norm bound (1e-5) up to K = 2304, every entry that runs the layer.
+void winograd_contract(uint64_t seed) {
+  Rng r(seed ^ 0x3c6ef372fe94f82bULL);
+  const auto& names = cc::algorithm_names();
+  for (int64_t k : {3, 5})
+    for (int64_t cg : {64, 256}) {
+      if (k == 5 && cg > 64) continue;  // K = 1600
+      const cc::ConvProblem p = problem(1, cg, 13, 11, 19, k, k, [](cc::ConvRequest& q) {
+        q.pad_mode = cc::PadMode::SameUpper;
+        q.epilogue.bias = true;
+      });
+      const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+      const auto ref = reference(p, x, w, bias.data());
+      for (int a : runnable(p)) {
+        if (std::strncmp(names[size_t(a)], "winograd", 8) != 0) continue;
+        const auto y = forward(p, x, w, bias.data(), 2, a);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+          const double e = double(y[i]) - ref[i];
+          num += std::isnan(e) ? INFINITY : e * e;
+          den += ref[i] * ref[i];
+        }
+        const double l2 = std::sqrt(num / den), mx = rel_error(y, ref);
+        // The contract is the relative L2 error; the max-norm error at this K sits at ~1e-5 on the
+        // generic set (no FMA): bounded at twice that.
+        check(l2 <= 1e-5 && mx <= 2e-5, std::string(kernel_name()) + " " + names[size_t(a)] + " contract " +
+                                            cc::describe(p) + ": rel L2 " + std::to_string(l2) + ", max-norm " +
+                                            std::to_string(mx));
+      }
+    }
+}
+
+// parallel_for (OpenMP, or the std::thread pool of a build without it): every task runs exactly once,
+// thread ids stay below the team size, from one caller and from several callers at once, nested too.
+void parallel_loops() {
+  auto once = [](int threads, int64_t tasks, const std::string& what) {
+    std::vector<std::atomic<int>> hits(size_t(std::max<int64_t>(tasks, 0)));
+    std::atomic<int> bad_id{0};
+    const int team = int(std::max<int64_t>(1, std::min<int64_t>(threads, tasks)));
+    cc::parallel_for(threads, tasks, [&](int64_t t, int id) {
+      hits[size_t(t)].fetch_add(1);
+      if (id < 0 || id >= team) bad_id.fetch_add(1);
+    });
+    bool ok = bad_id.load() == 0;
+    for (auto& h : hits) ok = ok && h.load() == 1;
+    return ok || (check(false, what + ": threads " + std::to_string(threads) + ", tasks " + std::to_string(tasks)), false);
+  };
+  bool ok = true;
+  for (int threads : {1, 2, 3, 8})
+    for (int64_t tasks : {0, 1, 2, 7, 100}) ok = once(threads, tasks, std::string(cc::parallel_runtime()) + " parallel_for") && ok;
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      for (int rep = 0; rep < 20; ++rep) {
+        std::atomic<int64_t> sum{0};
+        cc::parallel_for(3, 50, [&](int64_t t, int) {  // each task runs a nested loop
+          std::atomic<int64_t> inner{0};
+          cc::parallel_for(2, 4, [&](int64_t u, int) { inner.fetch_add(u + 1); });
+          sum.fetch_add(t * inner.load());
+        });
+        if (sum.load() != 10 * 49 * 50 / 2) failures.fetch_add(1);
+      }
+    });
+  for (auto& t : callers) t.join();
+  check(ok && failures.load() == 0, std::string(cc::parallel_runtime()) + " parallel_for: every task once, from 4 callers at once and nested");
+}
+
 // Every CPU configuration of the table, applied to the default kernel set: its block sizes are sane
 // and the algorithms under them still give the reference's result (a short sweep and the tile
 // remainders, which follow the configured kc and nc).
@@ -663,7 +747,7 @@ void configurations(uint64_t seed) {
               (k.winograd_m == 2 || k.winograd_m == 4),
           std::string("configuration ") + configs[i].name + " block sizes");
     cc::force_kernels(k);
-    random_sweep(seed ^ uint64_t(i + 1), 40);
+    random_sweep(seed ^ uint64_t(i + 1), 80);
     tile_remainders(seed);
   }
   cc::force_kernels(base);
@@ -926,6 +1010,7 @@ int main(int argc, char** argv) {
   const char* cases_env = std::getenv("CHANNELCONV_SWEEP_CASES");
   const int sweep_cases = cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 200;
   workspace_bounded();
+  parallel_loops();
   selection();
   // Every kernel set of the table this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the
   // JS tests).
@@ -951,6 +1036,7 @@ int main(int argc, char** argv) {
       prepared_weights(seed, cc::Precision::FP32);
       channel_split(seed);
       pointwise_padding(seed);
+      winograd_contract(seed);
     }
     bf16_rounding();
     bf16_sweep(seed, sweep_cases / 2);
