@@ -16,9 +16,10 @@ const lib = require('../lib');
 
 const here = __dirname;
 const SECTIONS = ['forward', 'training', 'transpose'];
+const TFJS_CPU_TRAINING_FLOPS = 2e8; // above this, tfjs cpu's training step runs only with --tfjs-cpu-training
 const TOLERANCE = 1e-4;
 const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--sections LIST] [--json FILE]
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--sections LIST] [--tfjs-cpu-training] [--json FILE]
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
 a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
@@ -50,6 +51,9 @@ ${lib.shapesHelp('                         ')}
                        convolution of each shape but S6: input of the shape's output size, its
                        weight read as IOHW, output of its input size; conv2dTransposeSync and
                        conv2dTranspose against onnxruntime-node's ConvTranspose)
+  --tfjs-cpu-training  run tfjs cpu's training step on every shape (by default only on shapes under
+                       0.2 GFLOP: its pure-JS gradient kernels took 7 and 10 minutes per call on S3
+                       and S1 here)
   --ort-spin           leave onnxruntime's pool threads spin-waiting after each run (its default). Off
                        by default because a spinning thread keeps a core busy while the next contender
                        runs: channelconv's next call measured 1.3-1.9x slower that way, with no gain
@@ -70,7 +74,7 @@ function parseArgs(argv) {
   const o = {
     quick: false, shapes: '', json: '', ortSpin: false, sections: 'forward,training,transpose',
     ...lib.parseArgs(argv, {
-      flags: { '--quick': 'quick', '--ort-spin': 'ortSpin' },
+      flags: { '--quick': 'quick', '--ort-spin': 'ortSpin', '--tfjs-cpu-training': 'tfjsCpuTraining' },
       values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--sections': 'sections' },
     }, USAGE, fail),
   };
@@ -343,6 +347,12 @@ async function runTraining(s, ctx, o) {
   const contenders = ourTraining(ctx.cc, s, d, o.threads);
   const unavailable = [];
   for (const b of ['wasm', 'cpu']) {
+    // tfjs's pure-JS gradient kernels took 414 s (S3) and 622 s (S1) for one call here: only the small
+    // shapes run them unless asked.
+    if (b === 'cpu' && !o.tfjsCpuTraining && s.flops > TFJS_CPU_TRAINING_FLOPS) {
+      unavailable.push({ name: 'tfjs cpu', reason: `skipped: its gradient kernels take minutes per call on a shape this size (--tfjs-cpu-training runs them)` });
+      continue;
+    }
     const c = await tfjsTraining(ctx.tf, b, s, d);
     if (c.unavailable) unavailable.push({ name: `tfjs ${b}`, reason: c.unavailable });
     else contenders.push(c);
