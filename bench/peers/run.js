@@ -544,7 +544,7 @@ async function main() {
     const rs = bySection[name];
     if (!rs.length) continue;
     console.log(`\n${sections[name].summary}`);
-    const names = rs[0].contenders.slice(1).map((c) => c.name);
+    const names = [...new Set(rs.flatMap((r) => r.contenders.slice(1).map((c) => c.name)))];
     console.log(lib.table(['shape', ...names], rs.map((r) => [r.shape, ...names.map((n) => {
       const c = r.contenders.find((x) => x.name === n);
       return c ? `${c.ratioToOurs.toFixed(2)}${c.coldOnly ? ' (cold)' : ''}` : 'n/a';
