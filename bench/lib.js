@@ -80,6 +80,8 @@ const nchwToNhwc = (x, N, C, H, W) => swapOuterInner(x, C, 1, H * W, N);
 const nhwcToNchw = (y, N, C, H, W) => swapOuterInner(y, H * W, 1, C, N);
 /** [O, I, KH, KW] -> [KH, KW, I, O]. */
 const oihwToHwio = (w, O, I, KH, KW) => swapOuterInner(w, O, I, KH * KW);
+/** [KH, KW, I, O] -> [O, I, KH, KW]. */
+const hwioToOihw = (w, O, I, KH, KW) => swapOuterInner(w, KH * KW, I, O);
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
 
@@ -205,6 +207,6 @@ function parseArgs(argv, { flags, values }, usage, fail) {
 
 module.exports = {
   build, parseArgs, shapesHelp, sizeBatch,
-  root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
+  root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, hwioToOihw, now,
   defaultThreads, table, fmtTime, progress,
 };

@@ -201,7 +201,7 @@ function projection(results, threads) {
 // Who a row times: ours ('auto: implicit_gemm', a forced algorithm) or a peer of the native suite
 // (oneDNN, with its implementation).
 function contender(r) {
-  if (r.api === 'native') return r.algorithm;
+  if (r.api === 'native' || r.api === 'native forward') return r.algorithm;
   return r.impl ? `${r.api} (${r.impl})` : r.api;
 }
 
@@ -224,15 +224,14 @@ function printReport(rep) {
   ]);
   out.push(lib.table(['shape', 'layer', 'device', 'contender', 'threads', 'median', 'min - max', 'GFLOP/s', 'of peak', 'n', 'time / ours'], rows));
   if (rep.backward && rep.backward.length) {
-    // Our forward 'auto' row of the same shape and threads: the backward pass in units of it.
-    const fwd = (r) => rep.results.find((f) => f.shape === r.shape && f.threads === r.threads && f.api === 'native');
     out.push('');
-    out.push('Backward pass (after the forward pass of a training step; fp32, NCHW): gradInput = backward_data, gradWeight + gradBias = backward_weights, both = backward');
+    out.push('Backward pass (after the forward pass of a training step; fp32, NCHW): gradInput = backward_data, gradWeight + gradBias = backward_weights, both = backward;');
+    out.push('"x our forward": over our forward pass of the shape, timed alternating with the row (same run)');
     out.push(lib.table(['shape', 'part', 'contender', 'threads', 'median', 'min - max', 'GFLOP/s', 'x our forward', 'time / ours'],
       rep.backward.map((r) => [
-        r.shape, r.direction === 'backward' ? 'both' : r.direction === 'backward_data' ? 'gradInput' : 'gradWeight + gradBias',
+        r.shape, r.api === 'native forward' ? '(forward)' : r.direction === 'backward' ? 'both' : r.direction === 'backward_data' ? 'gradInput' : 'gradWeight + gradBias',
         contender(r), r.threads, lib.fmtTime(r.ms), `${lib.fmtTime(r.msMin)} - ${lib.fmtTime(r.msMax)}`, r.gflops.toFixed(1),
-        fwd(r) ? `x${(r.ms / fwd(r).ms).toFixed(2)}` : '', `x${r.vsOurs.toFixed(2)}`,
+        r.xForward ? `x${r.xForward.toFixed(2)}` : '', `x${r.vsOurs.toFixed(2)}`,
       ])));
   }
   if (rep.nodeApi) {

@@ -15,6 +15,7 @@ interface Result { shape: string; name: string; api: string; algorithm?: string;
 interface Report {
   peak: { gflops: number; threads: number; isa: string; singleThreadGflops: number; probes: { isa: string; threads: number; gflops: number }[] };
   results: Result[];
+  backward: (Result & { direction: string; api: string; xForward: number })[];
   nodeApi: { syncUs: number; asyncUs: number; nativeUs: number; syncOverheadUs: number; asyncOverheadUs: number } | null;
   projection: {
     convention: string; totalFlops: number; totalMultiplyAdds: number; rows: { row: string; gflops: number | null; hours: number | null; note?: string }[];
@@ -48,6 +49,23 @@ describe('npm run bench --quick', () => {
     // The peak is the best probe at the run's thread count.
     const atT = rep.peak.probes.filter((p) => p.threads === rep.peak.threads).map((p) => p.gflops);
     expect(rep.peak.gflops).toBe(Math.max(...atT));
+  });
+
+  it('reports the backward rows: gradInput, gradWeight and both for every shape but S6, with a same-run forward', () => {
+    const ours = rep.backward.filter((r) => r.api === 'native');
+    for (const dir of ['backward_data', 'backward_weights', 'backward']) {
+      expect(ours.filter((r) => r.direction === dir).map((r) => r.shape).sort()).toEqual(SHAPES.filter((s) => s !== 'S6'));
+    }
+    const s1 = rep.results.find((r) => r.shape === 'S1' && r.api === 'native')!;
+    for (const r of rep.backward) {
+      expect(r.ms, `${r.shape} ${r.direction}`).toBeGreaterThan(0);
+      expect(r.checkError).toBeLessThanOrEqual(1e-3);
+      expect(r.xForward).toBeGreaterThan(0);
+      // Each part costs the forward's multiply-adds; both parts twice.
+      if (r.shape === 'S1' && r.api === 'native') expect(r.macs).toBe(s1.macs * (r.direction === 'backward' ? 2 : 1));
+    }
+    expect(rep.backward.filter((r) => r.api === 'native forward').every((r) => r.xForward === 1)).toBe(true);
+    expect(stdout).toContain('Backward pass');
   });
 
   it('reports every shape once on the CPU with positive, consistent numbers', () => {

@@ -43,20 +43,22 @@ function valueInfo(field, name, dims) {
 
 /**
  * An ONNX model computing Y = Conv(X, W, B): X [N, C, H, W] input, W [K, C/groups, KH, KW] and B [K]
- * initializers, explicit symmetric padding. Returns the serialized ModelProto.
+ * initializers, explicit symmetric padding; or, with op 'ConvTranspose', Y = ConvTranspose(X, W, B)
+ * with W [C, K/groups, KH, KW] (IOHW) and output_padding. Returns the serialized ModelProto.
  */
-function convModel({ inputShape, weight, weightShape, bias, outputShape, stride, pad, groups }) {
+function convModel({ op = 'Conv', inputShape, weight, weightShape, bias, outputShape, stride, pad, groups, outputPadding = 0 }) {
   const [, , KH, KW] = weightShape;
   const node = msg(1, [
     str(1, 'X'), str(1, 'W'), ...(bias ? [str(1, 'B')] : []),
     str(2, 'Y'),
     str(3, 'conv'),
-    str(4, 'Conv'),
+    str(4, op),
     attrInts('kernel_shape', [KH, KW]),
     attrInts('strides', [stride, stride]),
     attrInts('pads', [pad, pad, pad, pad]), // [top, left, bottom, right]
     attrInts('dilations', [1, 1]),
     attrInt('group', groups),
+    ...(op === 'ConvTranspose' && outputPadding ? [attrInts('output_padding', [outputPadding, outputPadding])] : []),
   ]);
   const graph = msg(7, [
     node,

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // npm run bench:peers: the benchmark shapes through channelconv's Node API against onnxruntime-node
 // (CPU execution provider, weights as model initializers) and TensorFlow.js (wasm and pure-JS cpu
-// backends, in their native NHWC layout), in one process, contenders alternating round by round.
+// backends, in their native NHWC layout), in one process, contenders alternating round by round; then
+// a training step (the forward pass and every gradient) against TensorFlow.js's gradients, and the
+// transposed convolution against onnxruntime-node's ConvTranspose.
 // Every peer's output is checked against ours; a mismatch fails the run (exit 1).
 // The peers live in this folder's package.json and are installed here on first use.
 // Options: npm run bench:peers -- --help (USAGE below).
@@ -13,9 +15,11 @@ const path = require('path');
 const lib = require('../lib');
 
 const here = __dirname;
+const SECTIONS = ['forward', 'training', 'transpose'];
+const TFJS_CPU_TRAINING_FLOPS = 2e8; // above this, tfjs cpu's training step runs only with --tfjs-cpu-training
 const TOLERANCE = 1e-4;
 const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--baseline DIR] [--json FILE]
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--sections LIST] [--tfjs-cpu-training] [--baseline DIR] [--json FILE]
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
 a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
@@ -39,6 +43,17 @@ ${lib.shapesHelp('                         ')}
   --tfjs-cpu-cap SECONDS  most seconds the pure-JS tfjs cpu backend may spend per shape (default 2,
                        with --quick 0.5); when its first call already takes longer, that cold call is its
                        only sample, marked "(cold)"
+  --sections LIST      comma-separated, default all three: forward (the shapes' convolution, every
+                       peer), training (a training step: the forward pass, then the input, weight and
+                       bias gradients for a fixed upstream gradient; channelconv conv2dSync +
+                       conv2dBackwardSync, and conv2d + conv2dBackward awaited, against tfjs
+                       valueAndGrads of its fused conv2d, wasm and cpu), transpose (the transposed
+                       convolution of each shape but S6: input of the shape's output size, its
+                       weight read as IOHW, output of its input size; conv2dTransposeSync and
+                       conv2dTranspose against onnxruntime-node's ConvTranspose)
+  --tfjs-cpu-training  run tfjs cpu's training step on every shape (by default only on shapes under
+                       0.2 GFLOP: its pure-JS gradient kernels took 7 and 10 minutes per call on S3
+                       and S1 here)
   --ort-spin           leave onnxruntime's pool threads spin-waiting after each run (its default). Off
                        by default because a spinning thread keeps a core busy while the next contender
                        runs: channelconv's next call measured 1.3-1.9x slower that way, with no gain
@@ -60,12 +75,14 @@ function fail(msg) {
 
 function parseArgs(argv) {
   const o = {
-    quick: false, shapes: '', json: '', ortSpin: false,
+    quick: false, shapes: '', json: '', ortSpin: false, sections: 'forward,training,transpose',
     ...lib.parseArgs(argv, {
-      flags: { '--quick': 'quick', '--ort-spin': 'ortSpin' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--baseline': 'baseline' },
+      flags: { '--quick': 'quick', '--ort-spin': 'ortSpin', '--tfjs-cpu-training': 'tfjsCpuTraining' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--sections': 'sections', '--baseline': 'baseline' },
     }, USAGE, fail),
   };
+  o.sections = o.sections.split(',').filter(Boolean);
+  for (const x of o.sections) if (!SECTIONS.includes(x)) fail(`--sections: unknown section ${x} (known: ${SECTIONS.join(', ')})`);
   const positive = (name, s) => {
     if (s === undefined) return 0;
     const n = Number(s);
@@ -132,12 +149,16 @@ function ourContenders(cc, s, d, threads) {
 }
 
 async function ortContender(ort, s, d, threads, ortSpin) {
-  const { convModel } = require('./onnx');
-  const model = convModel({
+  return ortSession(ort, {
     inputShape: s.inputShape, weight: d.w, weightShape: s.weightShape, bias: d.bias, outputShape: s.outputShape,
     stride: s.stride, pad: s.pad, groups: s.groups,
-  });
-  const session = await ort.InferenceSession.create(model, {
+  }, d.xs, threads, ortSpin, 'onnxruntime-node (cpu EP)');
+}
+
+// A one-node model (bench/peers/onnx.js) in an onnxruntime session, run on the rotated inputs xs.
+async function ortSession(ort, model, xs, threads, ortSpin, name) {
+  const { convModel } = require('./onnx');
+  const session = await ort.InferenceSession.create(convModel(model), {
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -147,10 +168,10 @@ async function ortContender(ort, s, d, threads, ortSpin) {
     // time did not improve with spinning). --ort-spin restores onnxruntime's default.
     ...(ortSpin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   });
-  const feeds = d.xs.map((x) => ({ X: new ort.Tensor('float32', x, s.inputShape) }));
+  const feeds = xs.map((x) => ({ X: new ort.Tensor('float32', x, model.inputShape) }));
   let i = 0;
   return {
-    name: 'onnxruntime-node (cpu EP)',
+    name,
     threads,
     async: true,
     call: async () => (await session.run(feeds[i++ % feeds.length])).Y.data,
@@ -192,6 +213,131 @@ async function tfjsContender(tf, backend, s, d) {
   };
 }
 
+// ---- training step: the forward pass and the three gradients ---------------------------------------
+// Every contender returns [y, gradInput, gradWeight, gradBias]; toRef puts them in NCHW / OIHW.
+
+function trainingData(s, d) {
+  return { ...d, dy: lib.randomFloats(s.N * s.Cout * s.OH * s.OW, 4) };
+}
+
+function ourTraining(cc, s, d, threads) {
+  const weight = { data: d.w, shape: s.weightShape };
+  const fwd = { ...s.options, bias: d.bias, threads };
+  const bwd = { ...s.options, threads };
+  const gradOutput = { data: d.dy, shape: s.outputShape };
+  const inputs = d.xs.map((data) => ({ data, shape: s.inputShape }));
+  const parts = (y, g) => [y.data, g.gradInput.data, g.gradWeight.data, g.gradBias];
+  let i = 0;
+  return [
+    { name: 'channelconv conv2dSync + conv2dBackwardSync', threads, call: () => {
+      const x = inputs[i++ % inputs.length];
+      return parts(cc.conv2dSync(x, weight, fwd), cc.conv2dBackwardSync(x, weight, gradOutput, bwd));
+    } },
+    { name: 'channelconv conv2d + conv2dBackward (async)', threads, async: true, call: async () => {
+      const x = inputs[i++ % inputs.length];
+      const y = await cc.conv2d(x, weight, fwd);
+      return parts(y, await cc.conv2dBackward(x, weight, gradOutput, bwd));
+    } },
+  ];
+}
+
+// tfjs: its conv2d gradient kernels (tfjs-core's Node bundle registers no gradient functions, so no
+// tf.grad): the fused (bias) forward pass, Conv2DBackpropInput, the filter gradient and the bias
+// gradient (a sum of dy), as a tfjs training step computes them. The cpu backend has every kernel
+// (Conv2DBackpropFilter, the depthwise ones). tfjs-backend-wasm 4.22 registers no Conv2DBackpropFilter
+// and no depthwise gradient kernels: its filter gradient is Conv3DBackpropFilterV2 on a depth-1 volume,
+// at stride 1 (at stride 2 that kernel's result is wrong, checked against a loop and the cpu backend),
+// with dy zero-stuffed to the stride; a depthwise layer has no wasm contender.
+async function tfjsTraining(tf, backend, s, d) {
+  await tf.setBackend(backend);
+  const depthwise = s.groups > 1;
+  if (depthwise && s.groups !== s.C) throw new Error(`${s.id}: tfjs has no grouped convolution other than depthwise`);
+  if (depthwise && backend === 'wasm') return { unavailable: 'tfjs-backend-wasm has no depthwise gradient kernels' };
+  const k = (name, inputs, attrs) => tf.engine().runKernel(name, inputs, attrs);
+  const xs = d.xs.map((x) => tf.tensor4d(lib.nchwToNhwc(x, s.N, s.C, s.H, s.W), [s.N, s.H, s.W, s.C]));
+  const fshape = depthwise ? [s.KH, s.KW, s.C, 1] : [s.KH, s.KW, s.C, s.Cout];
+  const filter = tf.tensor4d(lib.oihwToHwio(d.w, s.Cout, s.C / s.groups, s.KH, s.KW), fshape);
+  const bias = tf.tensor1d(d.bias);
+  const dy = tf.tensor4d(lib.nchwToNhwc(d.dy, s.N, s.Cout, s.OH, s.OW), [s.N, s.OH, s.OW, s.Cout]);
+  const pad = s.pad === 0 ? 'valid' : s.pad;
+  const inputShape = [s.N, s.H, s.W, s.C];
+  const conv = { strides: [s.stride, s.stride], pad, dataFormat: 'NHWC', dilations: [1, 1] };
+  const op = depthwise ? tf.fused.depthwiseConv2d : tf.fused.conv2d;
+  // wasm's filter gradient: the padded input cropped to the rows a stride-1 pass reads, dy stuffed
+  // with stride - 1 zeros between its elements.
+  const Hc = (s.OH - 1) * s.stride + s.KH, Wc = (s.OW - 1) * s.stride + s.KW;
+  const stuffed = (t) => {
+    if (s.stride === 1) return t;
+    const z = tf.pad(tf.reshape(t, [s.N, s.OH, 1, s.OW, 1, s.Cout]), [[0, 0], [0, 0], [0, s.stride - 1], [0, 0], [0, s.stride - 1], [0, 0]]);
+    return tf.slice(tf.reshape(z, [s.N, s.OH * s.stride, s.OW * s.stride, s.Cout]), 0, [s.N, (s.OH - 1) * s.stride + 1, (s.OW - 1) * s.stride + 1, s.Cout]);
+  };
+  const filterGrad = (x) => {
+    if (backend === 'cpu') {
+      return depthwise ? k('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...conv, filterShape: fshape })
+        : k('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: fshape });
+    }
+    const xp = tf.slice(tf.pad(x, [[0, 0], [s.pad, s.pad], [s.pad, s.pad], [0, 0]]), 0, [s.N, Hc, Wc, s.C]);
+    const dys = stuffed(dy);
+    return k('Conv3DBackpropFilterV2', { x: tf.reshape(xp, [s.N, 1, Hc, Wc, s.C]), dy: tf.reshape(dys, [s.N, 1, ...dys.shape.slice(1)]) },
+      { strides: [1, 1, 1], pad: 'valid', filterShape: [1, ...fshape] });
+  };
+  let i = 0;
+  return {
+    name: `tfjs ${backend} gradient kernels`,
+    threads: 1,
+    backend,
+    call: () => tf.tidy(() => {
+      const x = xs[i++ % xs.length];
+      const y = op({ x, filter, bias, strides: s.stride, pad });
+      const gx = depthwise ? k('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...conv, inputShape })
+        : k('Conv2DBackpropInput', { dy, filter }, { ...conv, inputShape });
+      return [y, gx, filterGrad(x), tf.sum(dy, [0, 1, 2])].map((t) => t.dataSync());
+    }),
+    toRef: ([y, gx, gw, gb]) => [
+      lib.nhwcToNchw(y, s.N, s.Cout, s.OH, s.OW), lib.nhwcToNchw(gx, s.N, s.C, s.H, s.W),
+      lib.hwioToOihw(gw, s.Cout, s.C / s.groups, s.KH, s.KW), gb,
+    ],
+    dispose: () => [...xs, filter, bias, dy].forEach((t) => t.dispose()),
+  };
+}
+
+// ---- the transposed convolution --------------------------------------------------------------------
+
+// The transposed convolution of shape s: the backward-data problem of s's convolution. Input [N, Cout,
+// OH, OW], weight s's [Cout, C/groups, KH, KW] read as IOHW, output [N, C, H, W] (outputPadding
+// supplies the rows the stride left over).
+function transposeOf(s) {
+  const op = s.H - ((s.OH - 1) * s.stride - 2 * s.pad + s.KH);
+  return { op, inputShape: s.outputShape, outputShape: s.inputShape, flops: s.flops };
+}
+
+function transposeData(s) {
+  const inElems = s.N * s.Cout * s.OH * s.OW;
+  const sets = Math.max(1, Math.min(16, Math.ceil((64 << 20) / (inElems * 4))));
+  const x0 = lib.randomFloats(inElems, 1);
+  return { xs: Array.from({ length: sets }, () => x0.slice()), w: lib.randomFloats(s.weightShape.reduce((a, b) => a * b, 1), 2), bias: lib.randomFloats(s.C, 3) };
+}
+
+function ourTranspose(cc, s, d, threads) {
+  const t = transposeOf(s);
+  const weight = { data: d.w, shape: s.weightShape };
+  const opts = { stride: s.stride, padding: s.pad, outputPadding: t.op, groups: s.groups, bias: d.bias, threads };
+  const inputs = d.xs.map((data) => ({ data, shape: t.inputShape }));
+  let i = 0;
+  return [
+    { name: 'channelconv conv2dTransposeSync', threads, call: () => [cc.conv2dTransposeSync(inputs[i++ % inputs.length], weight, opts).data] },
+    { name: 'channelconv conv2dTranspose (async)', threads, async: true, call: async () => [(await cc.conv2dTranspose(inputs[i++ % inputs.length], weight, opts)).data] },
+  ];
+}
+
+async function ortTranspose(ort, s, d, threads, ortSpin) {
+  const t = transposeOf(s);
+  return ortSession(ort, {
+    op: 'ConvTranspose', inputShape: t.inputShape, weight: d.w, weightShape: s.weightShape, bias: d.bias,
+    outputShape: t.outputShape, stride: s.stride, pad: s.pad, groups: s.groups, outputPadding: t.op,
+  }, d.xs, threads, ortSpin, 'onnxruntime-node ConvTranspose (cpu EP)');
+}
+
 async function runShape(s, ctx, o) {
   const d = makeData(s);
   const contenders = [...ourContenders(ctx.cc, s, d, o.threads), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
@@ -200,23 +346,53 @@ async function runShape(s, ctx, o) {
     contenders.splice(2, 0, { ...sync, name: 'channelconv baseline conv2dSync' });
   }
   for (const b of ['wasm', 'cpu']) contenders.push(await tfjsContender(ctx.tf, b, s, d));
-  const tfjsCpu = contenders.find((c) => c.name === 'tfjs cpu');
-  tfjsCpu.capMs = o.cpuCap * 1e3;
+  return runContenders(s, contenders, s.flops, ctx, o);
+}
+
+async function runTraining(s, ctx, o) {
+  const d = trainingData(s, makeData(s));
+  const contenders = ourTraining(ctx.cc, s, d, o.threads);
+  const unavailable = [];
+  for (const b of ['wasm', 'cpu']) {
+    // tfjs's pure-JS gradient kernels took 414 s (S3) and 622 s (S1) for one call here: only the small
+    // shapes run them unless asked.
+    if (b === 'cpu' && !o.tfjsCpuTraining && s.flops > TFJS_CPU_TRAINING_FLOPS) {
+      unavailable.push({ name: 'tfjs cpu', reason: `skipped: its gradient kernels take minutes per call on a shape this size (--tfjs-cpu-training runs them)` });
+      continue;
+    }
+    const c = await tfjsTraining(ctx.tf, b, s, d);
+    if (c.unavailable) unavailable.push({ name: `tfjs ${b}`, reason: c.unavailable });
+    else contenders.push(c);
+  }
+  return { ...(await runContenders(s, contenders, 3 * s.flops, ctx, o)), unavailable };
+}
+
+async function runTranspose(s, ctx, o) {
+  const d = transposeData(s);
+  const contenders = [...ourTranspose(ctx.cc, s, d, o.threads), await ortTranspose(ctx.ort, s, d, o.threads, o.ortSpin)];
+  return runContenders(s, contenders, s.flops, ctx, o);
+}
+
+// Times the contenders of one task (the first is the reference: ours, sync), round by round.
+async function runContenders(s, contenders, flops, ctx, o) {
+  const tfjsCpu = contenders.find((c) => /^tfjs cpu/.test(c.name));
+  if (tfjsCpu) tfjsCpu.capMs = o.cpuCap * 1e3;
 
   const invoke = async (c) => {
     if (c.backend && ctx.tf.getBackend() !== c.backend) await ctx.tf.setBackend(c.backend);
     return c.async ? c.call() : c.call();
   };
-  // First call of each: the correctness check (against our conv2dSync).
+  // First call of each: the correctness check (against the first contender, ours), part by part
+  // (a training step's output, input, weight and bias gradients), in NCHW / OIHW.
   let ref = null;
   for (const c of contenders) {
     lib.progress(`${s.id}: first call, ${c.name}`);
     const t0 = lib.now();
-    let y = await invoke(c);
+    const out = await invoke(c);
     c.firstMs = lib.now() - t0;
-    if (c.nhwc) y = lib.nhwcToNchw(y, s.N, s.Cout, s.OH, s.OW);
-    if (!ref) ref = Float32Array.from(y);
-    c.relError = lib.relError(y, ref);
+    const parts = c.toRef ? c.toRef(out) : c.nhwc ? [lib.nhwcToNchw(out, s.N, s.Cout, s.OH, s.OW)] : Array.isArray(out) ? out : [out];
+    if (!ref) ref = parts.map((p) => Float32Array.from(p));
+    c.relError = parts.length === ref.length ? Math.max(...parts.map((p, k) => lib.relError(p, ref[k]))) : Infinity;
     c.ok = c.relError <= TOLERANCE;
     c.samples = [];
     c.spentMs = c.firstMs;
@@ -267,7 +443,7 @@ async function runShape(s, ctx, o) {
   return {
     shape: s.id,
     name: s.name,
-    macs: s.macs,
+    macs: flops / 2,
     contenders: contenders.map((c) => {
       const ms = lib.median(c.samples);
       return {
@@ -279,7 +455,7 @@ async function runShape(s, ctx, o) {
         samples: c.samples.length,
         callsPerSample: c.batch,
         coldOnly: !!c.coldOnly,
-        gflops: s.flops / ms / 1e6,
+        gflops: flops / ms / 1e6,
         ratioToOurs: ms / oursMs,
         relError: c.relError,
         ok: c.ok,
@@ -288,7 +464,7 @@ async function runShape(s, ctx, o) {
   };
 }
 
-function printShape(r) {
+function printShape(r, title = '') {
   const rows = r.contenders.map((c) => [
     c.name,
     c.threads,
@@ -296,10 +472,10 @@ function printShape(r) {
     `${lib.fmtTime(c.msMin)} - ${lib.fmtTime(c.msMax)}`,
     `${c.samples}${c.coldOnly ? ' (cold)' : ''}`,
     c.gflops >= 1 ? c.gflops.toFixed(1) : c.gflops.toFixed(3),
-    c.name === 'channelconv conv2dSync' ? '1.00' : `${c.ratioToOurs.toFixed(2)}`,
-    c.name === 'channelconv conv2dSync' ? '(reference)' : `${c.relError.toExponential(1)}${c.ok ? '' : ' MISMATCH'}`,
+    c === r.contenders[0] ? '1.00' : `${c.ratioToOurs.toFixed(2)}`,
+    c === r.contenders[0] ? '(reference)' : `${c.relError.toExponential(1)}${c.ok ? '' : ' MISMATCH'}`,
   ]);
-  console.log(`\n${r.shape}  ${r.name}  (${(2 * r.macs / 1e9).toFixed(3)} GFLOP per call)`);
+  console.log(`\n${title}${r.shape}  ${r.name}  (${(2 * r.macs / 1e9).toFixed(3)} GFLOP per call)`);
   console.log(lib.table(['contender', 'threads', 'median', 'min - max', 'n', 'GFLOP/s', 'time / ours', 'rel. error'], rows));
 }
 
@@ -341,6 +517,8 @@ async function main() {
     `tfjs cpu: pure JavaScript, single-threaded; capped at ${o.cpuCap} s per shape (fewer samples; "(cold)" = its first call is the only sample)`,
     'all contenders compute conv + bias; tfjs in NHWC (input converted once, outside the timed region), the rest NCHW',
     `each peer's output is compared with channelconv's: max|a-b| / max(1, max|b|) <= ${TOLERANCE}`,
+    'training step: the forward pass (conv + bias) and the input, weight and bias gradients for a fixed upstream gradient; channelconv runs conv2d then conv2dBackward; tfjs its fused conv2d and its gradient kernels (Conv2DBackpropInput, Conv2DBackpropFilter on cpu, Conv3DBackpropFilterV2 on a depth-1 volume on wasm, which has no Conv2DBackpropFilter; each output part compared on its own); GFLOP/s counts 3 convolutions',
+    "transposed convolution: each shape's backward-data problem (input of its output size, its weight read as IOHW, output of its input size, outputPadding where the stride leaves rows over) with bias; onnxruntime runs a one-node ConvTranspose model",
     ...(baseline ? [`channelconv baseline: ${path.resolve(o.baseline)} (version ${baseline.backendInfo().version}), conv2dSync, alternating with the rest`] : []),
   ];
   console.log(`channelconv vs peers: ${new Date().toISOString()}`);
@@ -348,20 +526,39 @@ async function main() {
   console.log(`peers: ${Object.entries(peerVersions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const n of notes) console.log(`- ${n}`);
 
-  const results = [];
-  for (const s of shapes) {
-    const r = await runShape(s, ctx, o);
-    lib.progress.done();
-    printShape(r);
-    results.push(r);
+  // Each section: its runner, a title, and the shapes it runs.
+  const sections = {
+    forward: { run: runShape, title: '', summary: 'Summary: time / ours per shape (above 1: channelconv conv2dSync is faster)', shapes },
+    training: { run: runTraining, title: 'training step: ', shapes,
+      summary: 'Summary, training step (forward + gradInput + gradWeight + gradBias): time / ours (above 1: channelconv is faster)' },
+    transpose: { run: runTranspose, title: 'transposed convolution: ', shapes: shapes.filter((s) => !s.tiny),
+      summary: 'Summary, transposed convolution: time / ours (above 1: channelconv conv2dTransposeSync is faster)' },
+  };
+  const bySection = {};
+  for (const name of o.sections) {
+    const sec = sections[name];
+    bySection[name] = [];
+    for (const s of sec.shapes) {
+      const r = await sec.run(s, ctx, o);
+      lib.progress.done();
+      printShape(r, sec.title);
+      for (const u of r.unavailable || []) console.log(`${u.name}: n/a (${u.reason})`);
+      bySection[name].push(r);
+    }
   }
-  const mismatches = results.flatMap((r) => r.contenders.filter((c) => !c.ok).map((c) => `${r.shape} ${c.name} (rel. error ${c.relError})`));
-  console.log('\nSummary: time / ours per shape (above 1: channelconv conv2dSync is faster)');
-  const names = results[0].contenders.map((c) => c.name).filter((n) => n !== 'channelconv conv2dSync');
-  console.log(lib.table(['shape', ...names], results.map((r) => [r.shape, ...names.map((n) => {
-    const c = r.contenders.find((x) => x.name === n);
-    return `${c.ratioToOurs.toFixed(2)}${c.coldOnly ? ' (cold)' : ''}`;
-  })])));
+  const results = bySection.forward || [];
+  const all = Object.values(bySection).flat();
+  const mismatches = all.flatMap((r) => r.contenders.filter((c) => !c.ok).map((c) => `${r.shape} ${c.name} (rel. error ${c.relError})`));
+  for (const name of o.sections) {
+    const rs = bySection[name];
+    if (!rs.length) continue;
+    console.log(`\n${sections[name].summary}`);
+    const names = [...new Set(rs.flatMap((r) => r.contenders.slice(1).map((c) => c.name)))];
+    console.log(lib.table(['shape', ...names], rs.map((r) => [r.shape, ...names.map((n) => {
+      const c = r.contenders.find((x) => x.name === n);
+      return c ? `${c.ratioToOurs.toFixed(2)}${c.coldOnly ? ' (cold)' : ''}` : 'n/a';
+    })])));
+  }
   if (o.json) {
     const rep = {
       schema: 'channelconv-bench-peers/1',
@@ -375,6 +572,8 @@ async function main() {
       tolerance: TOLERANCE,
       notes,
       results,
+      training: bySection.training || [],
+      transpose: bySection.transpose || [],
       ok: mismatches.length === 0,
     };
     fs.writeFileSync(o.json, JSON.stringify(rep, null, 2) + '\n');

@@ -413,6 +413,7 @@ struct Contender {
   std::string algorithm, impl;
   std::function<void(int64_t set)> call;
   std::function<void(int64_t set)> finish;  // puts set i's result in our output buffers (peers)
+  std::function<double(int64_t set)> check;  // its own spot check (the same-run forward of a backward row)
   std::vector<double> ms;
   Timing t;
 };
@@ -426,8 +427,9 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
   const bool fwd = kind == Kind::Forward, data = kind == Kind::Data || kind == Kind::Both,
              weights = kind == Kind::Weights || kind == Kind::Both;
   const int64_t xin = s.x_elems(), yout = s.y_elems();
-  // Per set: x (read by forward and backward-weights), dy (the backward kinds), y or dx (written).
-  const int64_t set_bytes = (xin + yout + (data ? xin : 0)) * int64_t(sizeof(float));
+  // Per set: x (read by forward and backward-weights), dy (the backward kinds), y or dx (written), and
+  // a backward row's own forward output (its same-run forward contender).
+  const int64_t set_bytes = (xin + yout + (data ? xin : 0) + (fwd ? 0 : yout)) * int64_t(sizeof(float));
   // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
   // a cap), so back-to-back calls do not find their operands already cached.
   const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
@@ -477,6 +479,21 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
     return spot_check_backward(p, xs[i].get(), ys[i].get(), w.get(), data ? dxs[i].get() : nullptr,
                                weights ? dw.get() : nullptr, weights ? db.get() : nullptr);
   };
+  // The same-run forward of a backward row: its own outputs.
+  std::vector<FloatBuf> yfs;
+  std::vector<cc::RunArgs> fargs;
+  auto fwd_ws = std::make_shared<cc::Workspace>();
+  if (!fwd)
+    for (int64_t i = 0; i < sets; ++i) {
+      yfs.emplace_back(yout);
+      std::fill(yfs[i].get(), yfs[i].get() + yout, NAN);
+      cc::RunArgs a;
+      a.src = xs[i].get();
+      a.w = w.get();
+      a.bias = bias.get();
+      a.dst = yfs[i].get();
+      fargs.push_back(a);
+    }
   // Ours, planned once with the workspace kept: what the addon does for a repeated call.
   std::vector<Contender> cs;
   auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size() * parts.size());
@@ -516,6 +533,23 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
         for (size_t part = 0; part < pls.size(); ++part) cc::run(pls[part], args[part][size_t(i)], scratch[part]);
       };
       c.finish = [](int64_t) {};
+      cs.push_back(std::move(c));
+    }
+    if (!fwd && prec == cc::Precision::FP32) {
+      // Our forward pass of the same shape, alternating with the rest: the backward rows' "x fwd" is
+      // a same-run ratio.
+      cc::PlanOptions po;
+      po.threads = threads;
+      const cc::Plan pl = cc::plan(s, po);
+      void* scratch = fwd_ws->get(pl.workspace_bytes);
+      Contender c;
+      c.api = "native forward";
+      c.problem = s;
+      c.algorithm = std::string("forward auto: ") + pl.algorithm->name;
+      c.impl = pl.kernels->name;
+      c.call = [pl, scratch, &fargs](int64_t i) { cc::run(pl, fargs[size_t(i)], scratch); };
+      c.finish = [](int64_t) {};
+      c.check = [&, sf = s](int64_t i) { return spot_check(sf, xs[i].get(), w.get(), bias.get(), yfs[i].get()); };
       cs.push_back(std::move(c));
     }
     if (o.onednn) {
@@ -577,7 +611,7 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
       if (weights || i == checked - 1)
         for (int64_t j = weights ? i : 0; j <= i; ++j) {
           c.finish(j);
-          c.t.check_error = std::max(c.t.check_error, check(c.problem, j));
+          c.t.check_error = std::max(c.t.check_error, c.check ? c.check(j) : check(c.problem, j));
         }
     }
   }
@@ -700,6 +734,7 @@ struct Result {
   double gflops, peak_fraction;
   double vs_ours;  // this row's median over our first contender's (the 'auto' row of the first
                    // precision listed) in the same run
+  double x_fwd = 0;  // a backward row: its median over our forward's, timed alternating with it
 };
 
 }  // namespace
@@ -757,9 +792,11 @@ int main(int argc, char** argv) {
                            b->id, kind_name(kind), c.api.c_str(), c.algorithm.c_str(), r.t.check_error);
               return 1;
             }
-            const double macs = r.cs.macs() * (kind == Kind::Both ? 2 : 1);
+            const double macs = r.cs.macs() * (kind == Kind::Both && c.api != "native forward" ? 2 : 1);
             r.gflops = 2.0 * macs / (r.t.median_ms * 1e-3) / 1e9;
             r.vs_ours = timed.empty() ? 1.0 : r.t.median_ms / timed[0].t.median_ms;
+            for (const Contender& f : timed)
+              if (f.api == "native forward") r.x_fwd = r.t.median_ms / f.t.median_ms;
             (kind == Kind::Forward ? results : backward).push_back(r);
           }
         }
@@ -806,12 +843,13 @@ int main(int argc, char** argv) {
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
          << ", \"direction\": " << jstr(kind_name(r.kind))
          << ", \"device\": \"cpu\", \"api\": " << jstr(r.api) << ", \"algorithm\": " << jstr(r.algorithm)
-         << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours) << ", \"isa\": " << jstr(cc::kernels().name)
+         << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours)
+         << (r.kind == Kind::Forward ? "" : ", \"xForward\": " + jnum(r.x_fwd)) << ", \"isa\": " << jstr(cc::kernels().name)
          << ", \"precision\": " << jstr(precision_name(r.cs.precision))
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
          << ", \"callsPerSample\": " << r.t.calls_per_sample
-         << ", \"macs\": " << jnum(r.cs.macs() * (r.kind == Kind::Both ? 2 : 1))
+         << ", \"macs\": " << jnum(r.cs.macs() * (r.kind == Kind::Both && r.api != "native forward" ? 2 : 1))
          << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
          << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
          << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < list->size() ? "," : "") << "\n";
@@ -842,7 +880,8 @@ int main(int argc, char** argv) {
                 "min - max", "GFLOP/s", "% peak", "n", "x ours");
     if (!backward.empty())
       std::printf("(backward rows after the forward ones: gradInput = backward_data, gradWeight + gradBias = "
-                  "backward_weights, both = backward; x fwd: over our forward 'auto' row of the shape)\n");
+                  "backward_weights, both = backward; x fwd: over our forward pass of the shape, timed alternating "
+                  "with the row's contenders)\n");
     std::vector<Result> rows = results;
     rows.insert(rows.end(), backward.begin(), backward.end());
     for (const Result& r : rows) {
@@ -854,12 +893,9 @@ int main(int argc, char** argv) {
       std::string who = std::string(precision_name(r.cs.precision)) + " " +
                         (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
       if (r.kind != Kind::Forward) {
-        double fwd = 0;  // our forward 'auto' row of this shape and thread count
-        for (const Result& f : results)
-          if (f.shape == r.shape && f.threads == r.threads && f.api == "native" && fwd == 0) fwd = f.t.median_ms;
         char x[48];
-        std::snprintf(x, sizeof x, " [%.2fx fwd]", fwd > 0 ? r.t.median_ms / fwd : 0.0);
-        who = std::string(kind_name(r.kind)) + " " + who + x;
+        std::snprintf(x, sizeof x, " [%.2fx fwd]", r.x_fwd);
+        who = std::string(kind_name(r.kind)) + " " + (r.api == "native forward" ? r.algorithm : who) + x;
       }
       std::printf("%-4s %-42s %-52s %3d %12s %21s %9.2f %6.1f%% %6lld %7.2f\n", r.shape->id, r.shape->name,
                   who.c_str(), r.threads, med, range, r.gflops, 100 * r.peak_fraction,

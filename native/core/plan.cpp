@@ -80,9 +80,16 @@ void bias_gradient(const ConvProblem& p, const float* dy, float* db, int threads
     if (nhwc) {
       for (int64_t i = 0; i < p.N * pix; ++i)
         for (int64_t k = k0; k < k1; ++k) acc[k - k0] += double(dy[i * p.Cout + k]);
-    } else {
-      for (int64_t n = 0; n < p.N; ++n)
-        for (int64_t q = 0; q < pix; ++q) acc[0] += double(dy[(n * p.Cout + k0) * pix + q]);
+    } else {  // 8 partial sums (a dependency chain of float64 adds was 9% of S3's weight gradient)
+      double part[8] = {};
+      for (int64_t n = 0; n < p.N; ++n) {
+        const float* d = dy + (n * p.Cout + k0) * pix;
+        int64_t q = 0;
+        for (; q + 8 <= pix; q += 8)
+          for (int j = 0; j < 8; ++j) part[j] += double(d[q + j]);
+        for (; q < pix; ++q) part[q % 8] += double(d[q]);
+      }
+      for (int j = 0; j < 8; ++j) acc[0] += part[j];
     }
     for (int64_t k = k0; k < k1; ++k) db[k] = float(acc[k - k0]);
   });
