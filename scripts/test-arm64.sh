@@ -112,8 +112,8 @@ if [ "$(cat "$stage/.lock" 2>/dev/null)" != "$lock_sum" ]; then
   echo "$lock_sum" >"$stage/.lock"
 fi
 # A copy (not links: the addon is found relative to lib/), with the arm64 prebuild and no build/.
-rm -rf "$stage/lib" "$stage/test" "$stage/dist" "$stage/bench" "$stage/prebuilds" "$stage/build"
-cp -r lib test dist binding.d.ts tsconfig.json vitest.config.mts "$stage/"
+rm -rf "$stage/lib" "$stage/test" "$stage/dist" "$stage/docs" "$stage/bench" "$stage/prebuilds" "$stage/build"
+cp -r lib test dist binding.d.ts tsconfig.json vitest.config.mts README.md docs "$stage/"
 mkdir -p "$stage/bench" && cp bench/*.js bench/shapes.json "$stage/bench/"  # the tests' helpers use bench/lib.js
 mkdir -p "$stage/prebuilds/linux-arm64" && cp "$prebuild" "$stage/prebuilds/linux-arm64/"
 report=$cache/vitest.json
