@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // npm run bench: builds if needed, runs the native benchmark suite (build/channelconv_bench), measures
 // the Node-API overhead on the tiny shape, and reprints the lecture's cost table with measured rates.
-// Options: --quick, --shapes S1,S3, --threads N (or a list: 1,2), --budget SECONDS, --json FILE,
-// --svg FILE. The report goes to stdout; progress to stderr when it is a terminal.
+// Options: --quick, --shapes S1,S3, --threads N (or a list: 1,2), --precision fp32,bf16, --budget SECONDS,
+// --json FILE, --svg FILE. The report goes to stdout; progress to stderr when it is a terminal.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -11,20 +11,21 @@ const path = require('path');
 const lib = require('../bench/lib');
 
 const { root } = lib;
-const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--budget SECONDS] [--json FILE] [--svg FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--precision P[,Q]] [--budget SECONDS] [--json FILE] [--svg FILE]
   --quick        smoke run (short budgets, well under a minute)
   --shapes       comma list of S1..S7 (default: all)
   --threads      threads per call (default: all cores); a list such as 1,2 runs each
+  --precision    fp32 (default), bf16, or fp32,bf16: each contender in each, alternating sample by sample
   --budget       timed seconds per shape and thread count (default 2, quick 0.2)
   --json FILE    write the full report as JSON
   --svg FILE     write a chart: GFLOP/s per shape, with the measured peak as a line`;
 
 function parseArgs(argv) {
   return {
-    quick: false, shapes: '', threads: '', budget: '', json: '', svg: '',
+    quick: false, shapes: '', threads: '', precision: '', budget: '', json: '', svg: '',
     ...lib.parseArgs(argv, {
       flags: { '--quick': 'quick' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--precision': 'precision', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
     }, USAGE, fail),
   };
 }
@@ -40,6 +41,7 @@ function runNative(o, exe) {
   if (o.quick) args.push('--quick');
   if (o.shapes) args.push('--shapes', o.shapes);
   if (o.threads) args.push('--threads', o.threads);
+  if (o.precision) args.push('--precision', o.precision);
   if (o.budget) args.push('--budget', o.budget);
   const r = spawnSync(exe, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${path.basename(exe)} exited with ${r.status}`);
@@ -109,16 +111,18 @@ async function nodeApiOverhead(cc, native, threads, budgetMs) {
   };
 }
 
-// Every selected shape on the GPU through the public API (only where backendInfo() reports one).
-function gpuResults(cc, shapes, budgetMs) {
+// Every selected shape on the GPU through the public API, in each precision (only where backendInfo()
+// reports a GPU).
+function gpuResults(cc, shapes, precisions, budgetMs) {
   const out = [];
-  for (const s of shapes) {
-    lib.progress(`GPU ${s.id}`);
-    const { x, w } = inputsFor(cc, s);
-    const opts = { ...s.options, device: 'cuda' };
-    const t = perCallSyncCapped(() => cc.conv2dSync(x, w, opts), budgetMs);
-    out.push({ shape: s.id, name: s.name, device: 'cuda', api: 'node', threads: null, ms: t.ms, samples: t.samples, macs: s.macs, gflops: s.flops / t.ms / 1e6, peakFraction: null });
-  }
+  for (const s of shapes)
+    for (const precision of precisions) {
+      lib.progress(`GPU ${s.id} ${precision}`);
+      const { x, w } = inputsFor(cc, s);
+      const opts = { ...s.options, device: 'cuda', precision };
+      const t = perCallSyncCapped(() => cc.conv2dSync(x, w, opts), budgetMs);
+      out.push({ shape: s.id, name: s.name, device: 'cuda', api: 'node', precision, threads: null, ms: t.ms, samples: t.samples, macs: s.macs, gflops: s.flops / t.ms / 1e6, peakFraction: null });
+    }
   return out;
 }
 
@@ -135,14 +139,20 @@ function perCallSyncCapped(fn, budgetMs) {
 }
 
 // The lecture's table: 10 layers like S1 over 1,000,000 images. The lecture rounds S1 to 1e9
-// operations and counts a multiply-add as one; measured rows use S1's measured time per image.
+// operations and counts a multiply-add as one; measured rows use S1's measured time per image, one
+// per precision measured.
 function projection(results, threads) {
   const LAYERS = 10;
   const IMAGES = 1e6;
   const s1 = lib.SHAPES.find((x) => x.id === 'S1');
   const lectureOps = LAYERS * IMAGES * 1e9;
   const ours = (r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native' && r.algorithm.startsWith('auto');
-  const cpu = results.find((r) => ours(r) && r.threads === threads) || results.find(ours);
+  const cpuAt = (precision) => {
+    const mine = (r) => ours(r) && (r.precision || 'fp32') === precision;
+    return results.find((r) => mine(r) && r.threads === threads) || results.find(mine);
+  };
+  const cpu = cpuAt('fp32') || cpuAt('bf16');
+  const bf16 = cpu && (cpu.precision || 'fp32') === 'bf16' ? null : cpuAt('bf16');
   const gpu = results.find((r) => r.shape === 'S1' && r.device === 'cuda');
   const hours = (r) => (r ? (LAYERS * IMAGES * r.ms) / 1e3 / 3600 : null);
   return {
@@ -159,8 +169,12 @@ function projection(results, threads) {
       gpuMinutes: lectureOps / 12e12 / 60,
     },
     cpuThreads: cpu ? cpu.threads : null,
+    cpuPrecision: cpu ? cpu.precision || 'fp32' : null,
     cpuGflops: cpu ? cpu.gflops : null,
     cpuHours: hours(cpu),
+    bf16Threads: bf16 ? bf16.threads : null,
+    bf16Gflops: bf16 ? bf16.gflops : null,
+    bf16Hours: hours(bf16),
     gpuGflops: gpu ? gpu.gflops : null,
     gpuMinutes: gpu ? hours(gpu) * 60 : null,
   };
@@ -169,8 +183,8 @@ function projection(results, threads) {
 // Who a row times: ours ('auto: implicit_gemm', a forced algorithm) or a peer of the native suite
 // (oneDNN, with its implementation).
 function contender(r) {
-  if (r.api === 'native') return r.algorithm;
-  return r.impl ? `${r.api} (${r.impl})` : r.api;
+  const who = r.api === 'native' ? r.algorithm : r.impl ? `${r.api} (${r.impl})` : r.api;
+  return r.precision ? `${r.precision} ${who}` : who;
 }
 
 function printReport(rep) {
@@ -178,9 +192,9 @@ function printReport(rep) {
   const m = rep.machine;
   out.push(`channelconv benchmark: ${rep.date}`);
   out.push(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, L3 ${(m.l3Bytes / 2 ** 20).toFixed(0)} MiB; Node ${m.node}; GEMM kernels: ${rep.isa}`);
-  const probes = rep.peak.probes.map((p) => `${p.isa} ${p.threads}T ${p.gflops.toFixed(0)}`).join(', ');
+  const probes = rep.peak.probes.map((p) => `${p.isa}${p.precision === 'bf16' ? ' bf16' : ''} ${p.threads}T ${p.gflops.toFixed(0)}`).join(', ');
   if (rep.onednn) out.push(`peer in the native suite: ${rep.onednn} (its rows: time / ours > 1 means channelconv is faster)`);
-  out.push(`fp32 FMA peak measured here: ${rep.peak.gflops.toFixed(1)} GFLOP/s with ${rep.peak.threads} thread(s) (${rep.peak.isa}); probes: ${probes} GFLOP/s`);
+  out.push(`fp32 FMA peak measured here: ${rep.peak.gflops.toFixed(1)} GFLOP/s with ${rep.peak.threads} thread(s) (${rep.peak.isa}); probes (fp32 FMA; bf16: dot product): ${probes} GFLOP/s`);
   out.push(`FLOPs = 2 x multiply-adds; time = median per call (min-max over n samples), inputs rotated over buffers larger than the L3${rep.quick ? '; QUICK run: short budgets, rough numbers' : ''}`);
   out.push('');
   const rows = rep.results.map((r) => [
@@ -212,7 +226,8 @@ function printReport(rep) {
   out.push(lib.table(['', 'rate', 'time for the workload'], [
     ['lecture, CPU', `${L.cpuGflops} GFLOP/s (multiply-add = 1 FLOP)`, hrs(L.cpuHours)],
     ['lecture, GPU', `${L.gpuTflops} TFLOP/s (multiply-add = 1 FLOP)`, hrs(L.gpuMinutes / 60)],
-    [`measured, CPU (${p.cpuThreads ?? '?'} threads)`, p.cpuGflops === null ? 'n/a (S1 not run)' : `${p.cpuGflops.toFixed(1)} GFLOP/s = ${(p.cpuGflops / 2).toFixed(1)} G multiply-adds/s`, hrs(p.cpuHours)],
+    [`measured, CPU (${p.cpuThreads ?? '?'} threads${p.cpuPrecision === 'bf16' ? ", precision 'bf16'" : ''})`, p.cpuGflops === null ? 'n/a (S1 not run)' : `${p.cpuGflops.toFixed(1)} GFLOP/s = ${(p.cpuGflops / 2).toFixed(1)} G multiply-adds/s`, hrs(p.cpuHours)],
+    ...(p.bf16Gflops === null ? [] : [[`measured, CPU (${p.bf16Threads} threads, precision 'bf16')`, `${p.bf16Gflops.toFixed(1)} GFLOP/s = ${(p.bf16Gflops / 2).toFixed(1)} G multiply-adds/s`, hrs(p.bf16Hours)]]),
     ['measured, GPU', p.gpuGflops === null ? 'n/a (no GPU)' : `${p.gpuGflops.toFixed(1)} GFLOP/s = ${(p.gpuGflops / 2).toFixed(1)} G multiply-adds/s`, p.gpuMinutes === null ? 'n/a' : hrs(p.gpuMinutes / 60)],
   ]));
   console.log(out.join('\n'));
@@ -241,7 +256,9 @@ async function main() {
   const results = native.results.slice();
   let nodeApi = null;
   if (shapes.some((s) => s.id === 'S6')) nodeApi = await nodeApiOverhead(cc, native, Math.max(...threadList), budgetMs);
-  if (info.cuda.available) results.push(...gpuResults(cc, shapes, budgetMs));
+  const precisions = o.precision ? o.precision.split(',') : ['fp32'];
+  if (precisions.some((p) => p !== 'fp32' && p !== 'bf16')) fail(`--precision wants fp32 and/or bf16, got ${o.precision}`);
+  if (info.cuda.available) results.push(...gpuResults(cc, shapes, precisions, budgetMs));
   lib.progress.done();
 
   const rep = {

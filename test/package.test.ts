@@ -31,7 +31,9 @@ describe('package entry points', () => {
     const { backendInfo } = await import('../lib/index');
     const info = backendInfo();
     expect(info.version).toBe(require('../package.json').version);
-    expect(['generic', 'avx2', 'avx512']).toContain(info.cpu.isa);
+    expect(['generic', 'avx2', 'avx512', 'avx512bf16']).toContain(info.cpu.isa);
+    expect(info.cpu.supportedIsas).toContain(info.cpu.isa);
+    expect(['native', 'emulated']).toContain(info.cpu.bf16);
     expect(info.cpu.threads).toBeGreaterThanOrEqual(1);
     expect(typeof info.cuda.compiled).toBe('boolean');
     if (!info.cuda.available) expect(info.cuda.reason).toMatch(/\w/);

@@ -5,7 +5,7 @@
 // Every peer's output is checked against ours; a mismatch fails the run (exit 1).
 // The peers live in this folder's package.json and are installed here on first use.
 // Options: --quick, --shapes S1,S3, --threads N, --budget SECONDS (per shape), --tfjs-cpu-cap SECONDS,
-// --ort-spin, --json FILE.
+// --ort-spin, --precision fp32,bf16 (adds channelconv's 'bf16' contenders), --json FILE.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -15,11 +15,15 @@ const lib = require('../lib');
 
 const here = __dirname;
 const TOLERANCE = 1e-4;
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--json FILE]
+// channelconv 'bf16' against its fp32 result: bfloat16 inputs and weights (about 2e-3 relative L2,
+// README "Precision"; the largest element error a few times that).
+const BF16_TOLERANCE = 1e-2;
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--precision fp32,bf16] [--json FILE]
   --threads        threads for channelconv and onnxruntime (default: all cores)
   --budget         timed seconds per shape, all contenders together (default 4, quick 0.6)
   --tfjs-cpu-cap   most seconds the pure-JS tfjs cpu backend may spend per shape (default 2, quick 0.5)
-  --ort-spin       leave onnxruntime's spin-waiting pool threads on (default: off, see the notes)`;
+  --ort-spin       leave onnxruntime's spin-waiting pool threads on (default: off, see the notes)
+  --precision      fp32 (default) or fp32,bf16: also channelconv with precision 'bf16' (sync and async)`;
 
 function fail(msg) {
   lib.progress.done();
@@ -32,7 +36,7 @@ function parseArgs(argv) {
     quick: false, shapes: '', json: '', ortSpin: false,
     ...lib.parseArgs(argv, {
       flags: { '--quick': 'quick', '--ort-spin': 'ortSpin' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--precision': 'precision', '--json': 'json' },
     }, USAGE, fail),
   };
   const positive = (name, s) => {
@@ -48,6 +52,10 @@ function parseArgs(argv) {
   if (!o.threads) o.threads = lib.defaultThreads();
   if (!o.budget) o.budget = o.quick ? 0.6 : 4;
   if (!o.cpuCap) o.cpuCap = o.quick ? 0.5 : 2;
+  o.precisions = (o.precision || 'fp32').split(',');
+  if (o.precisions[0] !== 'fp32' || o.precisions.some((p) => p !== 'fp32' && p !== 'bf16')) {
+    fail(`--precision wants fp32 or fp32,bf16 (our fp32 call is the reference), got ${o.precision}`);
+  }
   return o;
 }
 
@@ -87,15 +95,20 @@ function makeData(s) {
   return { xs, w, bias };
 }
 
-function ourContenders(cc, s, d, threads) {
+// Ours in each precision; the first (fp32 conv2dSync) is every other contender's reference.
+function ourContenders(cc, s, d, threads, precisions) {
   const weight = { data: d.w, shape: s.weightShape };
-  const opts = { ...s.options, bias: d.bias, threads };
   const inputs = d.xs.map((data) => ({ data, shape: s.inputShape }));
   let i = 0;
-  return [
-    { name: 'channelconv conv2dSync', threads, call: () => cc.conv2dSync(inputs[i++ % inputs.length], weight, opts).data },
-    { name: 'channelconv conv2d (async)', threads, async: true, call: async () => (await cc.conv2d(inputs[i++ % inputs.length], weight, opts)).data },
-  ];
+  return precisions.flatMap((precision) => {
+    const opts = { ...s.options, bias: d.bias, threads, precision };
+    const tag = precision === 'fp32' ? '' : ` ${precision}`;
+    const tolerance = precision === 'bf16' ? BF16_TOLERANCE : TOLERANCE;
+    return [
+      { name: `channelconv conv2dSync${tag}`, threads, tolerance, call: () => cc.conv2dSync(inputs[i++ % inputs.length], weight, opts).data },
+      { name: `channelconv conv2d (async)${tag}`, threads, tolerance, async: true, call: async () => (await cc.conv2d(inputs[i++ % inputs.length], weight, opts)).data },
+    ];
+  });
 }
 
 async function ortContender(ort, s, d, threads, ortSpin) {
@@ -161,7 +174,7 @@ async function tfjsContender(tf, backend, s, d) {
 
 async function runShape(s, ctx, o) {
   const d = makeData(s);
-  const contenders = [...ourContenders(ctx.cc, s, d, o.threads), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
+  const contenders = [...ourContenders(ctx.cc, s, d, o.threads, o.precisions), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
   for (const b of ['wasm', 'cpu']) contenders.push(await tfjsContender(ctx.tf, b, s, d));
   const tfjsCpu = contenders.find((c) => c.name === 'tfjs cpu');
   tfjsCpu.capMs = o.cpuCap * 1e3;
@@ -181,7 +194,7 @@ async function runShape(s, ctx, o) {
     if (c.nhwc) y = lib.nhwcToNchw(y, s.N, s.Cout, s.OH, s.OW);
     if (!ref) ref = Float32Array.from(y);
     c.relError = lib.relError(y, ref);
-    c.ok = c.relError <= TOLERANCE;
+    c.ok = c.relError <= (c.tolerance ?? TOLERANCE);
     c.samples = [];
     c.spentMs = c.firstMs;
     c.batch = Math.max(1, Math.min(1000, Math.floor(1 / Math.max(c.firstMs, 1e-4))));
@@ -303,6 +316,7 @@ async function main() {
     `tfjs cpu: pure JavaScript, single-threaded; capped at ${o.cpuCap} s per shape (fewer samples; "(cold)" = its first call is the only sample)`,
     'all contenders compute conv + bias; tfjs in NHWC (input converted once, outside the timed region), the rest NCHW',
     `each peer's output is compared with channelconv's: max|a-b| / max(1, max|b|) <= ${TOLERANCE}`,
+    ...(o.precisions.includes('bf16') ? [`channelconv ... bf16: precision 'bf16' (bfloat16 inputs and weights, fp32 sums), compared with our fp32 result within ${BF16_TOLERANCE}`] : []),
   ];
   console.log(`channelconv vs peers: ${new Date().toISOString()}`);
   console.log(`machine: ${os.cpus()[0].model}, ${os.cpus().length} logical CPUs; Node ${process.versions.node}; channelconv ${info.version} (GEMM ${info.cpu.isa})`);

@@ -85,15 +85,20 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
     for (int i = 0; i < n; i += 16) {
       const int cnt = int(imin(16, n - i));
       const __mmask16 m = first(cnt);
+      // Plain loads and stores for whole vectors (masked ones are slower from and to memory: see
+      // avx512_tile.inl).
+      auto load = [&](const float* s) { return cnt == 16 ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps(m, s); };
       __m512 lo, hi = _mm512_setzero_ps();
       if (inc == 1) {
-        lo = _mm512_maskz_loadu_ps(m, s0 + i);
-        if (s1) hi = _mm512_maskz_loadu_ps(m, s1 + i);
+        lo = load(s0 + i);
+        if (s1) hi = load(s1 + i);
       } else {
         lo = even_lanes(s0 + 2 * i, cnt);
         if (s1) hi = even_lanes(s1 + 2 * i, cnt);
       }
-      _mm512_mask_storeu_epi32(d + i, m, interleave_pairs(lo, hi));
+      const __m512i v = interleave_pairs(lo, hi);
+      if (cnt == 16) _mm512_storeu_si512(d + i, v);
+      else _mm512_mask_storeu_epi32(d + i, m, v);
     }
     return;
   }
