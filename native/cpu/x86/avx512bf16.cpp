@@ -141,7 +141,7 @@ float peak(int64_t iters, float seed) {
 
 }  // namespace
 
-extern const GemmBf16 kAvx512Bf16Gemm = {true,       MR,          NR,   256,  480, ukernel, ukernel_rows,
+extern const GemmBf16 kAvx512Bf16Gemm = {true,       MR,          NR,   512,  480, ukernel, ukernel_rows,
                                          pack_b_bf16, pack_pairs, peak, kPeakChains * 16 * 4};
 
 }  // namespace cc
