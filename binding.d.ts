@@ -36,6 +36,18 @@ export interface NativeBackendInfo {
     threads: number;
     /** The CPU threads' runtime: 'openmp', or 'threads' (a build without OpenMP). */
     parallel: 'openmp' | 'threads';
+    /**
+     * The core as detected: cpuid vendor, display family / model, micro-architecture ('zen5', 'zen4',
+     * 'zen3', 'zen2', 'intel-avx512', 'intel-avx2', 'unknown'), how it executes 512-bit FMAs ('full',
+     * 'half': split in two 256-bit halves as on Zen 4, 'none'), data-cache bytes (0: unknown).
+     */
+    core: { vendor: string; family: number; model: number; uarch: string; avx512: 'none' | 'half' | 'full'; l1d: number; l2: number; l3: number };
+    /**
+     * The blocking configuration chosen for this core (CHANNELCONV_CPU_CONFIG forces one by name) and
+     * the block sizes the kernel set in use runs with: register block mr x nr, K block kc, packed B
+     * width nc, a task's working set tileBytes, Winograd's preferred output tile (2 or 4).
+     */
+    config: { name: string; mr: number; nr: number; kc: number; nc: number; tileBytes: number; winogradTile: number };
   };
   /** The algorithm registry's names, in its order (options.algorithm's values besides 'auto'). */
   algorithms: string[];

@@ -141,8 +141,45 @@ function build() {
   progress.done();
 }
 
+/**
+ * How many calls make one timed sample, as the native suite decides it: a sample lasts at least
+ * `minSampleMs` (50 µs), so a tiny call is timed as the mean of a batch, which keeps the clock and
+ * whatever ran just before it (another library, a cold cache) from dominating the per-call figure.
+ * First untimed calls for at least `warmupMs` (always at least one), so that the JIT, caches and
+ * thread pools settle; then the batch grows until the shortest of three batches lasts `minSampleMs`.
+ * Shortest, because on a busy machine noise (a lost time slice) only ever lengthens a batch. A call
+ * of `minSampleMs` or more (its fastest warm-up run) is a sample on its own. `call` is awaited when
+ * `isAsync`. Returns { calls, perCallMs }.
+ */
+async function sizeBatch(call, isAsync, { warmupMs, minSampleMs = 0.05, maxCalls = 100000, clock = now }) {
+  const batch = async (n) => {
+    const t0 = clock();
+    if (isAsync) for (let i = 0; i < n; i++) await call();
+    else for (let i = 0; i < n; i++) call();
+    return clock() - t0;
+  };
+  let fastest = Infinity;
+  const w0 = clock();
+  do fastest = Math.min(fastest, await batch(1));
+  while (clock() - w0 < warmupMs);
+  if (fastest >= minSampleMs) return { calls: 1, perCallMs: fastest };
+  let calls = Math.max(1, Math.floor(minSampleMs / Math.max(fastest, 1e-9)));
+  for (;;) {
+    const ms = Math.min(await batch(calls), await batch(calls), await batch(calls));
+    if (ms >= minSampleMs || calls >= maxCalls) return { calls, perCallMs: ms / calls };
+    calls = Math.min(maxCalls, Math.max(calls + 1, Math.ceil((calls * 1.05 * minSampleMs) / ms)));
+  }
+}
+
+/** The --shapes part of both help texts: every shape id of bench/shapes.json with its layer. */
+function shapesHelp(indent) {
+  const count = (n) => (n >= 1e9 ? `${(n / 1e9).toPrecision(3)} G` : n >= 1e6 ? `${(n / 1e6).toPrecision(3)} M` : `${n}`);
+  return SHAPES.map((s) => `${indent}${s.id}  ${s.name} (${count(s.macs)} multiply-adds)`).join('\n');
+}
+
 // Command-line options shared by `npm run bench` and `npm run bench:peers`: `flags` are booleans
-// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`.
+// (--quick), `values` take one argument (--json FILE or --json=FILE); --help prints `usage`, which
+// must explain every option (checked here, so a new option cannot go undocumented).
 // `fail(message)` is called for anything else and must not return.
 function parseArgs(argv, { flags, values }, usage, fail) {
   const o = {};
@@ -152,6 +189,9 @@ function parseArgs(argv, { flags, values }, usage, fail) {
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) [a, v] = [a.slice(0, eq), a.slice(eq + 1)];
     if (a === '--help' || a === '-h') {
+      const undocumented = [...Object.keys(flags), ...Object.keys(values)]
+        .filter((name) => !new RegExp(`^\\s+${name}\\b`, 'm').test(usage));
+      if (undocumented.length) fail(`the help text does not explain ${undocumented.join(', ')}`);
       console.log(usage);
       process.exit(0);
     } else if (Object.hasOwn(flags, a)) o[flags[a]] = true;
@@ -164,7 +204,7 @@ function parseArgs(argv, { flags, values }, usage, fail) {
 }
 
 module.exports = {
-  build, parseArgs,
+  build, parseArgs, shapesHelp, sizeBatch,
   root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, now,
   defaultThreads, table, fmtTime, progress,
 };

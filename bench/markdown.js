@@ -29,16 +29,16 @@ function bench(rep) {
     out.push(`Node-API overhead on S6 (${a.threads} threads), per call: native ${a.nativeUs.toFixed(2)} µs; conv2dSync ${a.syncUs.toFixed(2)} µs (+${a.syncOverheadUs.toFixed(2)}); conv2d async ${a.asyncUs.toFixed(2)} µs (+${a.asyncOverheadUs.toFixed(2)}).`);
   }
   const p = rep.projection;
+  const time = (h) => (h === null ? 'n/a' : h >= 1 ? `${h.toFixed(1)} h` : `${(h * 60).toFixed(1)} min`);
   out.push('');
-  out.push(row(['10 × S1 layers × 1,000,000 images', 'rate', 'time']));
+  out.push(`The lecture's cost table: every row the same workload, ${p.layers} × S1 layers × ${p.images.toLocaleString('en-US')} images = ${p.totalMultiplyAdds.toExponential(3).replace('e+', 'e')} multiply-adds = ${p.totalFlops.toExponential(3).replace('e+', 'e')} FLOP, and the same convention, ${p.convention.replace(' x ', ' × ')}; time = FLOP / rate.`);
+  out.push('');
+  out.push(row(['', 'rate (FLOP = 2 × multiply-add)', 'time']));
   out.push(row(['---', '---:', '---:']));
-  out.push(row(['lecture, CPU', `${p.lecture.cpuGflops} GFLOP/s (multiply-add = 1 FLOP)`, `${p.lecture.cpuHours.toFixed(1)} h`]));
-  out.push(row(['lecture, GPU', `${p.lecture.gpuTflops} TFLOP/s (multiply-add = 1 FLOP)`, `${p.lecture.gpuMinutes.toFixed(1)} min`]));
-  out.push(row([`measured, CPU (${p.cpuThreads} threads${p.cpuPrecision === 'bf16' ? ", 'bf16'" : ''})`, p.cpuGflops === null ? 'n/a' : `${p.cpuGflops.toFixed(1)} GFLOP/s`, p.cpuHours === null ? 'n/a' : `${p.cpuHours.toFixed(1)} h`]));
-  if (p.bf16Gflops !== null && p.bf16Gflops !== undefined) {
-    out.push(row([`measured, CPU (${p.bf16Threads} threads, 'bf16')`, `${p.bf16Gflops.toFixed(1)} GFLOP/s`, `${p.bf16Hours.toFixed(1)} h`]));
+  for (const r of p.rows) {
+    const rate = r.gflops === null ? 'n/a' : `${r.gflops.toLocaleString('en-US', { maximumFractionDigits: 1 })} GFLOP/s`;
+    out.push(row([r.row, r.quoted ? `${rate} (the lecture's "${r.quoted}", which counts a multiply-add as one FLOP)` : rate, time(r.hours)]));
   }
-  out.push(row(['measured, GPU', p.gpuGflops === null ? 'n/a (no GPU)' : `${p.gpuGflops.toFixed(1)} GFLOP/s`, p.gpuMinutes === null ? 'n/a' : `${p.gpuMinutes.toFixed(1)} min`]));
   return out.join('\n');
 }
 

@@ -7,7 +7,8 @@ import { native } from './native';
  * precision 'bf16' (bf16: 'native' AVX512_BF16 dot products, or 'emulated' with fp32 FMAs: the same
  * results within the documented bound, no speed-up), every set in this binary
  * (isas: CHANNELCONV_ISA's values) and those this CPU runs, the default thread count (OMP_NUM_THREADS
- * honoured) and the thread runtime; algorithms: the registry in the order 'auto' tries it
+ * honoured), the thread runtime, the core as detected and the blocking configuration chosen for it
+ * (core, config); algorithms: the registry in the order 'auto' tries it
  * (options.algorithm's values besides 'auto'); cuda: compiled, available, the reason when not, devices.
  */
 export type BackendInfo = NativeBackendInfo & { cuda: NativeCudaStatus };
@@ -24,7 +25,7 @@ export function backendInfo(): BackendInfo {
   const i = info();
   return {
     version: i.version,
-    cpu: { ...i.cpu, isas: i.cpu.isas.slice(), supportedIsas: i.cpu.supportedIsas.slice() },
+    cpu: { ...i.cpu, isas: i.cpu.isas.slice(), supportedIsas: i.cpu.supportedIsas.slice(), core: { ...i.cpu.core }, config: { ...i.cpu.config } },
     algorithms: i.algorithms.slice(),
     cuda: native().cudaStatus(),
   };

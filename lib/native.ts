@@ -78,13 +78,21 @@ function runtime(): string {
   return `${process.platform}-${process.arch} (${libc}Node ${process.versions.node}, N-API ${process.versions.napi})`;
 }
 
+/**
+ * glibc's dlopen says "<file>: cannot open shared object file" for a file that exists but was built
+ * for another machine type (an x64 build/Release copied to an arm64 machine, or the reverse).
+ */
+function otherArch(file: string, cause: string): boolean {
+  return cause.startsWith(`${file}: cannot open shared object file`) && fs.existsSync(file);
+}
+
 /** The LOAD_FAILED message: the runtime, what was tried, the likely fixes for `error` (exported for tests). */
 export function loadFailure(tried: string[], haveLoader: boolean, file: string | undefined, error: unknown): string {
   const cause = message(error);
   const fixes: string[] = [];
   const rebuild = [
-    '- Build it from source: install CMake >= 3.18 and a C++17 compiler with OpenMP (Debian/Ubuntu:',
-    '    apt-get install cmake g++), then run: npm_config_build_from_source=true npm rebuild channelconv',
+    '- Build it from source: install CMake >= 3.18 and a C++17 compiler (Debian/Ubuntu: apt-get install',
+    '    cmake g++; README, "Platforms"), then run: npm_config_build_from_source=true npm rebuild channelconv',
     '    (install scripts must be allowed: an install with --ignore-scripts, or one whose scripts npm',
     '    did not approve, skips this build; prebuilt binaries need no install script).',
   ];
@@ -115,7 +123,7 @@ export function loadFailure(tried: string[], haveLoader: boolean, file: string |
     );
   } else if (/libgcc_s\.so/.test(cause)) {
     fixes.push('- Install the GCC runtime, libgcc_s.so.1: apt-get install libgcc-s1 (Debian/Ubuntu), dnf install libgcc.');
-  } else if (file && /invalid ELF header|wrong ELF class|file too short|not a dynamic executable/.test(cause)) {
+  } else if (file && (/invalid ELF header|wrong ELF class|file too short|not a dynamic executable/.test(cause) || otherArch(file, cause))) {
     fixes.push(
       `- ${file} is damaged or built for another platform (node_modules copied between machines?).`,
       '    Reinstall on this machine: rm -rf node_modules && npm install',

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // npm run bench: builds if needed, runs the native benchmark suite (build/channelconv_bench), measures
 // the Node-API overhead on the tiny shape, and reprints the lecture's cost table with measured rates.
-// Options: --quick, --shapes S1,S3, --threads N (or a list: 1,2), --precision fp32,bf16, --budget SECONDS,
-// --json FILE, --svg FILE. The report goes to stdout; progress to stderr when it is a terminal.
+// Options: npm run bench -- --help (USAGE below). The report goes to stdout; progress to stderr when
+// it is a terminal.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -12,13 +12,34 @@ const lib = require('../bench/lib');
 
 const { root } = lib;
 const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--precision P[,Q]] [--budget SECONDS] [--json FILE] [--svg FILE]
-  --quick        smoke run (short budgets, well under a minute)
-  --shapes       comma list of S1..S7 (default: all)
-  --threads      threads per call (default: all cores); a list such as 1,2 runs each
-  --precision    fp32 (default), bf16, or fp32,bf16: each contender in each, alternating sample by sample
-  --budget       timed seconds per shape and thread count (default 2, quick 0.2)
-  --json FILE    write the full report as JSON
-  --svg FILE     write a chart: GFLOP/s per shape, with the measured peak as a line`;
+
+Builds what is out of date, then times each layer shape in the native benchmark executable
+(build/channelconv_bench: the kernels the addon calls, no Node in the loop; oneDNN beside them where
+the build found it, its rows with "time / ours"), measures this machine's
+fp32 FMA peak, times the Node-API overhead of one tiny call (S6, sync and async), and reprints the
+lecture's cost table with the measured rate. Report on stdout; progress on stderr when it is a terminal.
+Time = median per call over samples (min - max beside it); a sample of a fast call is a batch of calls
+lasting at least 50 us. FLOPs = 2 x multiply-adds. Numbers and how to read them: docs/PERF.md.
+
+  --quick          a smoke run, well under a minute: 0.2 s of samples per shape (at least 3) after a
+                   0.02 s warm-up; the numbers are rough
+  --shapes LIST    comma-separated shape ids (default: all); the shapes, from bench/shapes.json (NCHW,
+                   float32):
+${lib.shapesHelp('                     ')}
+  --threads N[,M]  threads per call (default: all cores, or OMP_NUM_THREADS); a list such as 1,2 runs
+                   every shape at each count
+  --precision P[,Q] fp32 (default), bf16, or fp32,bf16: every contender (ours, oneDNN's) in each
+                   precision, alternating sample by sample; "time / ours" is over our first 'auto'
+                   row (the first precision listed); the cost table gets a row per precision
+  --budget SECONDS timed seconds per shape and thread count (default 2, with --quick 0.2)
+  --json FILE      also write the full report as JSON (schema channelconv-bench/1: machine, measured
+                   peak, per-shape results, Node-API overhead, the cost table); bench/markdown.js turns
+                   it into the tables of docs/PERF.md
+  --svg FILE       also write a chart: GFLOP/s per shape, with the measured peak as a line
+  --help           this text
+
+Environment: CHANNELCONV_ISA=avx512bf16|avx512|avx2|generic forces a kernel set; OMP_NUM_THREADS the default
+thread count.`;
 
 function parseArgs(argv) {
   return {
@@ -32,7 +53,7 @@ function parseArgs(argv) {
 
 function fail(msg) {
   lib.progress.done();
-  console.error(`bench: ${msg}\n${USAGE}`);
+  console.error(`bench: ${msg}\n${USAGE.split('\n')[0]}\n(npm run bench -- --help explains every option)`);
   process.exit(2);
 }
 
@@ -48,37 +69,19 @@ function runNative(o, exe) {
   return JSON.parse(r.stdout);
 }
 
-// Median per-call time (ms) of a synchronous call, in batches long enough for the clock not to matter.
-function perCallSync(fn, budgetMs) {
-  for (let i = 0; i < 200; i++) fn();
-  let batch = 1;
-  for (;;) {
-    const t0 = lib.now();
-    for (let i = 0; i < batch; i++) fn();
-    if (lib.now() - t0 > 2 || batch > 1e6) break;
-    batch *= 2;
-  }
+// Median per-call time (ms) of `fn` (awaited when `isAsync`), in batches of calls lasting at least
+// 2 ms, sized after a warm-up (lib.sizeBatch), so the clock and the event loop's turns do not matter.
+async function perCall(fn, isAsync, budgetMs) {
+  const { calls } = await lib.sizeBatch(fn, isAsync, { warmupMs: Math.min(100, budgetMs / 2), minSampleMs: 2 });
   const samples = [];
   const start = lib.now();
   while (samples.length < 5 || lib.now() - start < budgetMs) {
     const t0 = lib.now();
-    for (let i = 0; i < batch; i++) fn();
-    samples.push((lib.now() - t0) / batch);
+    if (isAsync) for (let i = 0; i < calls; i++) await fn();
+    else for (let i = 0; i < calls; i++) fn();
+    samples.push((lib.now() - t0) / calls);
   }
-  return { ms: lib.median(samples), samples: samples.length, callsPerSample: batch };
-}
-
-async function perCallAsync(fn, budgetMs) {
-  for (let i = 0; i < 100; i++) await fn();
-  const batch = 200;
-  const samples = [];
-  const start = lib.now();
-  while (samples.length < 5 || lib.now() - start < budgetMs) {
-    const t0 = lib.now();
-    for (let i = 0; i < batch; i++) await fn();
-    samples.push((lib.now() - t0) / batch);
-  }
-  return { ms: lib.median(samples), samples: samples.length, callsPerSample: batch };
+  return { ms: lib.median(samples), samples: samples.length, callsPerSample: calls };
 }
 
 function inputsFor(cc, s) {
@@ -94,9 +97,9 @@ async function nodeApiOverhead(cc, native, threads, budgetMs) {
   const { x, w } = inputsFor(cc, s);
   const opts = { ...s.options, threads };
   lib.progress('Node-API overhead: conv2dSync');
-  const sync = perCallSync(() => cc.conv2dSync(x, w, opts), budgetMs);
+  const sync = await perCall(() => cc.conv2dSync(x, w, opts), false, budgetMs);
   lib.progress('Node-API overhead: conv2d (async)');
-  const asyncT = await perCallAsync(() => cc.conv2d(x, w, opts), budgetMs);
+  const asyncT = await perCall(() => cc.conv2d(x, w, opts), true, budgetMs);
   const nat = native.results.find((r) => r.shape === 'S6' && r.threads === threads && r.api === 'native');
   const us = (ms) => ms * 1e3;
   return {
@@ -108,6 +111,7 @@ async function nodeApiOverhead(cc, native, threads, budgetMs) {
     syncOverheadUs: nat ? us(sync.ms - nat.ms) : null,
     asyncOverheadUs: nat ? us(asyncT.ms - nat.ms) : null,
     samples: { sync: sync.samples, async: asyncT.samples },
+    callsPerSample: { sync: sync.callsPerSample, async: asyncT.callsPerSample },
   };
 }
 
@@ -138,45 +142,56 @@ function perCallSyncCapped(fn, budgetMs) {
   return { ms: lib.median(samples), samples: samples.length };
 }
 
-// The lecture's table: 10 layers like S1 over 1,000,000 images. The lecture rounds S1 to 1e9
-// operations and counts a multiply-add as one; measured rows use S1's measured time per image, one
-// per precision measured.
+// The lecture's table: 10 layers like S1 over 1,000,000 images. One convention for every row, FLOP =
+// 2 x multiply-add (the suite's), and one workload, 10 x 1e6 x S1's 1.024e9 multiply-adds; time =
+// workload / rate. The lecture quotes its rates counting a multiply-add as one FLOP (and rounds the
+// workload to 1e16 operations): its "150 GFLOP/s" CPU is 150e9 multiply-adds/s = 300 GFLOP/s here.
+const LECTURE_RATES = [
+  { row: 'lecture, CPU', quoted: '150 GFLOP/s', macsPerSecond: 150e9 },
+  { row: 'lecture, GPU', quoted: '12 TFLOP/s', macsPerSecond: 12e12 },
+];
+
 function projection(results, threads) {
   const LAYERS = 10;
   const IMAGES = 1e6;
   const s1 = lib.SHAPES.find((x) => x.id === 'S1');
-  const lectureOps = LAYERS * IMAGES * 1e9;
+  const totalFlops = LAYERS * IMAGES * s1.flops;
   const ours = (r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native' && r.algorithm.startsWith('auto');
   const cpuAt = (precision) => {
     const mine = (r) => ours(r) && (r.precision || 'fp32') === precision;
     return results.find((r) => mine(r) && r.threads === threads) || results.find(mine);
   };
-  const cpu = cpuAt('fp32') || cpuAt('bf16');
-  const bf16 = cpu && (cpu.precision || 'fp32') === 'bf16' ? null : cpuAt('bf16');
+  const cpu = cpuAt('fp32');
+  const bf16 = cpuAt('bf16');
   const gpu = results.find((r) => r.shape === 'S1' && r.device === 'cuda');
-  const hours = (r) => (r ? (LAYERS * IMAGES * r.ms) / 1e3 / 3600 : null);
+  const hours = (gflops) => (gflops ? totalFlops / (gflops * 1e9) / 3600 : null);
+  const measured = (r) => (r ? s1.flops / (r.ms * 1e6) : null); // S1's rate, from its median time
+  const rows = [
+    ...LECTURE_RATES.map((l) => ({ row: l.row, quoted: l.quoted, gflops: (2 * l.macsPerSecond) / 1e9 })),
+    { row: `measured, CPU (${cpu ? cpu.threads : '?'} threads)`, gflops: measured(cpu) },
+    { row: 'measured, GPU', gflops: measured(gpu) },
+    ...(bf16 ? [{ row: `measured, CPU (${bf16.threads} threads, precision 'bf16')`, gflops: measured(bf16) }] : []),
+  ].map((r) => ({ ...r, hours: hours(r.gflops) }));
   return {
+    convention: 'FLOP = 2 x multiply-add',
     layers: LAYERS,
     images: IMAGES,
     s1MultiplyAdds: s1.macs,
     totalMultiplyAdds: LAYERS * IMAGES * s1.macs,
+    totalFlops,
+    rows,
     lecture: {
-      note: 'the lecture rounds the layer to 1e9 operations and counts a multiply-add as one FLOP',
-      operations: lectureOps,
-      cpuGflops: 150,
-      cpuHours: lectureOps / 150e9 / 3600,
-      gpuTflops: 12,
-      gpuMinutes: lectureOps / 12e12 / 60,
+      note: 'the lecture quotes 150 GFLOP/s and 12 TFLOP/s counting a multiply-add as one FLOP, for 1e16 operations (S1 rounded to 1e9): "about 18 hours", "about 14 minutes"',
+      cpuGflops: rows[0].gflops,
+      cpuHours: rows[0].hours,
+      gpuGflops: rows[1].gflops,
+      gpuMinutes: rows[1].hours * 60,
     },
     cpuThreads: cpu ? cpu.threads : null,
-    cpuPrecision: cpu ? cpu.precision || 'fp32' : null,
-    cpuGflops: cpu ? cpu.gflops : null,
-    cpuHours: hours(cpu),
-    bf16Threads: bf16 ? bf16.threads : null,
-    bf16Gflops: bf16 ? bf16.gflops : null,
-    bf16Hours: hours(bf16),
-    gpuGflops: gpu ? gpu.gflops : null,
-    gpuMinutes: gpu ? hours(gpu) * 60 : null,
+    cpuGflops: rows[2].gflops,
+    cpuHours: rows[2].hours,
+    gpuGflops: rows[3].gflops,
+    gpuMinutes: rows[3].hours === null ? null : rows[3].hours * 60,
   };
 }
 
@@ -219,17 +234,18 @@ function printReport(rep) {
   const p = rep.projection;
   out.push('');
   out.push('The lecture\'s cost table, with measured rates');
-  out.push(`S1 (100 -> 100 channels, 5x5 kernel, 64x64 output) costs ${p.s1MultiplyAdds.toExponential(3)} multiply-adds: "about a gigaflop" in the lecture, which counts a multiply-add as one FLOP (this suite counts 2).`);
-  out.push(`Workload: ${p.layers} such layers x ${p.images.toLocaleString('en-US')} images = ${p.totalMultiplyAdds.toExponential(3)} multiply-adds (the lecture rounds to 1e16).`);
-  const L = p.lecture;
+  const e = (x) => x.toExponential(3).replace('e+', 'e');
+  out.push(`Workload, every row: ${p.layers} layers like S1 (100 -> 100 channels, 5x5 kernel, 64x64 output: ${e(p.s1MultiplyAdds)} multiply-adds each) x ${p.images.toLocaleString('en-US')} images = ${e(p.totalMultiplyAdds)} multiply-adds = ${e(p.totalFlops)} FLOP.`);
+  out.push(`Convention, every row: ${p.convention}; time = ${e(p.totalFlops)} FLOP / rate.`);
   const hrs = (h) => (h === null ? 'n/a' : h >= 1 ? `${h.toFixed(1)} hours` : `${(h * 60).toFixed(1)} minutes`);
-  out.push(lib.table(['', 'rate', 'time for the workload'], [
-    ['lecture, CPU', `${L.cpuGflops} GFLOP/s (multiply-add = 1 FLOP)`, hrs(L.cpuHours)],
-    ['lecture, GPU', `${L.gpuTflops} TFLOP/s (multiply-add = 1 FLOP)`, hrs(L.gpuMinutes / 60)],
-    [`measured, CPU (${p.cpuThreads ?? '?'} threads${p.cpuPrecision === 'bf16' ? ", precision 'bf16'" : ''})`, p.cpuGflops === null ? 'n/a (S1 not run)' : `${p.cpuGflops.toFixed(1)} GFLOP/s = ${(p.cpuGflops / 2).toFixed(1)} G multiply-adds/s`, hrs(p.cpuHours)],
-    ...(p.bf16Gflops === null ? [] : [[`measured, CPU (${p.bf16Threads} threads, precision 'bf16')`, `${p.bf16Gflops.toFixed(1)} GFLOP/s = ${(p.bf16Gflops / 2).toFixed(1)} G multiply-adds/s`, hrs(p.bf16Hours)]]),
-    ['measured, GPU', p.gpuGflops === null ? 'n/a (no GPU)' : `${p.gpuGflops.toFixed(1)} GFLOP/s = ${(p.gpuGflops / 2).toFixed(1)} G multiply-adds/s`, p.gpuMinutes === null ? 'n/a' : hrs(p.gpuMinutes / 60)],
-  ]));
+  out.push(lib.table(['', 'rate', 'time for the workload', ''], p.rows.map((r) => [
+    r.row,
+    r.gflops === null ? (r.row.includes('GPU') ? 'n/a (no GPU)' : 'n/a (S1 not run)') : `${r.gflops.toLocaleString('en-US', { maximumFractionDigits: 1 })} GFLOP/s`,
+    hrs(r.hours),
+    r.quoted ? `the lecture's "${r.quoted}" counts a multiply-add as one FLOP` : '',
+  ])));
+  out.push('The lecture itself rounds S1 to "about a gigaflop" (1e9 operations, a multiply-add counted as one) and the');
+  out.push('workload to 1e16 operations: "about 18 hours" at 150 GFLOP/s, "about 14 minutes" at 12 TFLOP/s.');
   console.log(out.join('\n'));
 }
 

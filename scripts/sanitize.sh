@@ -55,9 +55,9 @@ case "$mode" in
     cd "$pkg"
     # Node itself is not instrumented and keeps memory until exit: no leak check. Excluded: the
     # ulimit -v test (ASan reserves terabytes of address space), and the suites about the package,
-    # the build, the demo and the benchmarks, which need files this staged copy does not have.
+    # the build, the demo, the benchmarks and the README, which need files this staged copy does not have.
     files=$(ls test/*.test.ts | grep -v -e oom.test.ts -e package.test.ts -e install.test.ts \
-      -e demo.test.ts -e cuda.test.ts -e bench.test.ts -e loader.test.ts)
+      -e demo.test.ts -e cuda.test.ts -e bench.test.ts -e loader.test.ts -e readme.test.ts)
     echo "ASan+UBSan addon: vitest $(echo $files | wc -w) files against $pkg/build/Release/channelconv.node"
     LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" \
       ASAN_OPTIONS="detect_leaks=0:halt_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \

@@ -136,7 +136,7 @@ const child = `
 const cc = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
 let s = 12345; const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
 const fill = (n) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd(); return a; };
-const out = { isa: cc.backendInfo().cpu.isa, results: [] };
+const out = { isa: cc.backendInfo().cpu.isa, config: cc.backendInfo().cpu.config, results: [] };
 for (const [xs, ws, o] of JSON.parse(process.argv[1])) {
   const x = { data: fill(xs.reduce((a, b) => a * b)), shape: xs }, w = { data: fill(ws.reduce((a, b) => a * b)), shape: ws };
   out.results.push(Array.from(cc.conv2dSync(x, w, o).data));
@@ -150,14 +150,29 @@ const isaShapes: [number[], number[], object][] = [
   [[1, 8, 21, 45], [8, 1, 3, 3], { padding: 1, groups: 8 }],
 ];
 
-function runChild(isa: string) {
+function runChild(isa: string, more: Record<string, string> = {}) {
   return spawnSync(process.execPath, ['-e', child, JSON.stringify(isaShapes)], {
-    env: { ...process.env, CHANNELCONV_ISA: isa }, encoding: 'utf8',
+    env: { ...process.env, CHANNELCONV_ISA: isa, ...more }, encoding: 'utf8',
+  });
+}
+
+function isaRefs() {
+  let s = 12345;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+  const fill = (n: number) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd(); return a; };
+  return isaShapes.map(([xs, ws, o]) => {
+    const x = { data: fill(xs.reduce((a, b) => a * b)), shape: xs };
+    const w = { data: fill(ws.reduce((a, b) => a * b)), shape: ws };
+    const oo = o as { padding: number; stride?: number; groups?: number };
+    const p = oo.padding;
+    return refConv(x, w, { padding: [p, p, p, p], stride: [oo.stride ?? 1, oo.stride ?? 1], groups: oo.groups ?? 1 }).data;
   });
 }
 
 describe('CHANNELCONV_ISA', () => {
-  const supported = backendInfo().cpu.isas.filter((isa) => runChild(isa).status === 0);
+  // Every kernel set of this build (the table in native/cpu/kernel_table.cpp, per architecture).
+  const isas = backendInfo().cpu.isas;
+  const supported = isas.filter((isa) => runChild(isa).status === 0);
 
   it('generic always runs, and the default is one of the supported kernel sets', () => {
     expect(supported).toContain('generic');
@@ -166,16 +181,7 @@ describe('CHANNELCONV_ISA', () => {
   });
 
   it('each supported ISA, forced, reports itself and matches the float64 reference', () => {
-    let s = 12345;
-    const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
-    const fill = (n: number) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd(); return a; };
-    const refs = isaShapes.map(([xs, ws, o]) => {
-      const x = { data: fill(xs.reduce((a, b) => a * b)), shape: xs };
-      const w = { data: fill(ws.reduce((a, b) => a * b)), shape: ws };
-      const oo = o as { padding: number; stride?: number; groups?: number };
-      const p = oo.padding;
-      return refConv(x, w, { padding: [p, p, p, p], stride: [oo.stride ?? 1, oo.stride ?? 1], groups: oo.groups ?? 1 }).data;
-    });
+    const refs = isaRefs();
     for (const isa of supported) {
       const r = runChild(isa);
       const out = JSON.parse(r.stdout) as { isa: string; results: number[][] };
@@ -188,6 +194,47 @@ describe('CHANNELCONV_ISA', () => {
     const r = runChild('sse9');
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('ERR_CHANNELCONV_INVALID_ISA');
-    expect(r.stderr).toContain(`CHANNELCONV_ISA='sse9' is not a known ISA; valid values: ${backendInfo().cpu.isas.join(', ')}`);
+    expect(r.stderr).toContain(`CHANNELCONV_ISA='sse9' is not a known ISA; valid values: ${isas.join(', ')}`);
+    expect(isas[isas.length - 1]).toBe('generic');
+  });
+});
+
+describe('per-core configuration', () => {
+  const CONFIGS = ['zen5', 'zen4', 'intel-avx512', 'zen3', 'intel-avx2', 'default'];
+
+  it('backendInfo().cpu reports the detected core and a configuration of the table with its block sizes', () => {
+    const { core, config, isa } = backendInfo().cpu;
+    expect(['none', 'half', 'full']).toContain(core.avx512);
+    expect(typeof core.uarch).toBe('string');
+    expect(CONFIGS).toContain(config.name);
+    expect(config.mr).toBeGreaterThan(0);
+    expect(config.nc % config.nr).toBe(0);
+    expect(config.kc).toBeGreaterThan(0);
+    expect(config.tileBytes).toBeGreaterThanOrEqual(64 * 1024);
+    expect([2, 4]).toContain(config.winogradTile);
+    if (process.arch === 'x64') {
+      expect(core.family).toBeGreaterThan(0);
+      expect(core.l1d).toBeGreaterThan(0);
+      expect(core.l2).toBeGreaterThan(0);
+      if (isa === 'avx512') expect(core.avx512).not.toBe('none');
+    }
+  });
+
+  it('each configuration, forced with CHANNELCONV_CPU_CONFIG, reports itself and matches the reference', () => {
+    const refs = isaRefs();
+    for (const name of CONFIGS) {
+      const r = runChild(backendInfo().cpu.isa, { CHANNELCONV_CPU_CONFIG: name });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { config: { name: string }; results: number[][] };
+      expect(out.config.name).toBe(name);
+      out.results.forEach((y, i) => expect(relError(y, refs[i]), `${name} shape ${i}`).toBeLessThanOrEqual(1e-5));
+    }
+  });
+
+  it('an unknown configuration fails the load with ERR_CHANNELCONV_INVALID_ISA listing the valid names', () => {
+    const r = runChild(backendInfo().cpu.isa, { CHANNELCONV_CPU_CONFIG: 'pentium' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('ERR_CHANNELCONV_INVALID_ISA');
+    expect(r.stderr).toContain(`CHANNELCONV_CPU_CONFIG='pentium' is not a known configuration; valid values: ${CONFIGS.join(', ')}`);
   });
 });

@@ -1,5 +1,6 @@
 // Test helpers: a float64 reference convolution written from the definition (independent of the
 // native code), seeded random data, and error measures.
+import { spawnSync } from 'child_process';
 import { codes, type Tensor } from '../lib/index';
 
 /** Short names for the error codes the hostile tables use, and the class each code comes with. */
@@ -8,6 +9,17 @@ export const T = codes.INVALID_TYPE, SHAPE = codes.INVALID_SHAPE, OPT = codes.IN
   OUT = codes.OUT_MISMATCH, ALIAS = codes.ALIAS, EMPTY = codes.EMPTY_OUTPUT;
 export const classOf = (code: string): typeof TypeError | typeof RangeError | typeof Error =>
   code === T || code === UNKNOWN ? TypeError : code.endsWith('OUT_OF_MEMORY') || code.endsWith('NO_CUDA') || code.endsWith('DISPOSED') ? Error : RangeError;
+
+let childNode: boolean | undefined;
+/**
+ * Whether this Node can start a child Node (process.execPath). False under qemu-user without
+ * binfmt_misc (npm run test:arm64): the emulated Node's execPath is an arm64 binary the host kernel
+ * cannot exec. Tests that need a child process are skipped there, and the skip is reported.
+ */
+export function canSpawnNode(): boolean {
+  if (childNode === undefined) childNode = spawnSync(process.execPath, ['-e', '0'], { timeout: 60_000 }).status === 0;
+  return childNode;
+}
 
 export interface RefOptions {
   stride?: [number, number];

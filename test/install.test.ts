@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { anchors, links } from './markdown';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; version: string };
@@ -156,32 +157,38 @@ describe('the packed tarball', () => {
     for (const must of [
       'package/dist/index.js', 'package/dist/index.mjs', 'package/dist/index.d.ts', 'package/dist/index.d.mts',
       'package/binding.d.ts', 'package/CMakeLists.txt', 'package/scripts/install.js', 'package/native/binding/addon.cpp',
-      'package/prebuilds/linux-x64/channelconv.glibc.node',
+      'package/prebuilds/linux-x64/channelconv.glibc.node', 'package/prebuilds/linux-arm64/channelconv.glibc.node',
     ]) {
       expect(entries).toContain(must);
     }
   });
 
-  it('has a portable prebuild: no -march=native, the glibc the README states, only libc, libgomp and libgcc_s', () => {
-    const dir = path.join(tmp, 'unpacked');
+  it.each([
+    ['x64', 'X86-64', 'ld-linux-x86-64'],
+    ['arm64', 'AArch64', 'ld-linux-aarch64'],
+  ])('has a portable linux-%s prebuild: no -march=native, the glibc the README states, only libc, libgomp and libgcc_s', (arch, machine, loader) => {
+    const dir = path.join(tmp, `unpacked-${arch}`);
     fs.mkdirSync(dir);
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
-    const node = path.join(dir, 'package', 'prebuilds', 'linux-x64', 'channelconv.glibc.node');
-    // One binary for every x86-64 CPU: no build-machine tuning (ISA kernels are picked at run time).
+    const node = path.join(dir, 'package', 'prebuilds', `linux-${arch}`, 'channelconv.glibc.node');
+    // One binary for every CPU of the architecture: no build-machine tuning (ISA kernels are picked at run time).
     const cmake = fs.readFileSync(path.join(dir, 'package', 'CMakeLists.txt'), 'utf8').replace(/#.*$/gm, '');
     expect(cmake).not.toMatch(/-m(arch|tune|cpu)=native/);
-    const symbols = execFileSync('objdump', ['-T', node], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    // readelf reads every architecture's ELF files (the host's objdump may not).
+    expect(execFileSync('readelf', ['-h', node], { encoding: 'utf8' })).toMatch(new RegExp(`Machine:\\s+.*${machine}`));
+    const symbols = execFileSync('readelf', ['-W', '--dyn-syms', node], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const versions = [...symbols.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
     const needed = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a), [2, 0]);
+    // The README's platform table: the row of this prebuild states "glibc X.Y or newer".
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-    const stated = /glibc (\d+)\.(\d+) or newer/.exec(readme);
-    expect(stated, 'README states "glibc X.Y or newer"').not.toBeNull();
+    const stated = new RegExp(`^\\| linux-${arch} \\(glibc\\)[^\\n]*glibc (\\d+)\\.(\\d+) or newer`, 'm').exec(readme);
+    expect(stated, `README states "glibc X.Y or newer" in its linux-${arch} (glibc) row`).not.toBeNull();
     const [maj, min] = [Number(stated![1]), Number(stated![2])];
-    expect(needed[0] < maj || (needed[0] === maj && needed[1] <= min), `needs GLIBC_${needed.join('.')}`).toBe(true);
     // README's number must be the real minimum, not merely an upper bound.
     expect(`${needed[0]}.${needed[1]}`).toBe(`${maj}.${min}`);
-    const libs = [...execFileSync('objdump', ['-p', node], { encoding: 'utf8' }).matchAll(/NEEDED\s+(\S+)/g)].map((m) => m[1]);
-    expect(libs.filter((l) => !/^(libc|libm|libdl|libpthread|librt|libgomp|libgcc_s|ld-linux-x86-64)\.so\.\d+$/.test(l))).toEqual([]);
+    const libs = [...execFileSync('readelf', ['-d', node], { encoding: 'utf8' }).matchAll(/\(NEEDED\)\s+Shared library: \[(\S+)\]/g)].map((m) => m[1]);
+    expect(libs).toContain('libc.so.6');
+    expect(libs.filter((l) => !new RegExp(`^(libc|libm|libdl|libpthread|librt|libgomp|libgcc_s|${loader})\\.so\\.\\d+$`).test(l))).toEqual([]);
   });
 });
 
@@ -214,6 +221,18 @@ describe.each([
   it('import computes it too, sharing one instance with require()', () => {
     const out = runCheck(dir, 'check.mjs');
     expect(out).toEqual({ y: EXPECTED, z: EXPECTED, same: true });
+  });
+
+  it("the installed README's links work from node_modules: anchors of its headings, absolute URLs, or files it ships", () => {
+    const pkgDir = path.join(dir, 'node_modules', 'channelconv');
+    const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
+    const heads = anchors(readme);
+    for (const l of links(readme)) {
+      const where = `README.md:${l.line}: ${l.target}`;
+      if (/^[a-z]+:/i.test(l.target)) continue; // absolute (package.test.ts checks where they point)
+      if (l.target.startsWith('#')) expect(heads.has(l.target.slice(1)), where).toBe(true);
+      else expect(fs.existsSync(path.join(pkgDir, decodeURIComponent(l.target.replace(/[#?].*$/, '')))), `${where}: not in the package`).toBe(true);
+    }
   });
 });
 
@@ -304,9 +323,23 @@ describe('a build from source of the tarball (cmake and a compiler on PATH)', ()
     expect(r.status, r.output).toBe(0);
     const pkgDir = path.join(dir, 'node_modules', 'channelconv');
     expect(fs.readFileSync(path.join(pkgDir, 'build', 'CMakeCache.txt'), 'utf8')).toMatch(/^CHANNELCONV_CUDA:\w+=OFF$/m);
+    // Quiet by default: one line per step, with why CUDA is not built; the full log in build/install.log.
+    const ours = r.output.split('\n').filter((l) => l.startsWith('channelconv: '));
+    expect(ours.map((l) => l.split(' ')[1]), r.output).toEqual(['prebuilt', 'building', 'configure:', 'configure:', 'compile:', 'built']);
+    expect(r.output).toContain('channelconv: configure: CUDA kernels OFF (switched off: CHANNELCONV_CUDA=OFF)');
+    expect(r.output).toMatch(/channelconv: configure: CPU kernels for \w+/);
+    expect(r.output).not.toMatch(/INFO RUN|CMAKE_JS_VERSION|Building CXX object|cublas|-- Detecting/);
+    const log = fs.readFileSync(path.join(pkgDir, 'build', 'install.log'), 'utf8');
+    expect(log).toMatch(/CMAKE_JS_VERSION/);
+    expect(log).toMatch(/Building CXX object/);
     writeChecks(dir);
     const out = runCheck(dir, 'check.cjs');
     expect(out.y).toEqual(EXPECTED);
     expect(out.binary).toBe(path.join(pkgDir, 'build', 'Release', 'channelconv.node'));
+    // CHANNELCONV_VERBOSE=1: the whole log as it runs (an incremental rebuild: quick).
+    const v = run(path.join(bin, 'npm'), ['rebuild', '--foreground-scripts', 'channelconv'], dir, { ...env, CHANNELCONV_VERBOSE: '1' });
+    expect(v.status, v.output).toBe(0);
+    expect(v.output).toMatch(/INFO CMD BUILD/);
+    expect(v.output).toContain('full log follows');
   }, PACK_TIMEOUT);
 });

@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import * as cc from '../lib/index';
-import { relError, rng, seedFromEnv } from './helpers';
+import { canSpawnNode, relError, rng, seedFromEnv } from './helpers';
 
 interface Layer {
   run(input: cc.Tensor): Promise<cc.Tensor>;
@@ -132,7 +132,7 @@ describe.skipIf(!create)('prepared layers (createConv2d)', () => {
     }
   });
 
-  it('transferring the input during run() + GC: no crash, the result of the input at call time (child process)', () => {
+  it.skipIf(!canSpawnNode())('transferring the input during run() + GC: no crash, the result of the input at call time (child process)', () => {
     // The same hazard as conv2d's (docs/RELIABILITY.md): detached memory is freed by GC under the pool thread.
     const script = `
       const cc = require(${JSON.stringify(entry)});
@@ -159,7 +159,7 @@ describe.skipIf(!create)('prepared layers (createConv2d)', () => {
     expect(res.stdout).toContain('survived');
   });
 
-  it('layers dropped without dispose() are freed (FinalizationRegistry backstop), in a child process', () => {
+  it.skipIf(!canSpawnNode())('layers dropped without dispose() are freed (FinalizationRegistry backstop), in a child process', () => {
     // 4000 layers of 1.2 MB of weights each: 4.8 GB if none were ever freed.
     const script = `
       const cc = require(${JSON.stringify(entry)});

@@ -4,8 +4,7 @@
 // backends, in their native NHWC layout), in one process, contenders alternating round by round.
 // Every peer's output is checked against ours; a mismatch fails the run (exit 1).
 // The peers live in this folder's package.json and are installed here on first use.
-// Options: --quick, --shapes S1,S3, --threads N, --budget SECONDS (per shape), --tfjs-cpu-cap SECONDS,
-// --ort-spin, --precision fp32,bf16 (adds channelconv's 'bf16' contenders), --json FILE.
+// Options: npm run bench:peers -- --help (USAGE below).
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -18,16 +17,46 @@ const TOLERANCE = 1e-4;
 // channelconv 'bf16' against its fp32 result: bfloat16 inputs and weights (about 2e-3 relative L2,
 // README "Precision"; the largest element error a few times that).
 const BF16_TOLERANCE = 1e-2;
+const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
 const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--precision fp32,bf16] [--json FILE]
-  --threads        threads for channelconv and onnxruntime (default: all cores)
-  --budget         timed seconds per shape, all contenders together (default 4, quick 0.6)
-  --tfjs-cpu-cap   most seconds the pure-JS tfjs cpu backend may spend per shape (default 2, quick 0.5)
-  --ort-spin       leave onnxruntime's spin-waiting pool threads on (default: off, see the notes)
-  --precision      fp32 (default) or fp32,bf16: also channelconv with precision 'bf16' (sync and async)`;
+
+Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
+a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
+backends) in one process, contenders alternating round by round, and prints per shape each one's
+median time and its ratio to channelconv conv2dSync's ("time / ours": above 1, channelconv is faster).
+Every peer's output is checked against channelconv's (max|a-b| / max(1, max|b|) <= ${TOLERANCE}); a mismatch
+fails the run (exit 1). Each contender warms up first, which also sizes its sample: a batch of calls
+lasting at least 50 us, as in the native suite (callsPerSample in the JSON), so a tiny call's time is
+a batch mean. The peers are installed into bench/peers/node_modules on first use (npm ci there; their
+own package.json, never dependencies of channelconv). Numbers and how to read them: docs/PERF.md.
+
+  --quick              a smoke run: 0.6 s of rounds per shape (at least 2 rounds) after a 0.1 s
+                       warm-up per contender, tfjs cpu capped at 0.5 s per shape; rough numbers
+  --shapes LIST        comma-separated shape ids (default: all); the shapes, from bench/shapes.json
+                       (NCHW, float32):
+${lib.shapesHelp('                         ')}
+  --threads N          threads for channelconv and onnxruntime (default: all cores, or
+                       OMP_NUM_THREADS); tfjs runs on one thread in Node whatever this says
+  --budget SECONDS     timed seconds per shape, all contenders together, at least 5 rounds (default 4,
+                       with --quick 0.6 and 2 rounds)
+  --tfjs-cpu-cap SECONDS  most seconds the pure-JS tfjs cpu backend may spend per shape (default 2,
+                       with --quick 0.5); when its first call already takes longer, that cold call is its
+                       only sample, marked "(cold)"
+  --ort-spin           leave onnxruntime's pool threads spin-waiting after each run (its default). Off
+                       by default because a spinning thread keeps a core busy while the next contender
+                       runs: channelconv's next call measured 1.3-1.9x slower that way, with no gain
+                       for onnxruntime
+  --precision fp32,bf16  also channelconv with precision 'bf16' (conv2dSync and conv2d), checked against
+                       our fp32 result within ${BF16_TOLERANCE}; its "time / ours" is over our fp32 conv2dSync's
+  --json FILE          also write the report as JSON (schema channelconv-bench-peers/1: machine, load
+                       average, versions, and per shape and contender the median, min, max, samples,
+                       callsPerSample, GFLOP/s, ratio and error); bench/markdown.js turns it into the
+                       tables of docs/PERF.md
+  --help               this text`;
 
 function fail(msg) {
   lib.progress.done();
-  console.error(`bench:peers: ${msg}\n${USAGE}`);
+  console.error(`bench:peers: ${msg}\n${USAGE.split('\n')[0]}\n(npm run bench:peers -- --help explains every option)`);
   process.exit(2);
 }
 
@@ -52,6 +81,8 @@ function parseArgs(argv) {
   if (!o.threads) o.threads = lib.defaultThreads();
   if (!o.budget) o.budget = o.quick ? 0.6 : 4;
   if (!o.cpuCap) o.cpuCap = o.quick ? 0.5 : 2;
+  o.warmupMs = o.quick ? 100 : 250; // untimed calls per contender and shape (the JIT needs more than the native suite's 20 ms)
+  o.minRounds = o.quick ? 2 : 5;
   o.precisions = (o.precision || 'fp32').split(',');
   if (o.precisions[0] !== 'fp32' || o.precisions.some((p) => p !== 'fp32' && p !== 'bf16')) {
     fail(`--precision wants fp32 or fp32,bf16 (our fp32 call is the reference), got ${o.precision}`);
@@ -183,8 +214,7 @@ async function runShape(s, ctx, o) {
     if (c.backend && ctx.tf.getBackend() !== c.backend) await ctx.tf.setBackend(c.backend);
     return c.async ? c.call() : c.call();
   };
-  // First call of each: the correctness check (against our conv2dSync), and the warm-up. Tiny shapes
-  // are timed in batches of calls so a sample lasts about a millisecond.
+  // First call of each: the correctness check (against our conv2dSync).
   let ref = null;
   for (const c of contenders) {
     lib.progress(`${s.id}: first call, ${c.name}`);
@@ -197,7 +227,7 @@ async function runShape(s, ctx, o) {
     c.ok = c.relError <= (c.tolerance ?? TOLERANCE);
     c.samples = [];
     c.spentMs = c.firstMs;
-    c.batch = Math.max(1, Math.min(1000, Math.floor(1 / Math.max(c.firstMs, 1e-4))));
+    c.batch = 1;
   }
   // A contender that cannot afford a second call within its cap keeps its first (cold) call as its
   // only sample.
@@ -207,23 +237,21 @@ async function runShape(s, ctx, o) {
       c.coldOnly = true;
     }
   }
+  // Warm-up (caches, thread pools and allocators settle), which also sizes each contender's sample:
+  // a batch of calls lasting at least 50 µs, as in the native suite (lib.sizeBatch).
   for (const c of contenders) {
     if (c.coldOnly) continue;
-    await invoke(c); // a second untimed call: caches, thread pools and allocators settle
-    if (c.batch > 1) {
-      const t0 = lib.now();
-      for (let k = 0; k < c.batch; k++) await invoke(c);
-      c.batch = Math.max(1, Math.min(5000, Math.round(c.batch / Math.max(lib.now() - t0, 0.01))));
-    }
+    lib.progress(`${s.id}: warm-up, ${c.name}`);
+    if (c.backend && ctx.tf.getBackend() !== c.backend) await ctx.tf.setBackend(c.backend);
+    c.batch = (await lib.sizeBatch(c.call, !!c.async, { warmupMs: o.warmupMs, minSampleMs: MIN_SAMPLE_MS })).calls;
   }
 
   const budgetMs = o.budget * 1e3;
-  const minRounds = o.quick ? 2 : 5;
   const start = lib.now();
   for (let round = 0; ; round++) {
     const active = contenders.filter((c) => !c.coldOnly && !(c.capMs && c.spentMs >= c.capMs && c.samples.length > 0));
     if (active.length === 0) break;
-    if (round >= minRounds && lib.now() - start >= budgetMs) break;
+    if (round >= o.minRounds && lib.now() - start >= budgetMs) break;
     lib.progress(`${s.id}: round ${round + 1}`);
     for (let k = 0; k < active.length; k++) {
       const c = active[(k + round) % active.length]; // rotate who goes first
@@ -234,6 +262,9 @@ async function runShape(s, ctx, o) {
       const dt = lib.now() - t0;
       c.samples.push(dt / c.batch);
       c.spentMs += dt;
+      // A batch that ran shorter than a sample must last (its calls got faster since the warm-up)
+      // is lengthened for the next rounds.
+      if (dt < MIN_SAMPLE_MS) c.batch = Math.ceil((c.batch * 1.05 * MIN_SAMPLE_MS) / Math.max(dt, 1e-6));
     }
   }
   for (const c of contenders) if (c.dispose) c.dispose();

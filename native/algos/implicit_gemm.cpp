@@ -51,14 +51,14 @@ bool plan(Plan& pl) {
   if (min_floats * 4 > double(kBufferCap)) return false;
   // Rows per tile: the count that computes the fewest NR-wide panels over the whole image (each
   // tile's grid, rows * Wq columns, is rounded up to NR) while the tile's input rows and C tile fit
-  // in half of L2 (512 KB); ties go to more rows (fewer input rows copied twice). Why, with S3's
+  // the configuration's tile bytes (half of the L2); ties go to more rows (fewer input rows copied twice). Why, with S3's
   // numbers: docs/PERF.md, "What was tried".
   {
     const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(s.OH, 2 * kr.nc / p.Wq));
     int64_t best = 0, best_panels = 0;
     for (int64_t r = 1; r <= cap; ++r) {
       const int64_t bytes = 4 * (Ce * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq);
-      if (r > 1 && bytes > (int64_t(512) << 10)) break;
+      if (r > 1 && bytes > pl.kernels->tile_bytes) break;
       const int64_t full = s.OH / r, rest = s.OH % r;
       const int64_t panels = full * ((r * p.Wq + nr - 1) / nr) + (rest ? (rest * p.Wq + nr - 1) / nr : 0);
       if (best == 0 || panels <= best_panels) { best = r; best_panels = panels; }

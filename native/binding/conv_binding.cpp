@@ -11,6 +11,7 @@
 
 #include "../core/registry.h"
 #include "../core/threads.h"
+#include "../cpu/cpu_info.h"
 #include "../cpu/kernels.h"
 #include "block_cache.h"
 #include "call.h"
@@ -306,6 +307,32 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   cpu.Set("isas", isas);
   cpu.Set("supportedIsas", supported);
   cpu.Set("threads", cc::default_threads());
+  // The CPU as detected and the blocking configuration chosen for it (with the block sizes the
+  // kernel set in use runs with).
+  const cc::CpuInfo& ci = cc::cpu_info();
+  Napi::Object core = Napi::Object::New(env);
+  core.Set("vendor", ci.vendor);
+  core.Set("family", ci.family);
+  core.Set("model", ci.model);
+  core.Set("uarch", ci.uarch);
+  core.Set("avx512", cc::avx512_width_name(ci.avx512));
+  core.Set("l1d", double(ci.l1d));
+  core.Set("l2", double(ci.l2));
+  core.Set("l3", double(ci.l3));
+  cpu.Set("core", core);
+  Napi::Object config = guard(env, [&] {
+    const cc::KernelSet& k = cc::kernels();
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("name", cc::cpu_config().name);
+    c.Set("mr", k.mr);
+    c.Set("nr", k.nr);
+    c.Set("kc", k.kc);
+    c.Set("nc", k.nc);
+    c.Set("tileBytes", double(k.tile_bytes));
+    c.Set("winogradTile", k.winograd_m);
+    return c;
+  });
+  cpu.Set("config", config);
   cpu.Set("parallel", cc::parallel_runtime());
   const auto& names = cc::algorithm_names();
   Napi::Array algos = Napi::Array::New(env, names.size());

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <thread>
 
 #ifdef _OPENMP
@@ -85,23 +89,103 @@ void run_team(int threads, int64_t tasks, TaskBody body) {
 }
 }  // namespace
 
-#else  // no OpenMP: threads started per loop, tasks taken from a shared counter
+#else  // no OpenMP: a persistent pool of helper threads
+
+// Helpers are started on demand (at most the most helpers ever wanted at once: with the thread budget
+// that is default_threads() - 1) and then kept, blocked on a condition variable while idle (no
+// spinning, as OMP_WAIT_POLICY=passive). The caller always works on its own loop too, and tasks are
+// taken from a shared counter, so a loop finishes even when no helper is free: helpers only speed it up.
+namespace {
+
+struct Job {
+  TaskBody body;
+  int64_t tasks;
+  std::atomic<int64_t> next{0};
+  int wanted;           // helpers still to join (guarded by the pool's mutex)
+  int joined = 0;       // helpers that joined: thread ids 1 .. joined
+  int running = 0;      // helpers still inside the job
+  std::exception_ptr error;
+
+  Job(TaskBody b, int64_t n, int helpers) : body(b), tasks(n), wanted(helpers) {}
+  void work(int id) {
+    for (int64_t t; (t = next.fetch_add(1)) < tasks;) body(t, id);
+  }
+};
+
+class Pool {
+ public:
+  void run(int threads, int64_t tasks, TaskBody body) {
+    Job job(body, tasks, threads - 1);
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      // Start helpers until enough are idle for this job (never more than kMaxHelpers in all).
+      while (idle_ < job.wanted && int(started_) < kMaxHelpers) {
+        std::thread(&Pool::helper, this).detach();
+        ++started_;
+        ++idle_;
+      }
+      queue_.push_back(&job);
+    }
+    work_cv_.notify_all();
+    std::exception_ptr error;
+    try {
+      job.work(0);
+    } catch (...) {
+      error = std::current_exception();
+      job.next.store(tasks);  // the helpers stop after their current task
+    }
+    std::unique_lock<std::mutex> lock(m_);
+    if (job.wanted > 0) queue_.erase(std::find(queue_.begin(), queue_.end(), &job));  // no late joiner
+    done_cv_.wait(lock, [&] { return job.running == 0; });
+    if (!error) error = job.error;
+    lock.unlock();
+    if (error) std::rethrow_exception(error);
+  }
+
+ private:
+  static constexpr int kMaxHelpers = 1023;
+
+  void helper() {
+    std::unique_lock<std::mutex> lock(m_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return !queue_.empty(); });
+      Job* job = queue_.front();
+      if (--job->wanted == 0) queue_.pop_front();
+      const int id = ++job->joined;
+      ++job->running;
+      --idle_;
+      lock.unlock();
+      try {
+        job->work(id);
+      } catch (...) {
+        lock.lock();
+        if (!job->error) job->error = std::current_exception();
+        job->next.store(job->tasks);
+        lock.unlock();
+      }
+      lock.lock();
+      ++idle_;
+      if (--job->running == 0) done_cv_.notify_all();
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable work_cv_, done_cv_;
+  std::deque<Job*> queue_;  // jobs still wanting helpers, oldest first
+  int started_ = 0, idle_ = 0;
+};
+
+// Never destroyed: its detached helpers may still be waiting on it while the process exits.
+Pool& pool() {
+  static Pool* p = new Pool;
+  return *p;
+}
+
+void run_team(int threads, int64_t tasks, TaskBody body) { pool().run(threads, tasks, body); }
+
+}  // namespace
 
 const char* parallel_runtime() { return "threads"; }
-
-namespace {
-void run_team(int threads, int64_t tasks, TaskBody body) {
-  std::atomic<int64_t> next{0};
-  auto work = [&](int id) {
-    for (int64_t t; (t = next.fetch_add(1)) < tasks;) body(t, id);
-  };
-  std::thread helpers[1023];
-  const int extra = std::min(threads - 1, 1023);
-  for (int i = 0; i < extra; ++i) helpers[i] = std::thread(work, i + 1);
-  work(0);
-  for (int i = 0; i < extra; ++i) helpers[i].join();
-}
-}  // namespace
 
 #endif
 

@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 #include "../core/error.h"
+#include "cpu_info.h"
 #include "kernels.h"
 
 namespace cc {
@@ -18,6 +23,9 @@ extern const KernelSet kAvx512, kAvx2;
 #ifdef CC_HAVE_AVX512BF16
 extern const KernelSet kAvx512Bf16;
 #endif
+#endif
+#if defined(__aarch64__)
+extern const KernelSet kNeon;
 #endif
 
 namespace {
@@ -37,6 +45,16 @@ bool has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
+#if defined(__aarch64__)
+// AdvSIMD is part of the AArch64 baseline; Linux still reports it (a kernel could hide it).
+bool has_neon() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+#else
+  return true;
+#endif
+}
+#endif
 bool always() { return true; }
 
 // An AMX or AVX512-FP16 set would be one more row here, above its fallbacks (see GemmBf16).
@@ -48,9 +66,34 @@ const KernelEntry kTable[] = {
     {&kAvx512, has_avx512},
     {&kAvx2, has_avx2},
 #endif
+#if defined(__aarch64__)
+    {&kNeon, has_neon},
+#endif
     {&kGeneric, always},
 };
 constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
+
+// The blocking configurations, most specific first (BLIS's config/<arch>): data only. kc, the L2
+// share of a task's working set (from which the packed B width nc follows) and Winograd's preferred
+// tile. Only "zen5" was measured (docs/PERF.md, "Per-core configuration"); the others carry the same
+// blocking scaled to their caches by l2_share, and prefer Winograd's larger tile where FMAs are the
+// scarcer resource (half-width AVX-512, AVX2), which is reasoning, not measurement.
+bool is_zen5_full(const CpuInfo& c) { return std::strcmp(c.uarch, "zen5") == 0 && c.avx512 == Avx512Width::Full; }
+bool is_avx512_half(const CpuInfo& c) { return c.avx512 == Avx512Width::Half; }
+bool is_intel_avx512(const CpuInfo& c) { return std::strcmp(c.uarch, "intel-avx512") == 0; }
+bool is_zen_avx2(const CpuInfo& c) { return std::strcmp(c.uarch, "zen3") == 0 || std::strcmp(c.uarch, "zen2") == 0; }
+bool is_intel_avx2(const CpuInfo& c) { return std::strcmp(c.uarch, "intel-avx2") == 0; }
+bool any_cpu(const CpuInfo&) { return true; }
+
+const CpuConfig kConfigs[] = {
+    // name           matches          kc   l2 share  Winograd m
+    {"zen5",          is_zen5_full,    256, 0.5,      2},
+    {"zen4",          is_avx512_half,  256, 0.5,      4},
+    {"intel-avx512",  is_intel_avx512, 256, 0.5,      2},
+    {"zen3",          is_zen_avx2,     256, 0.5,      4},
+    {"intel-avx2",    is_intel_avx2,   256, 0.5,      4},
+    {"default",       any_cpu,         0,   0.5,      4},
+};
 
 struct Selection {
   const KernelSet* kernels = nullptr;
@@ -86,8 +129,21 @@ Selection select() {
   return s;
 }
 
+// The selected set with the blocking of the CPU configuration in use.
+Selection select_configured() {
+  Selection s = select();
+  if (!s.kernels) return s;
+  try {
+    s.kernels = &configured(*s.kernels, cpu_config());
+  } catch (const Error& e) {
+    s.kernels = nullptr;
+    s.error = e.what();
+  }
+  return s;
+}
+
 Selection& selection() {
-  static Selection s = select();
+  static Selection s = select_configured();
   return s;
 }
 
@@ -98,8 +154,13 @@ const KernelEntry* kernel_table(size_t* count) {
   return kTable;
 }
 
+const CpuConfig* cpu_configs(int* count) {
+  *count = int(sizeof kConfigs / sizeof kConfigs[0]);
+  return kConfigs;
+}
+
 const KernelSet& kernels() {
-  const Selection& s = selection();
+  Selection& s = selection();
   if (!s.kernels) throw Error(ErrorKind::Generic, codes::kInvalidIsa, s.error);
   return *s.kernels;
 }

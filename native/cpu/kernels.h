@@ -112,6 +112,10 @@ struct KernelSet {
   float (*peak)(int64_t iters, float seed);
   int64_t peak_flops;
   const GemmBf16* bf16;  // the 'bf16' precision's GEMM; null: the generic set's emulation
+  // Set by the CPU configuration (cpu_info.h; defaults for a set used as is): a task's working set
+  // in bytes (the implicit GEMM's input rows + C tile), and Winograd's preferred output tile.
+  int64_t tile_bytes = int64_t(512) << 10;
+  int winograd_m = 4;
 };
 
 // The bf16 GEMM of k (its own, else the generic emulation).
@@ -125,15 +129,16 @@ struct KernelEntry {
 };
 const KernelEntry* kernel_table(size_t* count);
 
-// The kernel set in use: CHANNELCONV_ISA when set, else the first of the table this CPU runs. Chosen
-// once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when CHANNELCONV_ISA names
+// The kernel set in use: CHANNELCONV_ISA when set, else the first of the table this CPU runs, with
+// the blocking of the CPU configuration in use (cpu_config(), cpu_info.h). Chosen once; throws cc::Error (code ERR_CHANNELCONV_INVALID_ISA) on every call when CHANNELCONV_ISA names
 // an unknown kernel set or one this CPU lacks (the message lists the valid names).
 const KernelSet& kernels();
 
 // The kernel set called `name` if this build has it and this CPU runs it, else null.
 const KernelSet* kernels_named(const char* name);
 
-// Replaces the kernel set in use (tests only: not thread-safe against running convolutions).
+// Replaces the kernel set in use, as given: a table set (its own blocking) or configured(set, config)
+// (tests only: not thread-safe against running convolutions).
 void force_kernels(const KernelSet& k);
 
 // Packs A[M x K] (row-major, lda) into ceil(M/MR) panels per K block of kc: block p (rows

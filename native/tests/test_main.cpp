@@ -18,6 +18,7 @@
 #include "core/problem.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "cpu/cpu_info.h"
 #include "cpu/kernels.h"
 #include "tests/check.h"
 
@@ -450,6 +451,32 @@ void tile_remainders(uint64_t seed) {
       }
 }
 
+// Every CPU configuration of the table, applied to the default kernel set: its block sizes are sane
+// and the algorithms under them still give the reference's result (a short sweep and the tile
+// remainders, which follow the configured kc and nc).
+void configurations(uint64_t seed) {
+  const cc::CpuInfo& ci = cc::cpu_info();
+  std::printf("cpu: %s family 0x%x model 0x%x, %s, AVX-512 %s, L1d %lld L2 %lld L3 %lld; configuration %s\n",
+              ci.vendor, ci.family, ci.model, ci.uarch, cc::avx512_width_name(ci.avx512), (long long)ci.l1d,
+              (long long)ci.l2, (long long)ci.l3, cc::cpu_config().name);
+  const cc::KernelSet& base = cc::kernels();
+  int n = 0;
+  const cc::CpuConfig* configs = cc::cpu_configs(&n);
+  check(n > 0 && std::strcmp(configs[n - 1].name, "default") == 0 && configs[n - 1].matches(ci),
+        "the last configuration matches any CPU");
+  for (int i = 0; i < n; ++i) {
+    const cc::KernelSet& k = cc::configured(base, configs[i]);
+    check(&k == &cc::configured(base, configs[i]), "configured() is stable");
+    check(k.kc >= 16 && k.nc >= k.nr && k.nc % k.nr == 0 && k.tile_bytes >= (64 << 10) &&
+              (k.winograd_m == 2 || k.winograd_m == 4),
+          std::string("configuration ") + configs[i].name + " block sizes");
+    cc::force_kernels(k);
+    random_sweep(seed ^ uint64_t(i + 1), 40);
+    tile_remainders(seed);
+  }
+  cc::force_kernels(base);
+}
+
 // ----- precision 'bf16' ----------------------------------------------------------------------------
 
 // ||y - ref||_2 / ||ref||_2 (a NaN counts as infinite): the measure of docs/PERF.md's bf16 table.
@@ -720,8 +747,8 @@ int main(int argc, char** argv) {
       continue;
     }
     cc::force_kernels(*table[i].set);
-    std::printf("kernel set %s (bf16 %s)\n", table[i].set->name,
-                cc::gemm_bf16(*table[i].set).native ? "native" : "emulated");
+    std::printf("kernel set %s\n", table[i].set->name);
+    std::printf("  its bf16 GEMM: %s\n", cc::gemm_bf16(*table[i].set).native ? "native" : "emulated");
     if (std::find(fp32_done.begin(), fp32_done.end(), table[i].set->ukernel) == fp32_done.end()) {
       fp32_done.push_back(table[i].set->ukernel);
       lecture_examples();
@@ -740,6 +767,7 @@ int main(int argc, char** argv) {
   }
   bf16_kernel_agreement(seed);
   cc::force_kernels(default_set);
+  configurations(seed);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed ? 1 : 0;
 }
