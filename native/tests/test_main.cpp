@@ -595,6 +595,18 @@ void bf16_tile_remainders(uint64_t seed) {
     }
 }
 
+// The direct algorithm rounds a task's input rows into its thread's buffer: an input larger than the
+// buffer's cap (4 MB: 40 channels of 160 x 170) is split into more row blocks, at 1 and 2 threads.
+void bf16_direct_blocks(uint64_t seed) {
+  Rng r(seed ^ 0x632be59bd9b4e019ULL);
+  const cc::ConvProblem p = as_bf16(problem(1, 40, 160, 170, 2, 3, 3, [](cc::ConvRequest& q) {
+    q.pad_mode = cc::PadMode::SameUpper;
+    q.epilogue.bias = true;
+  }));
+  const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+  for (int threads : {1, 2}) bf16_check(p, x, w, bias, cc::algorithm_index("direct"), threads, "row blocks");
+}
+
 // The packed weights of a bf16 layer are half those of an fp32 one (48 rows: whole panels for every
 // register block here; 64 channels: whole pairs), and a prepared layer holds them after its first call.
 void bf16_packed_bytes(uint64_t seed) {
@@ -763,6 +775,7 @@ int main(int argc, char** argv) {
     bf16_tile_remainders(seed);
     prepared_weights(seed, cc::Precision::BF16);
     bf16_packed_bytes(seed);
+    bf16_direct_blocks(seed);
     bf16_accuracy(seed);
   }
   bf16_kernel_agreement(seed);

@@ -120,6 +120,18 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
   pairs_portable(d, s0, s1, inc, n);
 }
 
+// RoundBf16 for n <= 1024 floats: vcvtneps2bf16, then each bfloat16 back to the top half of a float.
+void pb_round(float* d, const float* s, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const int cnt = int(imin(16, n - i));
+    const __mmask16 m = first(cnt);
+    const __m512 v = cnt == 16 ? _mm512_loadu_ps(s + i) : _mm512_maskz_loadu_ps(m, s + i);
+    const __m512i r = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16);
+    if (cnt == 16) _mm512_storeu_si512(d + i, r);
+    else _mm512_mask_storeu_epi32(d + i, m, r);
+  }
+}
+
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 
@@ -142,6 +154,6 @@ float peak(int64_t iters, float seed) {
 }  // namespace
 
 extern const GemmBf16 kAvx512Bf16Gemm = {true,       MR,          NR,   512,  480, ukernel, ukernel_rows,
-                                         pack_b_bf16, pack_pairs, peak, kPeakChains * 16 * 4};
+                                         pack_b_bf16, pack_pairs, round_bf16, peak, kPeakChains * 16 * 4};
 
 }  // namespace cc
