@@ -127,13 +127,7 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
     const bool nhwc = s.layout == Layout::NHWC;
     const float* xg = nhwc ? x + n * s.H * s.W * s.Cin + g * s.Cg : x + (n * s.Cin + g * s.Cg) * s.H * s.W;
     const int64_t xcs = nhwc ? 1 : s.H * s.W, xhs = nhwc ? s.W * s.Cin : s.W, xws = nhwc ? s.Cin : 1;
-    // NCHW: the next element channel's input rows are fetched while this one's are copied (each
-    // channel's rows are a separate stream; measured: docs/PERF.md, "bf16").
-    const int64_t ih_lo = std::max<int64_t>(0, sh * oh0 - s.pad_t), ih_hi = std::min(s.H, sh * (oh0 + Rq) - s.pad_t);
-    for (int64_t c = 0; c < Ce; ++c) {
-      if (!nhwc && c + 1 < Ce)
-        for (int64_t e = kpack * (c + 1); e < std::min(s.Cg, kpack * (c + 2)); ++e)
-          for (int64_t f = ih_lo * s.W; f < ih_hi * s.W; f += 16) __builtin_prefetch(xg + e * xcs + f, 0, 3);
+    for (int64_t c = 0; c < Ce; ++c)
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b)
           for (int64_t i = 0; i < Rq; ++i) {
@@ -151,7 +145,6 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
             kr.row(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, c, xcs, s.Cg, sw * xws, j1 - j0);
             std::fill(d + j1, d + p.Wq, E(0));
           }
-    }
     std::fill(xl + Ce * sh * sw * Rq * p.Wq, xl + p.xl_floats, E(0));  // slack read by the last panel
     for (int64_t c = 0, k = 0; c < Ce; ++c)
       for (int64_t kh = 0; kh < s.KH; ++kh)
