@@ -73,7 +73,7 @@ using UkernelRowsBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* 
 // g.C; channel C reads as zero), columns q0 .. q0+ncols-1, as NR-wide panels [kpb][nr] of pairs.
 using PackBBf16 = void (*)(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_t ncols, int nr,
                            Bf16Pair* dst);
-// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; s1 null: zero high halves. The implicit
+// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; a null source: zero halves. The implicit
 // GEMM's row copies convert through it.
 using PackPairs = void (*)(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n);
 // d[i] = s[i] rounded to bfloat16, as a float, for i < n (the direct algorithm's operands).

@@ -540,6 +540,8 @@ void bf16_rounding() {
   for (int64_t i = 0; i < n; ++i) six[size_t(3 * i)] = v[size_t(i)], six[size_t(3 * i + 1)] = odd[size_t(i)];
   g.pack_pairs(d.data(), six.data(), six.data() + 1, 3, n);  // NHWC, 3 channels
   expect(d, v, &odd, "stride 3, pairs");
+  g.pack_pairs(d.data(), nullptr, odd.data(), 1, n);  // a padding row below an input row (OddRows)
+  expect(d, std::vector<float>(size_t(n), 0.0f), &odd, "contiguous, no low half");
   g.pack_pairs(d.data(), wide.data(), nullptr, 2, n);  // an odd last channel, NCHW stride 2
   expect(d, v, nullptr, "stride 2");
 }
@@ -611,6 +613,22 @@ void bf16_direct_blocks(uint64_t seed) {
 // register block here; 64 channels: whole pairs), and a prepared layer holds them after its first call.
 void bf16_packed_bytes(uint64_t seed) {
   Rng r(seed ^ 0x2127599bf4325c37ULL);
+  {
+    // 3 channels, 7x7 stride 2 (S5): packed_gemm pairs channels (2 pairs x 49 taps); implicit_gemm
+    // pairs the odd third channel's kernel rows (phase rows 0-3 and 0-2: 2 + 2 pairs x 7 columns).
+    const cc::ConvProblem p = as_bf16(problem(1, 3, 30, 30, 8, 7, 7, [](cc::ConvRequest& q) {
+      q.stride[0] = q.stride[1] = 2;
+      q.pad_mode = cc::PadMode::SameUpper;
+    }));
+    cc::PlanOptions o;
+    o.algorithm = cc::algorithm_index("packed_gemm");
+    const size_t channels = cc::plan(p, o).packed_bytes;
+    o.algorithm = cc::algorithm_index("implicit_gemm");
+    const size_t rows = cc::plan(p, o).packed_bytes;
+    check(channels == size_t(8 * 98 * 4) && rows == size_t(8 * 77 * 4),
+          std::string(kernel_name()) + " bf16 pairs of a 3-channel 7x7 stride-2 layer: " + std::to_string(channels / 32) +
+              " (channels) and " + std::to_string(rows / 32) + " (odd channel's rows)");
+  }
   for (int64_t KH : {1, 3}) {
     const cc::ConvProblem p = problem(1, 64, 10, 10, 48, KH, KH);
     cc::PlanOptions o;

@@ -33,7 +33,7 @@ void pack_b_bf16(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_
 void pack_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n) {
   for (int64_t i = 0; i < n; i += 1024) {
     const int64_t len = imin(1024, n - i);
-    pb_pairs(d + i, s0 + i * inc, s1 ? s1 + i * inc : nullptr, inc, int(len));
+    pb_pairs(d + i, s0 ? s0 + i * inc : nullptr, s1 ? s1 + i * inc : nullptr, inc, int(len));
   }
 }
 
