@@ -2,10 +2,12 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--json FILE|-]
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--cpu-time] [--no-onednn]
+//                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 // Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
 // sample by sample, and each row gives its time over ours.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +40,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU time of the calling thread, in seconds (--cpu-time: on a machine shared with other work, the
+// time a 1-thread call was descheduled does not count; caches and memory are still shared).
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 // ---- shapes ---------------------------------------------------------------------------------------
@@ -92,6 +102,7 @@ struct Options {
   std::vector<int> threads;
   std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
   std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
+  bool cpu_time = false;      // samples in the calling thread's CPU time (1 thread only)
   bool onednn = true;                           // oneDNN's contenders too, where the build has it
   bool quick = false;
   double budget = 2.0;        // timed seconds per shape and thread count (each contender)
@@ -105,8 +116,8 @@ struct Options {
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
-               "[--json FILE|-]\n",
+               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--cpu-time] "
+               "[--no-onednn] [--json FILE|-]\n",
                err.c_str());
   std::exit(2);
 }
@@ -138,6 +149,7 @@ Options parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
     else if (a == "--no-onednn") o.onednn = false;
+    else if (a == "--cpu-time") o.cpu_time = true;
     else if (a == "--algorithms") {
       o.algorithms = split(value(i));
       for (const auto& n : o.algorithms)
@@ -180,6 +192,7 @@ Options parse(int argc, char** argv) {
     for (const auto& s : ccbench::kShapes)
       if (!s.gpu_only) o.shapes.push_back(&s);
   if (o.threads.empty()) o.threads.push_back(cc::default_threads());
+  if (o.cpu_time && (o.threads.size() != 1 || o.threads[0] != 1)) usage("--cpu-time wants --threads 1");
   if (o.quick) {
     if (!budget_set) o.budget = 0.2;
     o.warmup = 0.02;
@@ -434,8 +447,10 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const O
       const size_t k = (j + size_t(round)) % cs.size();
       Contender& c = cs[k];
       const auto c0 = Clock::now();
+      const double cpu0 = o.cpu_time ? thread_cpu_seconds() : 0;
       for (int64_t r = 0; r < c.t.calls_per_sample; ++r) c.call(next[k]++ % sets);
-      c.ms.push_back(seconds_since(c0) * 1e3 / double(c.t.calls_per_sample));
+      const double s = o.cpu_time ? thread_cpu_seconds() - cpu0 : seconds_since(c0);
+      c.ms.push_back(s * 1e3 / double(c.t.calls_per_sample));
     }
     if (round % 8 == 0) progress(label + ": " + std::to_string(round) + " rounds");
   }
@@ -563,7 +578,8 @@ int main(int argc, char** argv) {
     js << "  \"isa\": " << jstr(cc::kernels().name) << ",\n";
     js << "  \"defaultThreads\": " << cc::default_threads() << ",\n";
     js << "  \"onednn\": " << (ccbench::onednn_version() ? jstr(ccbench::onednn_version()) : "null") << ",\n";
-    js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
+    js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget)
+       << ", \"clock\": " << (o.cpu_time ? "\"thread cpu time\"" : "\"wall\"") << ",\n";
     js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
@@ -599,7 +615,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
+    std::printf("channelconv native benchmark: %s, GEMM %s%s\n", cpu_model().c_str(), cc::kernels().name,
+                o.cpu_time ? "; times are the calling thread's CPU time" : "");
     std::printf("peak (measured; fp32: FMA, bf16: dot product):");
     for (const auto& p : points)
       std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);
