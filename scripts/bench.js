@@ -169,9 +169,10 @@ function projection(results, threads) {
   const rows = [
     ...LECTURE_RATES.map((l) => ({ row: l.row, quoted: l.quoted, gflops: (2 * l.macsPerSecond) / 1e9 })),
     { row: `measured, CPU (${cpu ? cpu.threads : '?'} threads)`, gflops: measured(cpu) },
-    { row: 'measured, GPU', gflops: measured(gpu) },
     ...(bf16 ? [{ row: `measured, CPU (${bf16.threads} threads, precision 'bf16')`, gflops: measured(bf16) }] : []),
+    { row: 'measured, GPU', gflops: measured(gpu) },
   ].map((r) => ({ ...r, hours: hours(r.gflops) }));
+  const gpuRow = rows[rows.length - 1];
   return {
     convention: 'FLOP = 2 x multiply-add',
     layers: LAYERS,
@@ -190,8 +191,8 @@ function projection(results, threads) {
     cpuThreads: cpu ? cpu.threads : null,
     cpuGflops: rows[2].gflops,
     cpuHours: rows[2].hours,
-    gpuGflops: rows[3].gflops,
-    gpuMinutes: rows[3].hours === null ? null : rows[3].hours * 60,
+    gpuGflops: gpuRow.gflops,
+    gpuMinutes: gpuRow.hours === null ? null : gpuRow.hours * 60,
   };
 }
 

@@ -517,11 +517,13 @@ int main(int argc, char** argv) {
           points.push_back({k->name, prec, t, probe_rate(probe_of(*k, prec), t, o.probe_seconds)});
         }
       }
-    // The best probe at t threads for a precision: bf16 without a native probe is held to fp32's.
+    // The best probe at t threads for a precision: bf16 is held to the dot-product probe when the
+    // kernel set in use computes it natively, else (emulated) to the fp32 FMA probe.
+    const bool bf16_native = cc::gemm_bf16(cc::kernels()).native;
     auto peak_at = [&](int t, cc::Precision prec, std::string* isa) {
       double best = 0;
       for (int pass = 0; pass < 2 && best == 0; ++pass) {
-        const std::string want = prec == cc::Precision::BF16 && pass == 0 ? "bf16" : "fp32";
+        const std::string want = prec == cc::Precision::BF16 && bf16_native && pass == 0 ? "bf16" : "fp32";
         for (const auto& p : points)
           if (p.threads == t && p.precision == want && p.gflops > best) best = p.gflops, *isa = p.isa;
       }
