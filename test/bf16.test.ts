@@ -7,8 +7,11 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
-import { backendInfo, conv2d, conv2dSync, convCost, createConv2d, type Tensor } from '../lib/index';
-import { refConv, relError, rng, seedFromEnv, type RefOptions } from './helpers';
+import {
+  backendInfo, conv2d, conv2dBackward, conv2dBackwardSync, conv2dSync, conv2dTransposeSync, convCost, createConv2d,
+  type Tensor,
+} from '../lib/index';
+import { refConv, refConvTranspose, refGrads, relError, rng, seedFromEnv, type RefOptions } from './helpers';
 
 const seed = seedFromEnv();
 console.log(`bf16.test seed ${seed} (replay with CHANNELCONV_SEED=${seed})`);
@@ -156,6 +159,61 @@ describe("precision: 'bf16'", () => {
     expect({ ...cost, workspaceBytes: 0 }).toEqual({ ...full, workspaceBytes: 0 });
     f32.dispose();
     b16.dispose();
+  });
+
+  it('the gradients: input and weight gradients from rounded operands, the bias gradient from gradOutput as given', async () => {
+    let i = 400;
+    for (const c of cases)
+      for (const layout of ['NCHW', 'NHWC'] as const) {
+        const { x, w, ref, opts } = setup(c, layout, ++i);
+        const { bias: _bias, ...o } = opts;
+        const r = rng(seed + i);
+        const yShape = conv2dSync(x, w, o).shape;
+        const gy: Tensor = { data: r.floats(yShape.reduce((a, b) => a * b)), shape: yShape };
+        const geometry = { ...ref, bias: null };
+        const want = refGrads(rounded(x), rounded(w), rounded(gy).data, geometry);
+        const exact = refGrads(x, w, gy.data, geometry);
+        const what = `${JSON.stringify(c)} ${layout}`;
+        const names = ['sync', 'async'];
+        for (const [k, g] of [conv2dBackwardSync(x, w, gy, o), await conv2dBackward(x, w, gy, o)].entries()) {
+          expect(relError(g.gradInput!.data, want.gradInput), `${names[k]} input ${what}`).toBeLessThanOrEqual(1e-5);
+          expect(relError(g.gradWeight!.data, want.gradWeight), `${names[k]} weight ${what}`).toBeLessThanOrEqual(1e-5);
+          expect(relError(g.gradBias!, exact.gradBias), `${names[k]} bias ${what}`).toBeLessThanOrEqual(1e-5);
+        }
+        expect(relError(conv2dBackwardSync(x, w, gy, o).gradWeight!.data, exact.gradWeight), what).toBeGreaterThan(1e-5);
+        // Every algorithm of both parts, forced.
+        for (const algorithm of backendInfo().algorithms) {
+          let f;
+          try {
+            f = conv2dBackwardSync(x, w, gy, { ...o, algorithm: algorithm as never, needs: ['input', 'weight'] });
+          } catch (e) {
+            expect((e as { code?: string }).code).toBe('ERR_CHANNELCONV_INVALID_OPTION');
+            continue;
+          }
+          expect(relError(f.gradInput!.data, want.gradInput), `${algorithm} input ${what}`).toBeLessThanOrEqual(1e-5);
+          expect(relError(f.gradWeight!.data, want.gradWeight), `${algorithm} weight ${what}`).toBeLessThanOrEqual(1e-5);
+        }
+      }
+  });
+
+  it('the transposed convolution and a prepared layer\'s backward pass', () => {
+    const r = rng(seed + 500);
+    // Transposed: input [N, Cin_t, H, W], weight IOHW [Cin_t, Cout_t, KH, KW]
+    const x: Tensor = { data: r.floats(2 * 9 * 7 * 6), shape: [2, 9, 7, 6] };
+    const w: Tensor = { data: r.floats(9 * 5 * 3 * 3), shape: [9, 5, 3, 3] };
+    const to = { stride: 2, padding: 1, outputPadding: 1, precision: 'bf16' as const };
+    const want = refConvTranspose(rounded(x), rounded(w), { stride: [2, 2], padding: [1, 1, 1, 1], outputPadding: [1, 1] });
+    expect(relError(conv2dTransposeSync(x, w, to).data, want.data)).toBeLessThanOrEqual(1e-5);
+    // A prepared layer: forward, then backward through its packed bf16 weights.
+    const wf: Tensor = { data: r.floats(12 * 7 * 3 * 3), shape: [12, 7, 3, 3] };
+    const xf: Tensor = { data: r.floats(2 * 7 * 10 * 11), shape: [2, 7, 10, 11] };
+    const layer = createConv2d(wf, { padding: 1, precision: 'bf16' });
+    const gy: Tensor = { data: r.floats(2 * 12 * 10 * 11), shape: [2, 12, 10, 11] };
+    const g = layer.backwardSync(xf, gy, ['input', 'weight']);
+    const wantG = refGrads(rounded(xf), rounded(wf), rounded(gy).data, { padding: [1, 1, 1, 1] });
+    expect(relError(g.gradInput!.data, wantG.gradInput)).toBeLessThanOrEqual(1e-5);
+    expect(relError(g.gradWeight!.data, wantG.gradWeight)).toBeLessThanOrEqual(1e-5);
+    layer.dispose();
   });
 
   it("an unknown precision is an INVALID_OPTION RangeError naming 'bf16'", () => {

@@ -8,6 +8,7 @@
 #include "../core/registry.h"
 #include "../core/threads.h"
 #include "../cpu/kernels.h"
+#include "../cpu/ref/ops.h"
 
 namespace cc {
 namespace algos {
@@ -79,11 +80,18 @@ struct APack {
 APack a_pack(const ConvProblem& p, const KernelSet& k, Pairing pairing);
 inline int64_t a_packed_floats(const ConvProblem& p, const APack& a) { return p.groups * a.Mp * a.Kd; }
 
-// The backward directions' entries compute in fp32 (tf32 on the CPU is fp32 too); bf16 is a forward
-// precision. Their unsupported() starts with this.
-inline const char* backward_unsupported(const ConvProblem& p) {
-  return p.precision == Precision::BF16 ? "the backward directions compute in fp32 only (bf16 is a forward precision)"
-                                        : nullptr;
+// How the scalar (direct) algorithms read an operand: as given, or rounded to bfloat16 ('bf16':
+// fp32 arithmetic on the rounded values). with_values(p, f) runs f(reader) for p's precision.
+struct AsGiven {
+  float operator()(float v) const { return v; }
+};
+struct Bf16Rounded {
+  float operator()(float v) const { return from_bf16(to_bf16(v)); }
+};
+template <class F>
+void with_values(const ConvProblem& p, F&& f) {
+  if (p.precision == Precision::BF16) f(Bf16Rounded{});
+  else f(AsGiven{});
 }
 
 // Element (n, c, h, w) of an activation tensor of C channels and H x W pixels in `layout` lies at

@@ -3,7 +3,8 @@
 // ow*sw + kw*dw - pl. One task owns a block of rows of one (image, channel) plane of dx, so tasks never
 // write the same element and the sum order is fixed. For depthwise-like problems (few channels per
 // group in and out) and tiny ones, as the forward direct kernel; any layout, any geometry, no scratch:
-// also the fallback when the GEMM's buffers would pass their cap.
+// also the fallback when the GEMM's buffers would pass their cap. bf16: fp32 arithmetic on dy and w
+// rounded as they are read.
 #include <algorithm>
 
 #include "common.h"
@@ -18,7 +19,7 @@ struct DirectPlan {
   int64_t row_blocks, tasks;
 };
 
-const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
+const char* unsupported(const ConvProblem&) { return nullptr; }
 
 bool preferred(const ConvProblem& p, const KernelSet&) {
   return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
@@ -36,8 +37,9 @@ bool plan(Plan& pl) {
   return true;
 }
 
-// dy [N, Cout, OH, OW], w [Cout, Cg, KH, KW] -> dx [N, Cin, H, W] (or both NHWC)
-void run(const Plan& pl, const RunArgs& a, float*, int threads) {
+// dy [N, Cout, OH, OW], w [Cout, Cg, KH, KW] -> dx [N, Cin, H, W] (or both NHWC); rd reads an operand
+template <class V>
+void run_t(const Plan& pl, const RunArgs& a, int threads, V rd) {
   const ConvProblem& s = pl.problem;
   const DirectPlan& d = pl.get<DirectPlan>();
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
@@ -66,13 +68,13 @@ void run(const Plan& pl, const RunArgs& a, float*, int threads) {
             const int64_t ow0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
             const int64_t ow1 = std::min(s.OW, off >= s.W ? 0 : (s.W - 1 - off) / sw + 1);
             if (ow1 <= ow0) continue;
-            const float wv = wr[kw];
+            const float wv = rd(wr[kw]);
             float* __restrict__ o = dx + (ow0 * sw + off) * xs.w;
             const float* __restrict__ dyl = dy + ow0 * ys.w;
             if (xs.w == 1 && ys.w == 1 && sw == 1) {
-              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j] += wv * dyl[j];
+              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j] += wv * rd(dyl[j]);
             } else {
-              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j * sw * xs.w] += wv * dyl[j * ys.w];
+              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j * sw * xs.w] += wv * rd(dyl[j * ys.w]);
             }
           }
         }
@@ -81,6 +83,10 @@ void run(const Plan& pl, const RunArgs& a, float*, int threads) {
         for (int64_t iw = 0; iw < s.W; ++iw) dx[iw * xs.w] = dx[iw * xs.w] > 0.0f ? dx[iw * xs.w] : 0.0f;
     }
   });
+}
+
+void run(const Plan& pl, const RunArgs& a, float*, int threads) {
+  with_values(pl.problem, [&](auto rd) { run_t(pl, a, threads, rd); });
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // (common.h), rounded here (the conversion fused into packing).
 #include <algorithm>
 
-#include "../cpu/ref/ops.h"
 #include "common.h"
 
 namespace cc {

@@ -7,8 +7,8 @@
 //                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 // Besides the forward rows: the backward pass of each shape but the tiny one (the input gradient, the
-// weight gradient with the bias gradient, and both, as conv2dBackward runs them; fp32), unless
-// --no-backward.
+// weight gradient with the bias gradient, and both, as conv2dBackward runs them; in each precision),
+// unless --no-backward.
 // Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
 // sample by sample, and each row gives its time over ours.
 #include <time.h>
@@ -342,10 +342,12 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
 }
 
 // Spot-checks sampled elements of dx, dw and db (each may be null; NCHW, OIHW) against float64 sums
-// from the definition, as spot_check does for y.
+// from the definition, as spot_check does for y (bf16: of the rounded operands; db of dy as given).
 double spot_check_backward(const cc::ConvProblem& s, const float* x, const float* dy, const float* w, const float* dx,
                            const float* dw, const float* db) {
   const int64_t Kg = s.Kg();
+  const bool bf16 = s.precision == cc::Precision::BF16;
+  auto val = [&](float v) { return double(bf16 ? cc::from_bf16(cc::to_bf16(v)) : v); };
   double err = 0, scale = 1;
   uint64_t r = 6789;
   auto note = [&](double ref, float got) {
@@ -368,8 +370,8 @@ double spot_check_backward(const cc::ConvProblem& s, const float* x, const float
             if (th < 0 || tw < 0 || th % s.stride_h || tw % s.stride_w) continue;
             const int64_t oh = th / s.stride_h, ow = tw / s.stride_w;
             if (oh >= s.OH || ow >= s.OW) continue;
-            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
-                   double(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
+            acc += val(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
+                   val(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
           }
       note(acc, dx[idx]);
     }
@@ -383,7 +385,7 @@ double spot_check_backward(const cc::ConvProblem& s, const float* x, const float
           for (int64_t ow = 0; ow < s.OW; ++ow) {
             const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h, iw = ow * s.stride_w - s.pad_l + kw * s.dil_w;
             if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * double(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
+            acc += val(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * val(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
           }
       note(acc, dw[idx]);
     }
@@ -430,8 +432,8 @@ struct Contender {
   Timing t;
 };
 
-// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision;
-// the backward kinds in fp32) on the same rotated inputs, alternating sample by sample (the order
+// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision)
+// on the same rotated inputs, alternating sample by sample (the order
 // rotates each round), so a burst of load from other processes hits all of them alike.
 std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threads, const Options& o,
                                   const std::string& label) {
@@ -495,7 +497,6 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
   auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size() * parts.size());
   size_t planned = 0;  // our plans so far: each its own workspace
   for (cc::Precision prec : o.precisions) {
-    if (!fwd && prec != cc::Precision::FP32) continue;
     cc::ConvProblem sp = s;
     sp.precision = prec;
     for (size_t k = 0; k < o.algorithms.size(); ++k) {

@@ -845,6 +845,42 @@ void bf16_sweep(uint64_t seed, int cases) {
   }
 }
 
+// The backward directions in bf16, every entry forced, 1 and 2 threads: against the float64 reference
+// of the rounded tensors (dx from dy and w, dw from x and dy); the bias gradient, a sum of dy with no
+// products, stays that of the unrounded dy.
+void bf16_backward_sweep(uint64_t seed, int cases) {
+  Rng r(seed ^ 0x3c6ef372fe94f82bULL);
+  const auto& names = cc::algorithm_names();
+  for (int t = 0; t < cases; ++t) {
+    const cc::ConvProblem base = random_problem(r);
+    const cc::ConvProblem probs[] = {as_bf16(with_direction(base, cc::Direction::BackwardData)),
+                                     as_bf16(with_direction(base, cc::Direction::BackwardWeights)),
+                                     as_bf16(random_transpose(r))};
+    for (const cc::ConvProblem& p : probs) {
+      const Tensors ts(p, r);
+      Tensors rounded = ts;
+      rounded.x = bf16_rounded(ts.x);
+      rounded.w = bf16_rounded(ts.w);
+      rounded.dy = bf16_rounded(ts.dy);
+      std::vector<double> ref_db;
+      ref_dir(p, ts, &ref_db);
+      const auto ref = ref_dir(p, rounded);
+      for (int a : runnable(p))
+        for (int threads : {1, 2}) {
+          std::vector<float> db;
+          const auto out = run_dir(p, ts, threads, a, &db);
+          const double err = rel_error(out, ref);
+          const bool bias_ok = !(p.direction == cc::Direction::BackwardWeights && p.epilogue.bias) ||
+                               rel_error(db, ref_db) <= 1e-5;
+          check(err <= kBf16SumBound && bias_ok, std::string(kernel_name()) + " bf16 " + names[size_t(a)] + " case " +
+                                                     std::to_string(t) + " threads " + std::to_string(threads) + " " +
+                                                     cc::describe(p) + ": vs rounded inputs " + std::to_string(err) +
+                                                     (bias_ok ? "" : "; bias gradient"));
+        }
+    }
+  }
+}
+
 // Shapes around the bf16 GEMM's tiles: M around MR, pixels around NR and its widest block, K pairs
 // around KC and 2*KC, odd channel counts (the last channel paired with zeros); both layouts.
 void bf16_tile_remainders(uint64_t seed) {
@@ -1070,6 +1106,7 @@ int main(int argc, char** argv) {
     }
     bf16_rounding();
     bf16_sweep(seed, sweep_cases / 2);
+    bf16_backward_sweep(seed, sweep_cases / 4);
     bf16_tile_remainders(seed);
     prepared_weights(seed, cc::Precision::BF16);
     bf16_packed_bytes(seed);
