@@ -26,6 +26,8 @@ export interface NativeBackendInfo {
   cpu: {
     /** The kernel set in use. */
     isa: string;
+    /** How its precision 'bf16' computes: bfloat16 dot products (AVX512_BF16), or emulated with fp32 FMAs. */
+    bf16: 'native' | 'emulated';
     /** Every kernel set compiled into this binary, best first (CHANNELCONV_ISA's values). */
     isas: string[];
     /** Those this CPU runs. */

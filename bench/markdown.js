@@ -13,13 +13,14 @@ function bench(rep) {
   const out = [];
   out.push(`\`${rep.command}\` — ${rep.date}, ${rep.machine.cpu}, ${rep.machine.logicalCpus} logical CPUs, GEMM kernels \`${rep.isa}\`, load average at the end ${rep.machine.loadavg.map((x) => x.toFixed(1)).join(' / ')}`);
   out.push('');
-  out.push(`Measured fp32 FMA peak: ${rep.peak.probes.map((p) => `${p.isa} ${p.threads} thread(s) ${p.gflops.toFixed(0)}`).join(', ')} GFLOP/s.`);
+  out.push(`Measured peak (fp32 FMA; bf16: dot product): ${rep.peak.probes.map((p) => `${p.isa}${p.precision === 'bf16' ? ' bf16' : ''} ${p.threads} thread(s) ${p.gflops.toFixed(0)}`).join(', ')} GFLOP/s.`);
   out.push('');
   if (rep.onednn) out.push(`Peer in the native suite: ${rep.onednn}; "× ours" = its median time / ours (above 1: channelconv is faster). "blocked": its own layouts, the primitive alone.`, '');
   out.push(row(['shape', 'layer', 'contender', 'threads', 'median', 'min – max', 'GFLOP/s', 'of peak', 'n', '× ours']));
   out.push(row(['---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
   for (const r of rep.results) {
-    const who = !r.api || r.api === 'native' ? r.algorithm || 'auto' : r.impl ? `${r.api} (${r.impl})` : r.api;
+    const who = (r.precision ? `${r.precision} ` : '') +
+      (!r.api || r.api === 'native' ? r.algorithm || 'auto' : r.impl ? `${r.api} (${r.impl})` : r.api);
     out.push(row([r.shape, r.name, who, r.threads ?? '-', fmtTime(r.ms), r.msMin === undefined ? '' : `${fmtTime(r.msMin)} – ${fmtTime(r.msMax)}`, gf(r.gflops), pct(r.peakFraction), r.samples, r.vsOurs === undefined ? '' : r.vsOurs.toFixed(2)]));
   }
   if (rep.nodeApi) {

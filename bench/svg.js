@@ -13,14 +13,15 @@ function niceStep(max) {
 
 /**
  * report: the JSON that scripts/bench.js writes. One group of bars per shape, one bar per thread count
- * (our CPU results with 'auto' only: a forced algorithm's rows and a peer's, oneDNN's, are not drawn); a dashed line per thread count at the measured peak for that many threads.
+ * (our fp32 CPU results with 'auto' only: a forced algorithm's rows, bf16 rows and a peer's, oneDNN's, are not drawn); a dashed line per thread count at the measured peak for that many threads.
  */
 function chart(report) {
-  const cpu = report.results.filter((r) => r.device === 'cpu' && (r.api || 'native') === 'native' && (r.algorithm || 'auto').startsWith('auto'));
+  const cpu = report.results.filter((r) => r.device === 'cpu' && (r.api || 'native') === 'native' &&
+    (r.algorithm || 'auto').startsWith('auto') && (r.precision || 'fp32') === 'fp32');
   const shapes = [...new Set(cpu.map((r) => r.shape))];
   const threads = [...new Set(cpu.map((r) => r.threads))].sort((a, b) => a - b);
   const peaks = threads.map((t) => {
-    const p = (report.peak.probes || []).filter((x) => x.threads === t).reduce((a, x) => Math.max(a, x.gflops), 0);
+    const p = (report.peak.probes || []).filter((x) => x.threads === t && (x.precision || 'fp32') === 'fp32').reduce((a, x) => Math.max(a, x.gflops), 0);
     return { threads: t, gflops: p || (t === report.peak.threads ? report.peak.gflops : 0) };
   });
   const W = 860, H = 500, L = 70, R = 20, T = 64, B = 112;

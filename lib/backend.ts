@@ -3,7 +3,9 @@ import type { NativeBackendInfo, NativeCudaStatus } from '../binding';
 import { native } from './native';
 
 /**
- * What backendInfo() returns: the version; cpu: the kernel set in use (isa), every set in this binary
+ * What backendInfo() returns: the version; cpu: the kernel set in use (isa) and how it computes
+ * precision 'bf16' (bf16: 'native' AVX512_BF16 dot products, or 'emulated' with fp32 FMAs: the same
+ * results within the documented bound, no speed-up), every set in this binary
  * (isas: CHANNELCONV_ISA's values) and those this CPU runs, the default thread count (OMP_NUM_THREADS
  * honoured), the thread runtime, the core as detected and the blocking configuration chosen for it
  * (core, config); algorithms: the registry in the order 'auto' tries it

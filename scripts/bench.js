@@ -11,7 +11,7 @@ const path = require('path');
 const lib = require('../bench/lib');
 
 const { root } = lib;
-const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--budget SECONDS] [--no-backward] [--json FILE] [--svg FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--precision P[,Q]] [--budget SECONDS] [--no-backward] [--json FILE] [--svg FILE]
 
 Builds what is out of date, then times each layer shape in the native benchmark executable
 (build/channelconv_bench: the kernels the addon calls, no Node in the loop; oneDNN beside them where
@@ -28,6 +28,9 @@ lasting at least 50 us. FLOPs = 2 x multiply-adds. Numbers and how to read them:
 ${lib.shapesHelp('                     ')}
   --threads N[,M]  threads per call (default: all cores, or OMP_NUM_THREADS); a list such as 1,2 runs
                    every shape at each count
+  --precision P[,Q] fp32 (default), bf16, or fp32,bf16: every contender (ours, oneDNN's) in each
+                   precision, alternating sample by sample; "time / ours" is over our first 'auto'
+                   row (the first precision listed); the cost table gets a row per precision
   --budget SECONDS timed seconds per shape and thread count (default 2, with --quick 0.2)
   --no-backward    skip the backward rows (by default every shape but S6 also times a training step's
                    backward pass: the input gradient, the weight and bias gradients, and both, as
@@ -38,15 +41,15 @@ ${lib.shapesHelp('                     ')}
   --svg FILE       also write a chart: GFLOP/s per shape, with the measured peak as a line
   --help           this text
 
-Environment: CHANNELCONV_ISA=avx512|avx2|generic forces a kernel set; OMP_NUM_THREADS the default
+Environment: CHANNELCONV_ISA=avx512bf16|avx512|avx2|generic forces a kernel set; OMP_NUM_THREADS the default
 thread count.`;
 
 function parseArgs(argv) {
   return {
-    quick: false, noBackward: false, shapes: '', threads: '', budget: '', json: '', svg: '',
+    quick: false, noBackward: false, shapes: '', threads: '', precision: '', budget: '', json: '', svg: '',
     ...lib.parseArgs(argv, {
       flags: { '--quick': 'quick', '--no-backward': 'noBackward' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--precision': 'precision', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
     }, USAGE, fail),
   };
 }
@@ -64,6 +67,7 @@ function runNative(o, exe) {
   if (o.quick) args.push('--quick');
   if (o.shapes) args.push('--shapes', o.shapes);
   if (o.threads) args.push('--threads', o.threads);
+  if (o.precision) args.push('--precision', o.precision);
   if (o.budget) args.push('--budget', o.budget);
   if (o.noBackward) args.push('--no-backward');
   const r = spawnSync(exe, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
@@ -117,16 +121,18 @@ async function nodeApiOverhead(cc, native, threads, budgetMs) {
   };
 }
 
-// Every selected shape on the GPU through the public API (only where backendInfo() reports one).
-function gpuResults(cc, shapes, budgetMs) {
+// Every selected shape on the GPU through the public API, in each precision (only where backendInfo()
+// reports a GPU).
+function gpuResults(cc, shapes, precisions, budgetMs) {
   const out = [];
-  for (const s of shapes) {
-    lib.progress(`GPU ${s.id}`);
-    const { x, w } = inputsFor(cc, s);
-    const opts = { ...s.options, device: 'cuda' };
-    const t = perCallSyncCapped(() => cc.conv2dSync(x, w, opts), budgetMs);
-    out.push({ shape: s.id, name: s.name, device: 'cuda', api: 'node', threads: null, ms: t.ms, samples: t.samples, macs: s.macs, gflops: s.flops / t.ms / 1e6, peakFraction: null });
-  }
+  for (const s of shapes)
+    for (const precision of precisions) {
+      lib.progress(`GPU ${s.id} ${precision}`);
+      const { x, w } = inputsFor(cc, s);
+      const opts = { ...s.options, device: 'cuda', precision };
+      const t = perCallSyncCapped(() => cc.conv2dSync(x, w, opts), budgetMs);
+      out.push({ shape: s.id, name: s.name, device: 'cuda', api: 'node', precision, threads: null, ms: t.ms, samples: t.samples, macs: s.macs, gflops: s.flops / t.ms / 1e6, peakFraction: null });
+    }
   return out;
 }
 
@@ -157,7 +163,12 @@ function projection(results, threads) {
   const s1 = lib.SHAPES.find((x) => x.id === 'S1');
   const totalFlops = LAYERS * IMAGES * s1.flops;
   const ours = (r) => r.shape === 'S1' && r.device === 'cpu' && r.api === 'native' && r.algorithm.startsWith('auto');
-  const cpu = results.find((r) => ours(r) && r.threads === threads) || results.find(ours);
+  const cpuAt = (precision) => {
+    const mine = (r) => ours(r) && (r.precision || 'fp32') === precision;
+    return results.find((r) => mine(r) && r.threads === threads) || results.find(mine);
+  };
+  const cpu = cpuAt('fp32');
+  const bf16 = cpuAt('bf16');
   const gpu = results.find((r) => r.shape === 'S1' && r.device === 'cuda');
   const hours = (gflops) => (gflops ? totalFlops / (gflops * 1e9) / 3600 : null);
   const measured = (r) => (r ? s1.flops / (r.ms * 1e6) : null); // S1's rate, from its median time
@@ -172,9 +183,11 @@ function projection(results, threads) {
     ...LECTURE_RATES.map((l) => ({ row: l.row, quoted: l.quoted, gflops: (2 * l.macsPerSecond) / 1e9 })),
     { row: `measured, CPU (${cpu ? cpu.threads : '?'} threads${algo ? `, ${algo}` : ''})`, gflops: measured(cpu),
       note: wino ? 'Winograd: effective rate, the direct multiply-adds / time' : '' },
+    ...(bf16 ? [{ row: `measured, CPU (${bf16.threads} threads, precision 'bf16')`, gflops: measured(bf16) }] : []),
     { row: 'measured, GPU', gflops: measured(gpu) },
     ...(gemm ? [{ row: `measured, CPU (${gemm.threads} threads, implicit_gemm)`, gflops: measured(gemm), note: 'the GEMM, every multiply-add computed' }] : []),
   ].map((r) => ({ ...r, hours: hours(r.gflops) }));
+  const gpuRow = rows.find((r) => r.row === 'measured, GPU');
   return {
     convention: 'FLOP = 2 x multiply-add',
     layers: LAYERS,
@@ -193,16 +206,16 @@ function projection(results, threads) {
     cpuThreads: cpu ? cpu.threads : null,
     cpuGflops: rows[2].gflops,
     cpuHours: rows[2].hours,
-    gpuGflops: rows[3].gflops,
-    gpuMinutes: rows[3].hours === null ? null : rows[3].hours * 60,
+    gpuGflops: gpuRow.gflops,
+    gpuMinutes: gpuRow.hours === null ? null : gpuRow.hours * 60,
   };
 }
 
 // Who a row times: ours ('auto: implicit_gemm', a forced algorithm) or a peer of the native suite
 // (oneDNN, with its implementation).
 function contender(r) {
-  if (r.api === 'native' || r.api === 'native forward') return r.algorithm;
-  return r.impl ? `${r.api} (${r.impl})` : r.api;
+  const who = r.api === 'native' || r.api === 'native forward' ? r.algorithm : r.impl ? `${r.api} (${r.impl})` : r.api;
+  return r.precision ? `${r.precision} ${who}` : who;
 }
 
 function printReport(rep) {
@@ -210,9 +223,9 @@ function printReport(rep) {
   const m = rep.machine;
   out.push(`channelconv benchmark: ${rep.date}`);
   out.push(`machine: ${m.cpu}, ${m.logicalCpus} logical CPUs, L3 ${(m.l3Bytes / 2 ** 20).toFixed(0)} MiB; Node ${m.node}; GEMM kernels: ${rep.isa}`);
-  const probes = rep.peak.probes.map((p) => `${p.isa} ${p.threads}T ${p.gflops.toFixed(0)}`).join(', ');
+  const probes = rep.peak.probes.map((p) => `${p.isa}${p.precision === 'bf16' ? ' bf16' : ''} ${p.threads}T ${p.gflops.toFixed(0)}`).join(', ');
   if (rep.onednn) out.push(`peer in the native suite: ${rep.onednn} (its rows: time / ours > 1 means channelconv is faster)`);
-  out.push(`fp32 FMA peak measured here: ${rep.peak.gflops.toFixed(1)} GFLOP/s with ${rep.peak.threads} thread(s) (${rep.peak.isa}); probes: ${probes} GFLOP/s`);
+  out.push(`fp32 FMA peak measured here: ${rep.peak.gflops.toFixed(1)} GFLOP/s with ${rep.peak.threads} thread(s) (${rep.peak.isa}); probes (fp32 FMA; bf16: dot product): ${probes} GFLOP/s`);
   out.push(`FLOPs = 2 x multiply-adds; time = median per call (min-max over n samples), inputs rotated over buffers larger than the L3${rep.quick ? '; QUICK run: short budgets, rough numbers' : ''}`);
   out.push('');
   const rows = rep.results.map((r) => [
@@ -286,7 +299,9 @@ async function main() {
   const results = native.results.slice();
   let nodeApi = null;
   if (shapes.some((s) => s.id === 'S6')) nodeApi = await nodeApiOverhead(cc, native, Math.max(...threadList), budgetMs);
-  if (info.cuda.available) results.push(...gpuResults(cc, shapes, budgetMs));
+  const precisions = o.precision ? o.precision.split(',') : ['fp32'];
+  if (precisions.some((p) => p !== 'fp32' && p !== 'bf16')) fail(`--precision wants fp32 and/or bf16, got ${o.precision}`);
+  if (info.cuda.available) results.push(...gpuResults(cc, shapes, precisions, budgetMs));
   lib.progress.done();
 
   const rep = {

@@ -176,6 +176,7 @@ describe('CHANNELCONV_ISA', () => {
 
   it('generic always runs, and the default is one of the supported kernel sets', () => {
     expect(supported).toContain('generic');
+    expect(supported).toEqual(backendInfo().cpu.supportedIsas);
     expect(supported).toContain(backendInfo().cpu.isa);
   });
 

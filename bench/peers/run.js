@@ -18,8 +18,11 @@ const here = __dirname;
 const SECTIONS = ['forward', 'training', 'transpose'];
 const TFJS_CPU_TRAINING_FLOPS = 2e8; // above this, tfjs cpu's training step runs only with --tfjs-cpu-training
 const TOLERANCE = 1e-4;
+// channelconv 'bf16' against its fp32 result: bfloat16 inputs and weights (about 2e-3 relative L2,
+// README "Precision"; the largest element error a few times that).
+const BF16_TOLERANCE = 1e-2;
 const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
-const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--sections LIST] [--tfjs-cpu-training] [--baseline DIR] [--json FILE]
+const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--sections LIST] [--tfjs-cpu-training] [--precision fp32,bf16] [--baseline DIR] [--json FILE]
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
 a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
@@ -58,6 +61,8 @@ ${lib.shapesHelp('                         ')}
                        by default because a spinning thread keeps a core busy while the next contender
                        runs: channelconv's next call measured 1.3-1.9x slower that way, with no gain
                        for onnxruntime
+  --precision fp32,bf16  also channelconv with precision 'bf16' (conv2dSync and conv2d), checked against
+                       our fp32 result within ${BF16_TOLERANCE}; its "time / ours" is over our fp32 conv2dSync's
   --baseline DIR       also time another channelconv build (DIR/dist/index.js, e.g. a checkout of an
                        older commit, built) with conv2dSync, alternating with the rest: before/after
                        in one run
@@ -78,7 +83,7 @@ function parseArgs(argv) {
     quick: false, shapes: '', json: '', ortSpin: false, sections: 'forward,training,transpose',
     ...lib.parseArgs(argv, {
       flags: { '--quick': 'quick', '--ort-spin': 'ortSpin', '--tfjs-cpu-training': 'tfjsCpuTraining' },
-      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--sections': 'sections', '--baseline': 'baseline' },
+      values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--tfjs-cpu-cap': 'cpuCap', '--json': 'json', '--sections': 'sections', '--precision': 'precision', '--baseline': 'baseline' },
     }, USAGE, fail),
   };
   o.sections = o.sections.split(',').filter(Boolean);
@@ -98,6 +103,10 @@ function parseArgs(argv) {
   if (!o.cpuCap) o.cpuCap = o.quick ? 0.5 : 2;
   o.warmupMs = o.quick ? 100 : 250; // untimed calls per contender and shape (the JIT needs more than the native suite's 20 ms)
   o.minRounds = o.quick ? 2 : 5;
+  o.precisions = (o.precision || 'fp32').split(',');
+  if (o.precisions[0] !== 'fp32' || o.precisions.some((p) => p !== 'fp32' && p !== 'bf16')) {
+    fail(`--precision wants fp32 or fp32,bf16 (our fp32 call is the reference), got ${o.precision}`);
+  }
   return o;
 }
 
@@ -137,15 +146,20 @@ function makeData(s) {
   return { xs, w, bias };
 }
 
-function ourContenders(cc, s, d, threads) {
+// Ours in each precision; the first (fp32 conv2dSync) is every other contender's reference.
+function ourContenders(cc, s, d, threads, precisions) {
   const weight = { data: d.w, shape: s.weightShape };
-  const opts = { ...s.options, bias: d.bias, threads };
   const inputs = d.xs.map((data) => ({ data, shape: s.inputShape }));
   let i = 0;
-  return [
-    { name: 'channelconv conv2dSync', threads, call: () => cc.conv2dSync(inputs[i++ % inputs.length], weight, opts).data },
-    { name: 'channelconv conv2d (async)', threads, async: true, call: async () => (await cc.conv2d(inputs[i++ % inputs.length], weight, opts)).data },
-  ];
+  return precisions.flatMap((precision) => {
+    const opts = { ...s.options, bias: d.bias, threads, precision };
+    const tag = precision === 'fp32' ? '' : ` ${precision}`;
+    const tolerance = precision === 'bf16' ? BF16_TOLERANCE : TOLERANCE;
+    return [
+      { name: `channelconv conv2dSync${tag}`, threads, tolerance, call: () => cc.conv2dSync(inputs[i++ % inputs.length], weight, opts).data },
+      { name: `channelconv conv2d (async)${tag}`, threads, tolerance, async: true, call: async () => (await cc.conv2d(inputs[i++ % inputs.length], weight, opts)).data },
+    ];
+  });
 }
 
 async function ortContender(ort, s, d, threads, ortSpin) {
@@ -340,9 +354,9 @@ async function ortTranspose(ort, s, d, threads, ortSpin) {
 
 async function runShape(s, ctx, o) {
   const d = makeData(s);
-  const contenders = [...ourContenders(ctx.cc, s, d, o.threads), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
+  const contenders = [...ourContenders(ctx.cc, s, d, o.threads, o.precisions), await ortContender(ctx.ort, s, d, o.threads, o.ortSpin)];
   if (ctx.baseline) {
-    const [sync] = ourContenders(ctx.baseline, s, d, o.threads);
+    const [sync] = ourContenders(ctx.baseline, s, d, o.threads, ['fp32']);
     contenders.splice(2, 0, { ...sync, name: 'channelconv baseline conv2dSync' });
   }
   for (const b of ['wasm', 'cpu']) contenders.push(await tfjsContender(ctx.tf, b, s, d));
@@ -393,7 +407,7 @@ async function runContenders(s, contenders, flops, ctx, o) {
     const parts = c.toRef ? c.toRef(out) : c.nhwc ? [lib.nhwcToNchw(out, s.N, s.Cout, s.OH, s.OW)] : Array.isArray(out) ? out : [out];
     if (!ref) ref = parts.map((p) => Float32Array.from(p));
     c.relError = parts.length === ref.length ? Math.max(...parts.map((p, k) => lib.relError(p, ref[k]))) : Infinity;
-    c.ok = c.relError <= TOLERANCE;
+    c.ok = c.relError <= (c.tolerance ?? TOLERANCE);
     c.samples = [];
     c.spentMs = c.firstMs;
     c.batch = 1;
@@ -520,6 +534,7 @@ async function main() {
     'training step: the forward pass (conv + bias) and the input, weight and bias gradients for a fixed upstream gradient; channelconv runs conv2d then conv2dBackward; tfjs its fused conv2d and its gradient kernels (Conv2DBackpropInput, Conv2DBackpropFilter on cpu, Conv3DBackpropFilterV2 on a depth-1 volume on wasm, which has no Conv2DBackpropFilter; each output part compared on its own); GFLOP/s counts 3 convolutions',
     "transposed convolution: each shape's backward-data problem (input of its output size, its weight read as IOHW, output of its input size, outputPadding where the stride leaves rows over) with bias; onnxruntime runs a one-node ConvTranspose model",
     ...(baseline ? [`channelconv baseline: ${path.resolve(o.baseline)} (version ${baseline.backendInfo().version}), conv2dSync, alternating with the rest`] : []),
+    ...(o.precisions.includes('bf16') ? [`channelconv ... bf16: precision 'bf16' (bfloat16 inputs and weights, fp32 sums), compared with our fp32 result within ${BF16_TOLERANCE}`] : []),
   ];
   console.log(`channelconv vs peers: ${new Date().toISOString()}`);
   console.log(`machine: ${os.cpus()[0].model}, ${os.cpus().length} logical CPUs; Node ${process.versions.node}; channelconv ${info.version} (GEMM ${info.cpu.isa})`);

@@ -8,6 +8,7 @@
 #include "../core/registry.h"
 #include "../core/threads.h"
 #include "../cpu/kernels.h"
+#include "../cpu/ref/ops.h"
 
 namespace cc {
 namespace algos {
@@ -31,20 +32,66 @@ struct GemmShape {
 };
 GemmShape gemm_shape(const ConvProblem& p, const KernelSet& k);
 
-// The weights as the GEMM's A, per group [M = Cout/groups] x [Kd = Ce*KH*KW] elements (Ce = element
-// channels, ceil(Cg / kpack)), packed into MR-row panels in K blocks of kc (pack_a): group g's panels
-// at + g*Mp*Kd. An element is 4 bytes in both formats.
+// How bf16 pairs K: two input channels (2c, 2c + 1) at one tap; with OddRows, an odd last channel
+// pairs its own taps along the kernel rows instead of with zeros (kh_lo, kh_hi of one stride phase, on
+// consecutive phase rows: the implicit GEMM reads them as two adjacent rows of its copy). First layers
+// have 3 input channels: a 7x7 stride-2 kernel then has 77 pairs instead of 98.
+enum class Pairing { Channels, OddRows };
+
+// The K elements of the GEMM of p in order (kpack 1: fp32; 2: bf16 pairs): f(c_lo, kh_lo, c_hi,
+// kh_hi, kw), the taps (channel, kernel row) of the element's low and high halves at kernel column kw;
+// c_hi < 0: the high half is zero (and fp32 has none).
+template <class F>
+void for_each_k(const ConvProblem& p, int kpack, Pairing pairing, F&& f) {
+  const bool rows = kpack == 2 && pairing == Pairing::OddRows && p.Cg % 2 == 1;
+  const int64_t channels = rows ? p.Cg - 1 : p.Cg;
+  for (int64_t c = 0; c < channels; c += kpack)
+    for (int64_t kh = 0; kh < p.KH; ++kh)
+      for (int64_t kw = 0; kw < p.KW; ++kw) f(c, kh, kpack == 2 && c + 1 < p.Cg ? c + 1 : -1, kh, kw);
+  if (!rows) return;
+  const int64_t c = p.Cg - 1, sh = p.stride_h, dh = p.dil_h;
+  for (int64_t a = 0; a < sh; ++a) {  // the kernel rows of stride phase a, by phase row (kh*dh)/sh
+    int64_t lo = -1;
+    for (int64_t kh = 0; kh <= p.KH; ++kh) {
+      const bool in = kh < p.KH && (kh * dh) % sh == a;
+      if (kh < p.KH && !in) continue;
+      if (lo >= 0 && (!in || (kh * dh) / sh != (lo * dh) / sh + 1)) {  // lo pairs with nothing
+        for (int64_t kw = 0; kw < p.KW; ++kw) f(c, lo, int64_t(-1), int64_t(-1), kw);
+        lo = -1;
+      }
+      if (!in) continue;
+      if (lo < 0) {
+        lo = kh;
+      } else {
+        for (int64_t kw = 0; kw < p.KW; ++kw) f(c, lo, c, kh, kw);
+        lo = -1;
+      }
+    }
+  }
+}
+
+// The weights as the GEMM's A, per group [M = Cout/groups] x [Kd] elements (for_each_k's order; Ce
+// element channels, ceil(Cg / kpack), each a plane of the implicit GEMM's row copy), packed into
+// MR-row panels in K blocks of kc (pack_a): group g's panels at + g*Mp*Kd. An element is 4 bytes in
+// both formats.
 struct APack {
   int64_t M, Ce, Kd, Mp, kc;
 };
-APack a_pack(const ConvProblem& p, const KernelSet& k);
+APack a_pack(const ConvProblem& p, const KernelSet& k, Pairing pairing);
 inline int64_t a_packed_floats(const ConvProblem& p, const APack& a) { return p.groups * a.Mp * a.Kd; }
 
-// The backward directions' entries compute in fp32 (tf32 on the CPU is fp32 too); bf16 is a forward
-// precision. Their unsupported() starts with this.
-inline const char* backward_unsupported(const ConvProblem& p) {
-  return p.precision == Precision::BF16 ? "the backward directions compute in fp32 only (bf16 is a forward precision)"
-                                        : nullptr;
+// How the scalar (direct) algorithms read an operand: as given, or rounded to bfloat16 ('bf16':
+// fp32 arithmetic on the rounded values). with_values(p, f) runs f(reader) for p's precision.
+struct AsGiven {
+  float operator()(float v) const { return v; }
+};
+struct Bf16Rounded {
+  float operator()(float v) const { return from_bf16(to_bf16(v)); }
+};
+template <class F>
+void with_values(const ConvProblem& p, F&& f) {
+  if (p.precision == Precision::BF16) f(Bf16Rounded{});
+  else f(AsGiven{});
 }
 
 // Element (n, c, h, w) of an activation tensor of C channels and H x W pixels in `layout` lies at
@@ -56,36 +103,37 @@ inline ActStrides act_strides(Layout layout, int64_t C, int64_t H, int64_t W) {
   return layout == Layout::NHWC ? ActStrides{H * W * C, 1, W * C, C} : ActStrides{C * H * W, H * W, W, 1};
 }
 
-// Algorithm hooks for that packed format (one format per precision: a prepared layer keeps each).
+// Algorithm hooks for that packed format (one format per precision and pairing: a prepared layer
+// keeps each).
+template <Pairing P>
 const void* gemm_a_format(const ConvProblem& p);
+template <Pairing P>
 size_t gemm_a_bytes(const Plan& pl);
+template <Pairing P>
 void gemm_a_prepack(const Plan& pl, const float* w_oihw, float* dst, int threads);
 
 // The kernels of each element type, for the GEMM algorithms' templates (one run written once).
-// row(d, s, c, cs, C, inc, n): d[i] = element channel c's value at s + i*inc, i < n (s: the first
-// channel of element c, cs: the channel stride, C: the channels of the group).
+// row(d, lo, hi, inc, n): d[i] = the element at lo[i*inc] (and hi[i*inc], its high half for bf16;
+// a null half is zero; fp32 reads lo alone).
 struct Fp32Gemm {
   using E = float;
   Ukernel ukernel;
   UkernelRows ukernel_rows;
   PackB pack_b;
   Gather gather;
-  void row(E* d, const float* s, int64_t, int64_t, int64_t, int64_t inc, int64_t n) const {
-    if (inc == 1) std::copy(s, s + n, d);
-    else gather(d, s, inc, n);
+  void row(E* d, const float* lo, const float*, int64_t inc, int64_t n) const {
+    if (inc == 1) std::copy(lo, lo + n, d);
+    else gather(d, lo, inc, n);
   }
 };
 
-// bf16: element c is the pair of channels (2c, 2c + 1); the odd last channel pairs with zeros.
 struct Bf16Gemm {
   using E = Bf16Pair;
   UkernelBf16 ukernel;
   UkernelRowsBf16 ukernel_rows;
   PackBBf16 pack_b;
   PackPairs pack_pairs;
-  void row(E* d, const float* s, int64_t c, int64_t cs, int64_t C, int64_t inc, int64_t n) const {
-    pack_pairs(d, s, 2 * c + 1 < C ? s + cs : nullptr, inc, n);
-  }
+  void row(E* d, const float* lo, const float* hi, int64_t inc, int64_t n) const { pack_pairs(d, lo, hi, inc, n); }
 };
 
 // Runs f(gemm) with the element kernels of p's precision.

@@ -2,10 +2,9 @@
 // two output rows at a time accumulated in registers over the union of their input rows. For
 // depthwise-like problems (few channels per group in and out), where a GEMM would be mostly padding,
 // and for problems too small to pay for packing. NCHW only. bf16: fp32 arithmetic on values rounded
-// to bfloat16 (the weights once per call, each input row as a batch takes it, into per-thread rows).
+// to bfloat16: the weights once per call, and each task's input rows once, into its thread's buffer.
 #include <algorithm>
 
-#include "../cpu/ref/ops.h"
 #include "common.h"
 
 namespace cc {
@@ -17,16 +16,29 @@ constexpr double kDirectMacs = 1 << 14;
 
 struct DirectPlan {
   int64_t row_blocks, tasks;
-  int64_t w_floats;  // bf16: the rounded weights at the start of the scratch, then per thread
-                     // kDirectMaxRows rounded input rows of W floats
+  // bf16: the rounded weights at the start of the scratch (w_floats), then per thread a task's
+  // rounded input rows (in_floats: Cg channels of at most in_rows rows)
+  int64_t w_floats, in_rows, in_floats;
 };
 
-// bf16's rounded input rows stay below this many bytes per thread; wider rows take a GEMM.
-constexpr int64_t kRoundedRowsCap = int64_t(4) << 20;
+// bf16's rounded input rows stay below this many bytes per thread (more row blocks otherwise).
+constexpr int64_t kRoundedCap = int64_t(4) << 20;
 
-// d[i] = s[i] rounded to bfloat16, i < n.
-void round_bf16(const float* s, float* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) d[i] = from_bf16(to_bf16(s[i]));
+// Input rows that output rows [oh0, oh1) read: [lo, hi) within [0, H).
+void input_rows(const ConvProblem& p, int64_t oh0, int64_t oh1, int64_t* lo, int64_t* hi) {
+  *lo = std::max<int64_t>(0, oh0 * p.stride_h - p.pad_t);
+  *hi = std::min(p.H, (oh1 - 1) * p.stride_h - p.pad_t + (p.KH - 1) * p.dil_h + 1);
+}
+
+// The most input rows a block of output rows reads, row_blocks blocks.
+int64_t max_input_rows(const ConvProblem& p, int64_t row_blocks) {
+  int64_t most = 0;
+  for (int64_t rb = 0; rb < row_blocks; ++rb) {
+    int64_t lo, hi;
+    input_rows(p, rb * p.OH / row_blocks, (rb + 1) * p.OH / row_blocks, &lo, &hi);
+    most = std::max(most, hi - lo);
+  }
+  return most;
 }
 
 const char* unsupported(const ConvProblem& p) {
@@ -45,14 +57,20 @@ bool plan(Plan& pl) {
   // Enough tasks to balance the team: split planes into blocks of output rows when they are few.
   d.row_blocks = t > 1 ? std::min<int64_t>(p.OH, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1;
   d.tasks = planes * d.row_blocks;
-  pl.threads = int(std::min<int64_t>(t, d.tasks));
-  pl.scratch_bytes = 0;
-  d.w_floats = 0;
+  d.w_floats = d.in_rows = d.in_floats = 0;
   if (p.precision == Precision::BF16) {
-    if (double(kDirectMaxRows) * double(p.W) * 4 > double(kRoundedRowsCap)) return false;
+    // Even one output row's input rows must fit the cap (checked in floating point: no overflow).
+    const double one = double(p.Cg) * double(std::min(p.H, (p.KH - 1) * p.dil_h + 1)) * double(p.W);
+    if (one * 4 > double(kRoundedCap)) return false;
+    while (double(p.Cg) * double(max_input_rows(p, d.row_blocks)) * double(p.W) * 4 > double(kRoundedCap))
+      d.row_blocks = std::min(p.OH, 2 * d.row_blocks);
+    d.tasks = planes * d.row_blocks;
     d.w_floats = (p.w_elems() + 15) / 16 * 16;
-    pl.scratch_bytes = size_t(d.w_floats + kDirectMaxRows * p.W * pl.threads) * 4;
+    d.in_rows = max_input_rows(p, d.row_blocks);
+    d.in_floats = (p.Cg * d.in_rows * p.W + 15) / 16 * 16;
   }
+  pl.threads = int(std::min<int64_t>(t, d.tasks));
+  pl.scratch_bytes = size_t(d.w_floats + d.in_floats * pl.threads) * 4;
   return true;
 }
 
@@ -62,10 +80,11 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
   const DirectPlan& d = pl.get<DirectPlan>();
   const KernelSet& kr = *pl.kernels;
   const bool bf16 = s.precision == Precision::BF16;
+  const RoundBf16 round = gemm_bf16(kr).round;
   const float* x = a.src;
   const float* w = a.w;
   if (bf16) {
-    round_bf16(a.w, scratch, s.w_elems());
+    round(scratch, a.w, s.w_elems());
     w = scratch;
   }
   const float* bias = a.bias;
@@ -76,15 +95,26 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
   // once (3x3 stride 1: 4 input rows feed 2 output rows instead of 3 + 3).
   const bool pairs = 2 * s.KH <= kDirectMaxRows;
   parallel_for(threads, d.tasks, [&](int64_t task, int thread) {
-    float* rounded = bf16 ? scratch + d.w_floats + kDirectMaxRows * s.W * thread : nullptr;
     const int64_t rb = task % d.row_blocks, plane = task / d.row_blocks;
     const int64_t k = plane % s.Cout, n = plane / s.Cout, g = k / Kg;
     const int64_t oh0 = rb * s.OH / d.row_blocks, oh1 = (rb + 1) * s.OH / d.row_blocks;
     const float* xg = x + (n * s.Cin + g * s.Cg) * s.H * s.W;
+    // Input row ih of channel c: in x, or (bf16) in the thread's rounded copy of rows [ih_lo, ih_hi).
+    const float* xr0 = xg;
+    int64_t xcs = s.H * s.W;
+    if (bf16) {
+      float* buf = scratch + d.w_floats + d.in_floats * thread;
+      int64_t ih_lo = 0, ih_hi = 0;
+      input_rows(s, oh0, oh1, &ih_lo, &ih_hi);
+      for (int64_t c = 0; c < s.Cg && ih_hi > ih_lo; ++c)
+        round(buf + c * (ih_hi - ih_lo) * s.W, xg + (c * s.H + ih_lo) * s.W, (ih_hi - ih_lo) * s.W);
+      xr0 = buf - ih_lo * s.W;
+      xcs = (ih_hi - ih_lo) * s.W;
+    }
+    auto in_row = [&](int64_t c, int64_t ih) { return xr0 + c * xcs + ih * s.W; };
     const float* wk = w + k * s.Cg * s.KH * s.KW;
     const float b = bias ? bias[k] : 0.0f;
     const float* xs[kDirectMaxRows];
-    const float* src[kDirectMaxRows];  // the input row behind xs (xs: its rounded copy for bf16)
     const float* ws[kDirectMaxRows];
     const float* ws2[kDirectMaxRows];
     for (int64_t oh = oh0; oh < oh1;) {
@@ -106,26 +136,16 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
       };
       // Fetch the input rows the next output rows will need first touched (S7 streams its input).
       const int64_t ahead = (oh + 2 + two) * s.stride_h - s.pad_t + (s.KH - 1) * s.dil_h;
-      if (ahead >= 0 && ahead < s.H && s.Cg <= 4)
+      if (ahead >= 0 && ahead < s.H && s.Cg <= 4 && !bf16)
         for (int64_t c = 0; c < s.Cg; ++c)
           for (int64_t i = 0; i < s.W; i += 16) __builtin_prefetch(xg + (c * s.H + ahead) * s.W + i, 0, 3);
-      // Row r of the batch: input row xr (rounded into the thread's row r for bf16).
-      auto add_row = [&](const float* xr) {
-        src[nrows] = xr;
-        xs[nrows] = xr;
-        if (bf16) {
-          float* dst = rounded + nrows * s.W;
-          round_bf16(xr, dst, s.W);
-          xs[nrows] = dst;
-        }
-      };
       for (int64_t c = 0; c < s.Cg; ++c) {
         if (two && nrows + 2 * s.KH > kDirectMaxRows) flush(false);
         const int64_t first = nrows;
         for (int64_t kh = 0; kh < s.KH; ++kh) {
           const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h;
           if (ih < 0 || ih >= s.H) continue;
-          add_row(xg + (c * s.H + ih) * s.W);
+          xs[nrows] = in_row(c, ih);
           ws[nrows] = wk + (c * s.KH + kh) * s.KW;
           ws2[nrows] = nullptr;
           if (++nrows == kDirectMaxRows) flush(false);
@@ -134,11 +154,11 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
         for (int64_t kh = 0; kh < s.KH; ++kh) {  // the second row's taps: join a row already listed
           const int64_t ih = (oh + 1) * s.stride_h - s.pad_t + kh * s.dil_h;
           if (ih < 0 || ih >= s.H) continue;
-          const float* xr = xg + (c * s.H + ih) * s.W;
+          const float* xr = in_row(c, ih);
           const float* wr = wk + (c * s.KH + kh) * s.KW;
           int64_t r = first;
-          while (r < nrows && src[r] != xr) ++r;
-          if (r == nrows) { add_row(xr); ws[r] = nullptr; ++nrows; }
+          while (r < nrows && xs[r] != xr) ++r;
+          if (r == nrows) { xs[r] = xr; ws[r] = nullptr; ++nrows; }
           ws2[r] = wr;
         }
       }

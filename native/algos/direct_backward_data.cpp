@@ -4,7 +4,8 @@
 // taps). One task owns a block of rows of one (image, channel) plane of dx, so tasks never write the
 // same element and the sum order is fixed. For depthwise-like problems (few channels per
 // group in and out) and tiny ones, as the forward direct kernel; any layout, any geometry, no scratch:
-// also the fallback when the GEMM's buffers would pass their cap.
+// also the fallback when the GEMM's buffers would pass their cap. bf16: fp32 arithmetic on dy and w
+// rounded as they are read.
 #include <algorithm>
 
 #include "common.h"
@@ -20,7 +21,7 @@ struct DirectPlan {
   bool rows;  // the kernel set's direct_row (stride 1 along the rows, NCHW), else the scatter loops
 };
 
-const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
+const char* unsupported(const ConvProblem&) { return nullptr; }
 
 bool preferred(const ConvProblem& p, const KernelSet&) {
   return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
@@ -36,7 +37,8 @@ bool plan(Plan& pl) {
   pl.threads = int(std::min<int64_t>(t, d.tasks));
   // Stride 1 along the rows, NCHW: a gradient row is a correlation of gradOutput rows with the taps
   // flipped (kept per thread: kDirectMaxRows rows of KW), which the kernel set's direct_row computes.
-  d.rows = p.layout == Layout::NCHW && p.stride_w == 1 && double(p.KW) * kDirectMaxRows * 4 <= double(int64_t(1) << 20);
+  d.rows = p.layout == Layout::NCHW && p.stride_w == 1 && p.precision != Precision::BF16 &&
+           double(p.KW) * kDirectMaxRows * 4 <= double(int64_t(1) << 20);
   pl.scratch_bytes = d.rows ? size_t(p.KW * kDirectMaxRows) * 4 * size_t(pl.threads) : 0;
   return true;
 }
@@ -91,11 +93,11 @@ void run_rows(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
   });
 }
 
-// dy [N, Cout, OH, OW], w [Cout, Cg, KH, KW] -> dx [N, Cin, H, W] (or both NHWC)
-void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
+// dy [N, Cout, OH, OW], w [Cout, Cg, KH, KW] -> dx [N, Cin, H, W] (or both NHWC); rd reads an operand
+template <class V>
+void run_t(const Plan& pl, const RunArgs& a, int threads, V rd) {
   const ConvProblem& s = pl.problem;
   const DirectPlan& d = pl.get<DirectPlan>();
-  if (d.rows) return run_rows(pl, a, scratch, threads);
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const int64_t Kg = s.Kg(), sh = s.stride_h, sw = s.stride_w;
   const bool relu = s.epilogue.act == Activation::Relu;
@@ -122,13 +124,13 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
             const int64_t ow0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
             const int64_t ow1 = std::min(s.OW, off >= s.W ? 0 : (s.W - 1 - off) / sw + 1);
             if (ow1 <= ow0) continue;
-            const float wv = wr[kw];
+            const float wv = rd(wr[kw]);
             float* __restrict__ o = dx + (ow0 * sw + off) * xs.w;
             const float* __restrict__ dyl = dy + ow0 * ys.w;
             if (xs.w == 1 && ys.w == 1 && sw == 1) {
-              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j] += wv * dyl[j];
+              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j] += wv * rd(dyl[j]);
             } else {
-              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j * sw * xs.w] += wv * dyl[j * ys.w];
+              for (int64_t j = 0; j < ow1 - ow0; ++j) o[j * sw * xs.w] += wv * rd(dyl[j * ys.w]);
             }
           }
         }
@@ -137,6 +139,11 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
         for (int64_t iw = 0; iw < s.W; ++iw) dx[iw * xs.w] = dx[iw * xs.w] > 0.0f ? dx[iw * xs.w] : 0.0f;
     }
   });
+}
+
+void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
+  if (pl.get<DirectPlan>().rows) return run_rows(pl, a, scratch, threads);
+  with_values(pl.problem, [&](auto rd) { run_t(pl, a, threads, rd); });
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // (vectorisable without reassociating anything), then adds the columns up in order, so the result is
 // the same bits for any thread count. For depthwise-like and tiny problems, as the forward direct
 // kernel; any layout and geometry: also the fallback when the GEMM's buffers would pass their cap.
+// bf16: fp32 arithmetic on x and dy rounded as they are read.
 #include <algorithm>
 
 #include "common.h"
@@ -19,7 +20,7 @@ struct DirectPlan {
   int64_t columns, taps;  // columns of partial sums (<= kColumns), taps per block
 };
 
-const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
+const char* unsupported(const ConvProblem&) { return nullptr; }
 
 bool preferred(const ConvProblem& p, const KernelSet&) {
   return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
@@ -36,8 +37,9 @@ bool plan(Plan& pl) {
   return true;
 }
 
-// x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]
-void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
+// x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]; rd reads an operand
+template <class V>
+void run_t(const Plan& pl, const RunArgs& a, float* scratch, int threads, V rd) {
   const ConvProblem& s = pl.problem;
   const DirectPlan& d = pl.get<DirectPlan>();
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
@@ -70,9 +72,9 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
               const float* __restrict__ dyl = dy + lo * ys.w;
               const float* __restrict__ xl = x + (lo * sw + off) * xs.w;
               if (unit) {
-                for (int64_t j = 0; j < hi - lo; ++j) p[j] += dyl[j] * xl[j];
+                for (int64_t j = 0; j < hi - lo; ++j) p[j] += rd(dyl[j]) * rd(xl[j]);
               } else {
-                for (int64_t j = 0; j < hi - lo; ++j) p[j] += dyl[j * ys.w] * xl[j * sw * xs.w];
+                for (int64_t j = 0; j < hi - lo; ++j) p[j] += rd(dyl[j * ys.w]) * rd(xl[j * sw * xs.w]);
               }
             }
           }
@@ -82,6 +84,10 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
       for (int64_t t = 0; t < nt; ++t) dw[t0 + t] = float(sum[t]);
     }
   });
+}
+
+void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
+  with_values(pl.problem, [&](auto rd) { run_t(pl, a, scratch, threads, rd); });
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // thread copies the phases of the rows its output rows [oh0, oh1) need into its own buffer and the
 // micro-kernel reads B there: nothing is packed (packed_gemm writes Cg*KH*KW floats per output
 // pixel). Grid columns ow >= OW are computed and dropped. Stride 1 has one phase: the padded rows.
-// bf16: the copy converts, and c runs over pairs of channels (a row of Bf16Pairs, common.h).
+// bf16: the copy converts, and c runs over pairs of channels (a row of Bf16Pairs, common.h); an odd
+// last channel's plane pairs each phase row with the next (Pairing::OddRows: it pairs its kernel rows).
 // Measurements behind the blocking: docs/PERF.md, "CPU kernels".
 #include <algorithm>
 
@@ -37,7 +38,7 @@ bool plan(Plan& pl) {
   const ConvProblem& s = pl.problem;
   const GemmShape kr = gemm_shape(s, *pl.kernels);
   RowsPlan& p = pl.get<RowsPlan>();
-  p.a = a_pack(s, *pl.kernels);
+  p.a = a_pack(s, *pl.kernels, Pairing::OddRows);
   const int64_t M = p.a.M, Ce = p.a.Ce;
   const int64_t Wp = s.W + s.pad_l + s.pad_r;
   p.Wq = (Wp + s.stride_w - 1) / s.stride_w;
@@ -127,31 +128,38 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
     const bool nhwc = s.layout == Layout::NHWC;
     const float* xg = nhwc ? x + n * s.H * s.W * s.Cin + g * s.Cg : x + (n * s.Cin + g * s.Cg) * s.H * s.W;
     const int64_t xcs = nhwc ? 1 : s.H * s.W, xhs = nhwc ? s.W * s.Cin : s.W, xws = nhwc ? s.Cin : 1;
-    for (int64_t c = 0; c < Ce; ++c)
+    for (int64_t c = 0; c < Ce; ++c) {
+      // The element's halves: channel kpack*c at phase row i, and (bf16) channel kpack*c + 1 at row i,
+      // or, for an odd last channel (OddRows), the same channel at row i + 1.
+      const int64_t c_lo = kpack * c;
+      const bool rows_pair = kpack == 2 && c_lo + 1 == s.Cg;
+      const int64_t c_hi = kpack == 1 ? -1 : rows_pair ? c_lo : c_lo + 1;
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b)
           for (int64_t i = 0; i < Rq; ++i) {
             E* d = xl + (((c * sh + a) * sw + b) * Rq + i) * p.Wq;
-            const int64_t ih = sh * (oh0 + i) + a - s.pad_t;
-            if (ih < 0 || ih >= s.H) {
+            const int64_t ih = sh * (oh0 + i) + a - s.pad_t, ih_hi = rows_pair ? ih + sh : ih;
+            const bool lo_in = ih >= 0 && ih < s.H, hi_in = c_hi >= 0 && ih_hi >= 0 && ih_hi < s.H;
+            if (!lo_in && !hi_in) {
               std::fill(d, d + p.Wq, E(0));
               continue;
             }
             // Phase columns j read input column sw*j + b - pad_l when inside [0, W).
-            const float* xr = xg + kpack * c * xcs + ih * xhs;
             const int64_t j0 = std::min(p.Wq, (s.pad_l - b + sw - 1) / sw);  // first j inside
             const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
+            const int64_t col = (sw * j0 + b - s.pad_l) * xws;
             std::fill(d, d + j0, E(0));
-            kr.row(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, c, xcs, s.Cg, sw * xws, j1 - j0);
+            kr.row(d + j0, lo_in ? xg + c_lo * xcs + ih * xhs + col : nullptr,
+                   hi_in ? xg + c_hi * xcs + ih_hi * xhs + col : nullptr, sw * xws, j1 - j0);
             std::fill(d + j1, d + p.Wq, E(0));
           }
+    }
     std::fill(xl + Ce * sh * sw * Rq * p.Wq, xl + p.xl_floats, E(0));  // slack read by the last panel
-    for (int64_t c = 0, k = 0; c < Ce; ++c)
-      for (int64_t kh = 0; kh < s.KH; ++kh)
-        for (int64_t kw = 0; kw < s.KW; ++kw) {
-          const int64_t th = kh * s.dil_h, tw = kw * s.dil_w;
-          offs[k++] = (((c * sh + th % sh) * sw + tw % sw) * Rq + th / sh) * p.Wq + tw / sw;
-        }
+    int64_t k = 0;  // B row of K element k: its low half's tap in its element channel's plane
+    for_each_k(s, kpack, Pairing::OddRows, [&](int64_t c_lo, int64_t kh, int64_t, int64_t, int64_t kw) {
+      const int64_t c = c_lo / kpack, th = kh * s.dil_h, tw = kw * s.dil_w;
+      offs[k++] = (((c * sh + th % sh) * sw + tw % sw) * Rq + th / sh) * p.Wq + tw / sw;
+    });
     const E* ag = reinterpret_cast<const E*>(args.packed) + g * Mp * Kd;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
     float* y0 = y + (n * s.Cout + g * M) * P + oh0 * s.OW;  // NCHW: this tile's first output row, channel 0
@@ -209,7 +217,8 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 }  // namespace
 
 extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, unsupported, preferred, plan,
-                                               run, gemm_a_format, gemm_a_bytes, gemm_a_prepack};
+                                               run, gemm_a_format<Pairing::OddRows>, gemm_a_bytes<Pairing::OddRows>,
+                                               gemm_a_prepack<Pairing::OddRows>};
 
 }  // namespace algos
 }  // namespace cc

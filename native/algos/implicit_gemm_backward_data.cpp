@@ -9,7 +9,8 @@
 // M = Cin/groups, K = Cout/groups x its taps, N = the phase's pixels, B read in place from zero-padded
 // dy rows copied per tile (as the forward implicit GEMM reads x). A is the weights regrouped per class
 // and packed once (a prepared layer keeps them). Every dx element belongs to one class pair: tasks
-// never write the same element. Residues no tap reaches (stride above the kernel's reach) are
+// never write the same element. bf16: dy's channels in pairs (common.h's element channels), both
+// the A packing and the dy row copies converting. Residues no tap reaches (stride above the kernel's reach) are
 // act(bias): dx is filled with it first.
 #include <algorithm>
 #include <numeric>
@@ -36,6 +37,7 @@ int64_t residue(int64_t c0, int64_t s, int64_t d, int64_t pad) { return ((c0 * d
 
 struct BdPlan {
   int64_t M, Mp;                // Cg, rounded up to MR
+  int64_t Ke;                   // element channels of dy per group: Cout/groups, or its pairs (bf16)
   Axis ah, aw;
   int64_t span_h, span_w;       // largest (offset range) of a class: (taps - 1) * step
   int64_t Wq;                   // widest window: ceil(W / sw) + span_w
@@ -45,7 +47,7 @@ struct BdPlan {
   bool fill;                    // some residue receives no tap
 };
 
-const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
+const char* unsupported(const ConvProblem&) { return nullptr; }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 int64_t per_thread_floats(const BdPlan& b) { return b.xl_floats + b.ct_floats + 2 * b.kd_max; }
@@ -61,22 +63,23 @@ int64_t class_offset(const ConvProblem& s, const BdPlan& b, int64_t ch, int64_t 
   int64_t before_h = 0, before_w = 0;
   for (int64_t c = 0; c < ch; ++c) before_h += b.ah.taps(c, s.KH);
   for (int64_t c = 0; c < cw; ++c) before_w += b.aw.taps(c, s.KW);
-  return b.Mp * s.Kg() * (before_h * s.KW + b.ah.taps(ch, s.KH) * before_w);
+  return b.Mp * b.Ke * (before_h * s.KW + b.ah.taps(ch, s.KH) * before_w);
 }
 
 bool plan(Plan& pl) {
   const ConvProblem& s = pl.problem;
-  const KernelSet& kr = *pl.kernels;
+  const GemmShape kr = gemm_shape(s, *pl.kernels);
   BdPlan& b = pl.get<BdPlan>();
   b.M = s.Cg;
   b.Mp = (b.M + kr.mr - 1) / kr.mr * kr.mr;
+  b.Ke = (s.Kg() + kr.kpack - 1) / kr.kpack;
   b.ah = axis(s.KH, s.stride_h, s.dil_h);
   b.aw = axis(s.KW, s.stride_w, s.dil_w);
   b.span_h = (b.ah.taps(0, s.KH) - 1) * b.ah.step;
   b.span_w = (b.aw.taps(0, s.KW) - 1) * b.aw.step;
   b.fill = b.ah.classes < s.stride_h || b.aw.classes < s.stride_w;
   const int64_t Ha = (s.H + s.stride_h - 1) / s.stride_h, Wa = (s.W + s.stride_w - 1) / s.stride_w;
-  const int64_t Kg = s.Kg(), nr = kr.nr;
+  const int64_t Kg = b.Ke, nr = kr.nr;  // (element channels from here on)
   // Checked in floating point first: with huge sizes the int64 products below could overflow.
   const double wq = double(Wa) + double(b.span_w);
   const double kd = double(Kg) * double(b.ah.taps(0, s.KH)) * double(b.aw.taps(0, s.KW));
@@ -121,50 +124,67 @@ bool plan(Plan& pl) {
   return true;
 }
 
-const char kClassAFormat = 0;
-const void* pack_format(const ConvProblem&) { return &kClassAFormat; }
+const char kClassAFormat = 0, kClassABf16Format = 0;
+const void* pack_format(const ConvProblem& p) {
+  return p.precision == Precision::BF16 ? &kClassABf16Format : &kClassAFormat;
+}
 
 size_t packed_bytes(const Plan& pl) {
   const ConvProblem& s = pl.problem;
-  const int64_t Mp = (s.Cg + pl.kernels->mr - 1) / pl.kernels->mr * pl.kernels->mr;
-  return size_t(s.groups * Mp * s.Kg() * s.KH * s.KW) * 4;
+  const BdPlan& b = pl.get<BdPlan>();
+  return size_t(s.groups * b.Mp * b.Ke * s.KH * s.KW) * 4;
 }
 
 // A of class pair (ch, cw) of group g: [Cg] x [(k, th, tw)] = w[g*Kg + k][c][kh(th)][kw(tw)], in
-// MR-row panels per K block (the layout pack_a writes).
+// MR-row panels per K block (the layout pack_a writes); bf16: k an element channel, the pair of
+// w[g*Kg + 2k] and w[g*Kg + 2k + 1] (zero past Kg), rounded.
 void prepack(const Plan& pl, const float* w, float* dst, int threads) {
   const ConvProblem& s = pl.problem;
   const BdPlan& b = pl.get<BdPlan>();
-  const int mr = pl.kernels->mr;
-  const int64_t Kg = s.Kg(), pairs = b.ah.classes * b.aw.classes, taps = s.KH * s.KW;
+  const GemmShape kr = gemm_shape(s, *pl.kernels);
+  const int mr = kr.mr;
+  const bool bf16 = kr.kpack == 2;
+  const int64_t Kg = s.Kg(), Ke = b.Ke, pairs = b.ah.classes * b.aw.classes, taps = s.KH * s.KW;
   if (int64_t(packed_bytes(pl) / 4) < (int64_t(1) << 16)) threads = 1;
   parallel_for(threads, s.groups * pairs, [&](int64_t u, int) {
     const int64_t g = u / pairs, ch = u % pairs / b.aw.classes, cw = u % b.aw.classes;
-    const int64_t nth = b.ah.taps(ch, s.KH), ntw = b.aw.taps(cw, s.KW), K = Kg * nth * ntw;
-    const int64_t kc = k_block(K, pl.kernels->kc);
-    float* d = dst + g * b.Mp * Kg * taps + class_offset(s, b, ch, cw);
+    const int64_t nth = b.ah.taps(ch, s.KH), ntw = b.aw.taps(cw, s.KW), K = Ke * nth * ntw;
+    const int64_t kc = k_block(K, kr.kc);
+    const int64_t base = g * b.Mp * Ke * taps + class_offset(s, b, ch, cw);
     for (int64_t k0 = 0; k0 < K; k0 += kc) {
       const int64_t kcb = std::min(kc, K - k0);
       for (int64_t i0 = 0; i0 < b.Mp; i0 += mr) {
-        float* p = d + b.Mp * k0 + i0 * kcb;
+        float* p = dst + base + b.Mp * k0 + i0 * kcb;
         for (int64_t kk = 0; kk < kcb; ++kk) {
           const int64_t kd = k0 + kk, k = kd / (nth * ntw), th = kd / ntw % nth, tw = kd % ntw;
           const int64_t tap = (ch + th * b.ah.P) * s.KW + cw + tw * b.aw.P;
-          const float* wk = w + ((g * Kg + k) * s.Cg) * taps + tap;
-          for (int i = 0; i < mr; ++i) p[kk * mr + i] = i0 + i < b.M ? wk[(i0 + i) * taps] : 0.0f;
+          const int64_t k_lo = bf16 ? 2 * k : k;
+          const float* wk = w + ((g * Kg + k_lo) * s.Cg) * taps + tap;
+          for (int i = 0; i < mr; ++i) {
+            const bool in = i0 + i < b.M;
+            if (!bf16) {
+              p[kk * mr + i] = in ? wk[(i0 + i) * taps] : 0.0f;
+              continue;
+            }
+            const Bf16Pair lo = in ? to_bf16(wk[(i0 + i) * taps]) : 0;
+            const Bf16Pair hi = in && k_lo + 1 < Kg ? to_bf16(wk[s.Cg * taps + (i0 + i) * taps]) : 0;
+            reinterpret_cast<Bf16Pair*>(p)[kk * mr + i] = lo | hi << 16;
+          }
         }
       }
     }
   });
 }
 
-// dy [N, Cout, OH, OW] (or NHWC), packed A -> dx [N, Cin, H, W] (or NHWC)
-void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+// dy [N, Cout, OH, OW] (or NHWC), packed A -> dx [N, Cin, H, W] (or NHWC); G: the element kernels
+template <class G>
+void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+  using E = typename G::E;
   const ConvProblem& s = pl.problem;
   const BdPlan& b = pl.get<BdPlan>();
-  const KernelSet& kr = *pl.kernels;
-  const int mr = kr.mr, nr = kr.nr;
-  const int64_t Kg = s.Kg(), M = b.M, Mp = b.Mp, taps = s.KH * s.KW;
+  const GemmShape shape = gemm_shape(s, *pl.kernels);
+  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int64_t Kg = s.Kg(), Ke = b.Ke, M = b.M, Mp = b.Mp, taps = s.KH * s.KW;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
   const bool unit = s.stride_h == 1 && s.stride_w == 1;
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
@@ -196,34 +216,33 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
     const int64_t offh0 = (a + s.pad_t - ch * s.dil_h) / s.stride_h, offw0 = (bw + s.pad_l - cw * s.dil_w) / s.stride_w;
     const int64_t spanh = (nth - 1) * b.ah.step, spanw = (ntw - 1) * b.aw.step;
     const int64_t omin_h = offh0 - spanh, omin_w = offw0 - spanw;  // offsets run offX0 - t*step
-    const int64_t R = rows + spanh, Wq = Wa + spanw, ncols = rows * Wq, Kd = Kg * nth * ntw;
-    float* xl = scratch + per_thread * thread;
-    float* ct = xl + b.xl_floats;
+    const int64_t R = rows + spanh, Wq = Wa + spanw, ncols = rows * Wq, Kd = Ke * nth * ntw;
+    E* xl = reinterpret_cast<E*>(scratch + per_thread * thread);
+    float* ct = scratch + per_thread * thread + b.xl_floats;
     int64_t* offs = reinterpret_cast<int64_t*>(ct + b.ct_floats);
     // dy rows i0 + omin_h .. of this image and group, columns omin_w .., zero outside dy.
     const float* dyg = args.src + n * ys.n + g * Kg * ys.c;
     const int64_t j0 = std::min(Wq, std::max<int64_t>(0, -omin_w)), j1 = std::max(j0, std::min(Wq, s.OW - omin_w));
-    for (int64_t k = 0; k < Kg; ++k)
+    for (int64_t k = 0; k < Ke; ++k)  // element channel k: dy channel kpack*k (and the next, bf16)
       for (int64_t r = 0; r < R; ++r) {
-        float* d = xl + (k * R + r) * Wq;
+        E* d = xl + (k * R + r) * Wq;
         const int64_t oh = i0 + omin_h + r;
         if (oh < 0 || oh >= s.OH) {
-          std::fill(d, d + Wq, 0.0f);
+          std::fill(d, d + Wq, E(0));
           continue;
         }
-        const float* src = dyg + k * ys.c + oh * ys.h + (j0 + omin_w) * ys.w;
-        std::fill(d, d + j0, 0.0f);
-        if (ys.w == 1) std::copy(src, src + (j1 - j0), d + j0);
-        else kr.gather(d + j0, src, ys.w, j1 - j0);
-        std::fill(d + j1, d + Wq, 0.0f);
+        const float* src = dyg + kpack * k * ys.c + oh * ys.h + (j0 + omin_w) * ys.w;
+        std::fill(d, d + j0, E(0));
+        kr.row(d + j0, src, kpack == 2 && 2 * k + 1 < Kg ? src + ys.c : nullptr, ys.w, j1 - j0);
+        std::fill(d + j1, d + Wq, E(0));
       }
-    std::fill(xl + Kg * R * Wq, xl + Kg * R * Wq + spanw + nr, 0.0f);  // slack the last panel reads
-    for (int64_t k = 0, kd = 0; k < Kg; ++k)
+    std::fill(xl + Ke * R * Wq, xl + Ke * R * Wq + spanw + nr, E(0));  // slack the last panel reads
+    for (int64_t k = 0, kd = 0; k < Ke; ++k)
       for (int64_t th = 0; th < nth; ++th)
         for (int64_t tw = 0; tw < ntw; ++tw)  // tap th's dy row: i + offh0 - th*step, window row (spanh - th*step)
           offs[kd++] = (k * R + spanh - th * b.ah.step) * Wq + spanw - tw * b.aw.step;
-    const float* ag = args.packed + g * Mp * Kg * taps + class_offset(s, b, ch, cw);
-    const int64_t kc = k_block(Kd, kr.kc);
+    const E* ag = reinterpret_cast<const E*>(args.packed) + g * Mp * Ke * taps + class_offset(s, b, ch, cw);
+    const int64_t kc = k_block(Kd, shape.kc);
     const int64_t mpanels = Mp / mr;
     const int64_t m_lo = mc * mpanels / b.msplit * mr, m_hi = std::min(M, (mc + 1) * mpanels / b.msplit * mr);
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
@@ -234,7 +253,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
       const int64_t kcb = std::min(kc, Kd - k0);
       const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
       for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
-        const float* ap = ag + Mp * k0 + m0 * kcb;
+        const E* ap = ag + Mp * k0 + m0 * kcb;
         const int m = int(std::min<int64_t>(mr, M - m0));
         const float* bi = bias ? bias + g * M + m0 : nullptr;
         for (int64_t jr = 0; jr < ncols; jr += nr) {
@@ -259,6 +278,10 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
       }
     }
   });
+}
+
+void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
 }
 
 }  // namespace

@@ -11,8 +11,11 @@
 // in one fixed order (and the N panels into chunks when the pixels are few); a second pass adds the
 // partials in chunk order while writing OIHW. So dw has the same bits for the same thread count, and
 // the work has no barrier but that one (barriers stall when another process holds a core).
+// bf16: K (the pixels) in pairs of consecutive pixels: dy's rows packed as pairs, and a B panel row
+// the two pixels' runs interleaved, both converted while packing; the window stays fp32.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "common.h"
 
@@ -35,7 +38,7 @@ struct BwPlan {
   int64_t win_floats, a_floats, per_thread;
 };
 
-const char* unsupported(const ConvProblem& p) { return backward_unsupported(p); }
+const char* unsupported(const ConvProblem&) { return nullptr; }
 
 // Packs kcb rows of nr floats, row k at src + offs[k], into the panel [kcb][nr]. The row length is a
 // constant for the common register blocks, so each row is a few inlined vector moves instead of a
@@ -54,6 +57,7 @@ void pack_rows(const float* src, const int64_t* offs, int64_t kcb, int nr, float
       for (int64_t k = 0; k < kcb; ++k) std::copy(src + offs[k], src + offs[k] + nr, dst + k * nr);
   }
 }
+
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 size_t aligned_floats(int64_t n) { return size_t((n + 15) / 16 * 16); }
@@ -66,7 +70,7 @@ double window_floats(const ConvProblem& s, bool interleaved, double wp, double r
 
 bool plan(Plan& pl) {
   const ConvProblem& s = pl.problem;
-  const KernelSet& kr = *pl.kernels;
+  const GemmShape kr = gemm_shape(s, *pl.kernels);
   BwPlan& b = pl.get<BwPlan>();
   const int nr = kr.nr;
   if (kr.mr > 16) return false;  // run() reads the MR rows of dy through 16 pointers
@@ -115,12 +119,15 @@ bool plan(Plan& pl) {
   return true;
 }
 
-// x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]
-void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+// x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]; G: the element
+// kernels (common.h)
+template <class G>
+void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+  using E = typename G::E;
   const ConvProblem& s = pl.problem;
   const BwPlan& b = pl.get<BwPlan>();
-  const KernelSet& kr = *pl.kernels;
-  const int mr = kr.mr, nr = kr.nr;
+  const GemmShape shape = gemm_shape(s, *pl.kernels);
+  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const bool nhwc = s.layout == Layout::NHWC;
   const int64_t np = b.nseg * b.pps, taps = s.KH * s.KW;
@@ -135,9 +142,9 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
   const int64_t items = s.N * b.tiles;
   parallel_for(threads, s.groups * b.chunks * b.pchunks, [&](int64_t task, int thread) {
     float* win = per_thread + b.per_thread * thread;
-    float* apk = win + aligned_floats(b.win_floats);
-    int64_t* offs = reinterpret_cast<int64_t*>(apk + aligned_floats(b.a_floats));
-    float* bp = reinterpret_cast<float*>(offs) + aligned_floats(2 * b.rows * s.OW);
+    E* apk = reinterpret_cast<E*>(win + aligned_floats(b.win_floats));
+    int64_t* offs = reinterpret_cast<int64_t*>(win + aligned_floats(b.win_floats) + aligned_floats(b.a_floats));
+    E* bp = reinterpret_cast<E*>(reinterpret_cast<float*>(offs) + aligned_floats(2 * b.rows * s.OW));
     const int64_t pc = task % b.pchunks, ch = task / b.pchunks % b.chunks, g = task / (b.pchunks * b.chunks);
     const int64_t p0 = pc * np / b.pchunks, p1 = (pc + 1) * np / b.pchunks;
     float* part = partials + partial_floats * ch + g * b.M * b.Kd;
@@ -188,37 +195,61 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
         for (int64_t q = 0; q < P; ++q) offs[q] = ((q / s.OW) * s.stride_h * b.Wp + (q % s.OW) * s.stride_w) * s.Cg;
       }
       std::fill(win + wsize, win + wsize + nr, 0.0f);  // slack the last panel reads
-      // dy's rows as the A panels, every K block of kc pixels: [kcb][MR] at apk + Mp*k0 + i0*kcb.
-      const int64_t kblocks = (P + kr.kc - 1) / kr.kc, kc = (P + kblocks - 1) / kblocks;
+      // dy's rows as the A panels, every K block of kc elements (pixels, or pairs of pixels): [kcb][MR]
+      // at apk + Mp*k0 + i0*kcb.
+      const int64_t Pe = (P + kpack - 1) / kpack;  // K elements
+      const int64_t kblocks = (Pe + shape.kc - 1) / shape.kc, kc = (Pe + kblocks - 1) / kblocks;
       for (int64_t m0 = 0; m0 < b.Mp; m0 += mr) {
         const int rowsm = int(std::max<int64_t>(0, std::min<int64_t>(mr, b.M - m0)));
-        for (int64_t k0 = 0; k0 < P; k0 += kc) {
-          const int64_t kcb = std::min(kc, P - k0);
-          float* d = apk + b.Mp * k0 + m0 * kcb;
+        for (int64_t k0 = 0; k0 < Pe; k0 += kc) {
+          const int64_t kcb = std::min(kc, Pe - k0);
+          E* d = apk + b.Mp * k0 + m0 * kcb;
           for (int i = rowsm; i < mr; ++i)
-            for (int64_t kk = 0; kk < kcb; ++kk) d[kk * mr + i] = 0.0f;
-          if (ys.w == 1) {  // NCHW: MR rows of pixels read side by side, the panel written in order
-            const float* src[16];
-            for (int i = 0; i < rowsm; ++i) src[i] = dyt + (m0 + i) * ys.c + k0;
-            for (int64_t kk = 0; kk < kcb; ++kk)
-              for (int i = 0; i < rowsm; ++i) d[kk * mr + i] = src[i][kk];
-          } else {  // NHWC: pixels of channels
-            for (int64_t kk = 0; kk < kcb; ++kk) {
-              const float* src = dyt + (k0 + kk) * ys.w + m0;
-              for (int i = 0; i < rowsm; ++i) d[kk * mr + i] = src[i];
+            for (int64_t kk = 0; kk < kcb; ++kk) d[kk * mr + i] = E(0);
+          if constexpr (std::is_same<E, float>::value) {
+            if (ys.w == 1) {  // NCHW: MR rows of pixels read side by side, the panel written in order
+              const float* src[16];
+              for (int i = 0; i < rowsm; ++i) src[i] = dyt + (m0 + i) * ys.c + k0;
+              for (int64_t kk = 0; kk < kcb; ++kk)
+                for (int i = 0; i < rowsm; ++i) d[kk * mr + i] = src[i][kk];
+            } else {  // NHWC: pixels of channels
+              for (int64_t kk = 0; kk < kcb; ++kk) {
+                const float* src = dyt + (k0 + kk) * ys.w + m0;
+                for (int i = 0; i < rowsm; ++i) d[kk * mr + i] = src[i];
+              }
             }
+          } else {  // pairs of pixels: each row's pairs converted into a run, then spread into the panel
+            E run[256];
+            for (int i = 0; i < rowsm; ++i)
+              for (int64_t e0 = 0; e0 < kcb; e0 += 256) {
+                const int64_t ne = std::min<int64_t>(256, kcb - e0), q = 2 * (k0 + e0);
+                const float* src = dyt + (m0 + i) * ys.c + q * ys.w;
+                // The high half of a last odd pixel is zero: its pair is converted alone.
+                const int64_t full = std::min(ne, (P - q) / 2);
+                kr.row(run, src, src + ys.w, 2 * ys.w, full);
+                if (full < ne) kr.row(run + full, src + 2 * full * ys.w, nullptr, 1, 1);
+                for (int64_t kk = 0; kk < ne; ++kk) d[(e0 + kk) * mr + i] = run[kk];
+              }
           }
         }
       }
       const bool first = item == i0;  // this chunk's first pixels: C = A*B, no accumulation
-      for (int64_t k0 = 0; k0 < P; k0 += kc) {
-        const int64_t kcb = std::min(kc, P - k0);
+      for (int64_t k0 = 0; k0 < Pe; k0 += kc) {
+        const int64_t kcb = std::min(kc, Pe - k0);
         const int flags = first && k0 == 0 ? 0 : kUkAccumulate;
         for (int64_t pi = p0; pi < p1; ++pi) {
           const int64_t seg = pi / b.pps, l0 = (pi % b.pps) * nr;
           const int ncb = int(std::min<int64_t>(nr, b.L - l0));
           const float* src = win + seg_off(seg) + l0;
-          pack_rows(src, offs + k0, kcb, nr, bp);
+          // Row kk of the B panel: the run of pixel kpack*(k0 + kk) (and of the next pixel, bf16).
+          if constexpr (std::is_same<E, float>::value) {
+            pack_rows(src, offs + k0, kcb, nr, bp);
+          } else {
+            for (int64_t kk = 0; kk < kcb; ++kk) {
+              const int64_t q = kpack * (k0 + kk);
+              kr.row(bp + kk * nr, src + offs[q], kpack == 2 && q + 1 < P ? src + offs[q + 1] : nullptr, 1, nr);
+            }
+          }
           float* c = part + seg * b.L + l0;
           for (int64_t m0 = 0; m0 < b.M; m0 += mr)
             kr.ukernel(kcb, apk + b.Mp * k0 + m0 * kcb, bp, c + m0 * b.Kd, b.Kd, 1, int(std::min<int64_t>(mr, b.M - m0)),
@@ -244,6 +275,10 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
           dst[c * taps + kh * s.KW + kw] = v;
         }
   });
+}
+
+void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
 }
 
 }  // namespace

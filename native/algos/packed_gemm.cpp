@@ -24,7 +24,7 @@ bool plan(Plan& pl) {
   const GemmShape kr = gemm_shape(s, *pl.kernels);
   PackedPlan& p = pl.get<PackedPlan>();
   const int nr = kr.nr;
-  p.a = a_pack(s, *pl.kernels);
+  p.a = a_pack(s, *pl.kernels, Pairing::Channels);
   p.P = s.OH * s.OW;
   p.panels = (p.P + nr - 1) / nr;
   const int64_t images = s.N * s.groups;
@@ -89,7 +89,8 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 }  // namespace
 
 extern const Algorithm kPackedGemmForward = {"packed_gemm", Direction::Forward, unsupported, preferred, plan, run,
-                                             gemm_a_format, gemm_a_bytes, gemm_a_prepack};
+                                             gemm_a_format<Pairing::Channels>, gemm_a_bytes<Pairing::Channels>,
+                                             gemm_a_prepack<Pairing::Channels>};
 
 }  // namespace algos
 }  // namespace cc

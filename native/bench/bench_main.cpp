@@ -2,14 +2,16 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--no-backward]
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--cpu-time] [--no-onednn]
+//                          [--no-backward]
 //                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
 // Besides the forward rows: the backward pass of each shape but the tiny one (the input gradient, the
-// weight gradient with the bias gradient, and both, as conv2dBackward runs them; fp32), unless
-// --no-backward.
+// weight gradient with the bias gradient, and both, as conv2dBackward runs them; in each precision),
+// unless --no-backward.
 // Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
 // sample by sample, and each row gives its time over ours.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +45,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU time of the calling thread, in seconds (--cpu-time: on a machine shared with other work, the
+// time a 1-thread call was descheduled does not count; caches and memory are still shared).
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 // ---- shapes ---------------------------------------------------------------------------------------
@@ -98,6 +108,7 @@ struct Options {
   bool accuracy = false;  // --accuracy: the error table of every algorithm by K instead of timings
   std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
   std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
+  bool cpu_time = false;      // samples in the calling thread's CPU time (1 thread only)
   bool onednn = true;                           // oneDNN's contenders too, where the build has it
   bool backward = true;                         // also the backward rows
   bool quick = false;
@@ -112,7 +123,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& err) {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
-               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
+               "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--cpu-time] [--no-onednn] "
                "[--no-backward] [--json FILE|-]\n"
                "       channelconv_bench --accuracy   (every algorithm's error against float64, by K)\n",
                err.c_str());
@@ -146,6 +157,7 @@ Options parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
     else if (a == "--no-onednn") o.onednn = false;
+    else if (a == "--cpu-time") o.cpu_time = true;
     else if (a == "--no-backward") o.backward = false;
     else if (a == "--accuracy") o.accuracy = true;
     else if (a == "--algorithms") {
@@ -190,6 +202,7 @@ Options parse(int argc, char** argv) {
     for (const auto& s : ccbench::kShapes)
       if (!s.gpu_only) o.shapes.push_back(&s);
   if (o.threads.empty()) o.threads.push_back(cc::default_threads());
+  if (o.cpu_time && (o.threads.size() != 1 || o.threads[0] != 1)) usage("--cpu-time wants --threads 1");
   if (o.quick) {
     if (!budget_set) o.budget = 0.2;
     o.warmup = 0.02;
@@ -329,10 +342,12 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
 }
 
 // Spot-checks sampled elements of dx, dw and db (each may be null; NCHW, OIHW) against float64 sums
-// from the definition, as spot_check does for y.
+// from the definition, as spot_check does for y (bf16: of the rounded operands; db of dy as given).
 double spot_check_backward(const cc::ConvProblem& s, const float* x, const float* dy, const float* w, const float* dx,
                            const float* dw, const float* db) {
   const int64_t Kg = s.Kg();
+  const bool bf16 = s.precision == cc::Precision::BF16;
+  auto val = [&](float v) { return double(bf16 ? cc::from_bf16(cc::to_bf16(v)) : v); };
   double err = 0, scale = 1;
   uint64_t r = 6789;
   auto note = [&](double ref, float got) {
@@ -355,8 +370,8 @@ double spot_check_backward(const cc::ConvProblem& s, const float* x, const float
             if (th < 0 || tw < 0 || th % s.stride_h || tw % s.stride_w) continue;
             const int64_t oh = th / s.stride_h, ow = tw / s.stride_w;
             if (oh >= s.OH || ow >= s.OW) continue;
-            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
-                   double(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
+            acc += val(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
+                   val(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
           }
       note(acc, dx[idx]);
     }
@@ -370,7 +385,7 @@ double spot_check_backward(const cc::ConvProblem& s, const float* x, const float
           for (int64_t ow = 0; ow < s.OW; ++ow) {
             const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h, iw = ow * s.stride_w - s.pad_l + kw * s.dil_w;
             if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * double(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
+            acc += val(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * val(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
           }
       note(acc, dw[idx]);
     }
@@ -418,8 +433,8 @@ struct Contender {
   Timing t;
 };
 
-// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision;
-// the backward kinds in fp32) on the same rotated inputs, alternating sample by sample (the order
+// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision)
+// on the same rotated inputs, alternating sample by sample (the order
 // rotates each round), so a burst of load from other processes hits all of them alike.
 std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threads, const Options& o,
                                   const std::string& label) {
@@ -499,7 +514,6 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
   auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size() * parts.size());
   size_t planned = 0;  // our plans so far: each its own workspace
   for (cc::Precision prec : o.precisions) {
-    if (!fwd && prec != cc::Precision::FP32) continue;
     cc::ConvProblem sp = s;
     sp.precision = prec;
     for (size_t k = 0; k < o.algorithms.size(); ++k) {
@@ -626,8 +640,10 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threa
       const size_t k = (j + size_t(round)) % cs.size();
       Contender& c = cs[k];
       const auto c0 = Clock::now();
+      const double cpu0 = o.cpu_time ? thread_cpu_seconds() : 0;
       for (int64_t r = 0; r < c.t.calls_per_sample; ++r) c.call(next[k]++ % sets);
-      c.ms.push_back(seconds_since(c0) * 1e3 / double(c.t.calls_per_sample));
+      const double s = o.cpu_time ? thread_cpu_seconds() - cpu0 : seconds_since(c0);
+      c.ms.push_back(s * 1e3 / double(c.t.calls_per_sample));
     }
     if (round % 8 == 0) progress(label + ": " + std::to_string(round) + " rounds");
   }
@@ -757,11 +773,13 @@ int main(int argc, char** argv) {
           points.push_back({k->name, prec, t, probe_rate(probe_of(*k, prec), t, o.probe_seconds)});
         }
       }
-    // The best probe at t threads for a precision: bf16 without a native probe is held to fp32's.
+    // The best probe at t threads for a precision: bf16 is held to the dot-product probe when the
+    // kernel set in use computes it natively, else (emulated) to the fp32 FMA probe.
+    const bool bf16_native = cc::gemm_bf16(cc::kernels()).native;
     auto peak_at = [&](int t, cc::Precision prec, std::string* isa) {
       double best = 0;
       for (int pass = 0; pass < 2 && best == 0; ++pass) {
-        const std::string want = prec == cc::Precision::BF16 && pass == 0 ? "bf16" : "fp32";
+        const std::string want = prec == cc::Precision::BF16 && bf16_native && pass == 0 ? "bf16" : "fp32";
         for (const auto& p : points)
           if (p.threads == t && p.precision == want && p.gflops > best) best = p.gflops, *isa = p.isa;
       }
@@ -828,7 +846,8 @@ int main(int argc, char** argv) {
     js << "  \"isa\": " << jstr(cc::kernels().name) << ",\n";
     js << "  \"defaultThreads\": " << cc::default_threads() << ",\n";
     js << "  \"onednn\": " << (ccbench::onednn_version() ? jstr(ccbench::onednn_version()) : "null") << ",\n";
-    js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget) << ",\n";
+    js << "  \"quick\": " << (o.quick ? "true" : "false") << ", \"budgetSeconds\": " << jnum(o.budget)
+       << ", \"clock\": " << (o.cpu_time ? "\"thread cpu time\"" : "\"wall\"") << ",\n";
     js << "  \"peak\": {\"gflops\": " << jnum(peak) << ", \"threads\": " << peak_threads_n
        << ", \"isa\": " << jstr(peak_isa) << ", \"singleThreadGflops\": " << jnum(single)
        << ", \"flopsPerMultiplyAdd\": 2,\n    \"probes\": [";
@@ -870,7 +889,8 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("channelconv native benchmark: %s, GEMM %s\n", cpu_model().c_str(), cc::kernels().name);
+    std::printf("channelconv native benchmark: %s, GEMM %s%s\n", cpu_model().c_str(), cc::kernels().name,
+                o.cpu_time ? "; times are the calling thread's CPU time" : "");
     std::printf("peak (measured; fp32: FMA, bf16: dot product):");
     for (const auto& p : points)
       std::printf("  %s %s %dT %.1f", p.isa.c_str(), p.precision.c_str(), p.threads, p.gflops);

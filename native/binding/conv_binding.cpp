@@ -308,6 +308,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("isa", guard(env, [] { return cc::kernels().name; }));
+  cpu.Set("bf16", guard(env, [] { return cc::gemm_bf16(cc::kernels()).native ? "native" : "emulated"; }));
   size_t n = 0;
   const cc::KernelEntry* table = cc::kernel_table(&n);
   Napi::Array isas = Napi::Array::New(env, n), supported = Napi::Array::New(env);

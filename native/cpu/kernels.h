@@ -97,9 +97,11 @@ using UkernelRowsBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* 
 // g.C; channel C reads as zero), columns q0 .. q0+ncols-1, as NR-wide panels [kpb][nr] of pairs.
 using PackBBf16 = void (*)(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_t ncols, int nr,
                            Bf16Pair* dst);
-// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; s1 null: zero high halves. The implicit
+// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; a null source: zero halves. The implicit
 // GEMM's row copies convert through it.
 using PackPairs = void (*)(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n);
+// d[i] = s[i] rounded to bfloat16, as a float, for i < n (the direct algorithm's operands).
+using RoundBf16 = void (*)(float* d, const float* s, int64_t n);
 
 // One ISA's bf16 GEMM. `native`: bfloat16 dot-product instructions (AVX512_BF16's vdpbf16ps); else
 // the same rounding emulated with fp32 FMAs (the same sums up to fp32 rounding, no speed-up). The
@@ -114,6 +116,7 @@ struct GemmBf16 {
   UkernelRowsBf16 ukernel_rows;
   PackBBf16 pack_b;
   PackPairs pack_pairs;
+  RoundBf16 round;
   // The bf16 dot-product peak probe (benchmarks), as KernelSet::peak; null when emulated (the fp32
   // FMA peak is its ceiling).
   float (*peak)(int64_t iters, float seed);

@@ -7,8 +7,9 @@
 //                  boundary and raw 64-bit values (overflow, limits, codes).
 //   otherwise:     a small convolution in any direction (forward, backward-data, backward-weights
 //                  with the bias gradient, a transposed convolution with outputPadding; every
-//                  option, every algorithm of its direction that can run it), run and compared with
-//                  the reference; the same call twice must give bit-identical output.
+//                  option, fp32 or bf16, every algorithm of its direction that can run it), run and
+//                  compared with the reference (bf16: on the rounded inputs); the same call twice must
+//                  give bit-identical output.
 // Any failed check calls __builtin_trap() so libFuzzer records the input as a crash.
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,7 @@
 #include "core/problem.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "cpu/ref/ops.h"
 
 namespace {
 
@@ -142,6 +144,7 @@ void small_conv(Bytes& b) {
   r.weight_layout = flags & 2 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
   r.epilogue.bias = flags & 4;
   r.epilogue.act = flags & 8 ? cc::Activation::Relu : cc::Activation::None;
+  if (flags & 128) r.precision = cc::Precision::BF16;
   // Direction: bits 4-5 (0, 1: forward); bit 6 makes backward-data a transposed convolution.
   const int dir = (flags >> 4) & 3;
   if (dir == 2) r.direction = cc::Direction::BackwardData;
@@ -190,6 +193,15 @@ void small_conv(Bytes& b) {
   const float* b_in = bwd_w ? dy.data() : w.data();
   std::vector<double> ref(s.dst_elems()), ref_db(s.Cout);
   cc::conv2d_reference(s, a_in, b_in, bp, ref.data(), bwd_w && s.epilogue.bias ? ref_db.data() : nullptr);
+  if (s.precision == cc::Precision::BF16) {  // the products' operands rounded; the bias gradient as is
+    auto rounded = [&](const float* v, int64_t n) {
+      std::vector<float> out(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) out[size_t(i)] = cc::from_bf16(cc::to_bf16(v[i]));
+      return out;
+    };
+    const auto ra = rounded(a_in, s.src_elems()), rb = rounded(b_in, bwd_w ? s.y_elems() : s.w_elems());
+    cc::conv2d_reference(s, ra.data(), rb.data(), bp, ref.data());
+  }
   auto call = [&](std::vector<float>& y, std::vector<float>& db) {
     cc::RunArgs a;
     a.src = a_in;

@@ -285,7 +285,9 @@ void random_sweep(uint64_t seed, int cases) {
   const cc::Algorithm* const* list = cc::algorithms(&n);
   for (size_t i = 0; i < n; ++i)
     if (list[i]->direction == cc::Direction::Forward)
-      check(ran[size_t(cc::algorithm_index(list[i]->name))] > cases / 10,
+      // Winograd's entries can run only stride-1 undilated 3x3 / 5x5 layers (a quarter of the sweep is
+      // drawn so, the rest by chance): at least 1 case in 40 for every entry.
+      check(ran[size_t(cc::algorithm_index(list[i]->name))] >= std::max(1, cases / 40),
             std::string("the sweep ran ") + list[i]->name + " on " + std::to_string(ran[size_t(cc::algorithm_index(list[i]->name))]) +
                 " cases");
 }
@@ -817,6 +819,8 @@ void bf16_rounding() {
   for (int64_t i = 0; i < n; ++i) six[size_t(3 * i)] = v[size_t(i)], six[size_t(3 * i + 1)] = odd[size_t(i)];
   g.pack_pairs(d.data(), six.data(), six.data() + 1, 3, n);  // NHWC, 3 channels
   expect(d, v, &odd, "stride 3, pairs");
+  g.pack_pairs(d.data(), nullptr, odd.data(), 1, n);  // a padding row below an input row (OddRows)
+  expect(d, std::vector<float>(size_t(n), 0.0f), &odd, "contiguous, no low half");
   g.pack_pairs(d.data(), wide.data(), nullptr, 2, n);  // an odd last channel, NCHW stride 2
   expect(d, v, nullptr, "stride 2");
 }
@@ -841,6 +845,42 @@ void bf16_sweep(uint64_t seed, int cases) {
     const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
     for (int a : runnable(p))
       for (int threads : {1, 2}) bf16_check(p, x, w, bias, a, threads, "case " + std::to_string(t));
+  }
+}
+
+// The backward directions in bf16, every entry forced, 1 and 2 threads: against the float64 reference
+// of the rounded tensors (dx from dy and w, dw from x and dy); the bias gradient, a sum of dy with no
+// products, stays that of the unrounded dy.
+void bf16_backward_sweep(uint64_t seed, int cases) {
+  Rng r(seed ^ 0x3c6ef372fe94f82bULL);
+  const auto& names = cc::algorithm_names();
+  for (int t = 0; t < cases; ++t) {
+    const cc::ConvProblem base = random_problem(r);
+    const cc::ConvProblem probs[] = {as_bf16(with_direction(base, cc::Direction::BackwardData)),
+                                     as_bf16(with_direction(base, cc::Direction::BackwardWeights)),
+                                     as_bf16(random_transpose(r))};
+    for (const cc::ConvProblem& p : probs) {
+      const Tensors ts(p, r);
+      Tensors rounded = ts;
+      rounded.x = bf16_rounded(ts.x);
+      rounded.w = bf16_rounded(ts.w);
+      rounded.dy = bf16_rounded(ts.dy);
+      std::vector<double> ref_db;
+      ref_dir(p, ts, &ref_db);
+      const auto ref = ref_dir(p, rounded);
+      for (int a : runnable(p))
+        for (int threads : {1, 2}) {
+          std::vector<float> db;
+          const auto out = run_dir(p, ts, threads, a, &db);
+          const double err = rel_error(out, ref);
+          const bool bias_ok = !(p.direction == cc::Direction::BackwardWeights && p.epilogue.bias) ||
+                               rel_error(db, ref_db) <= 1e-5;
+          check(err <= kBf16SumBound && bias_ok, std::string(kernel_name()) + " bf16 " + names[size_t(a)] + " case " +
+                                                     std::to_string(t) + " threads " + std::to_string(threads) + " " +
+                                                     cc::describe(p) + ": vs rounded inputs " + std::to_string(err) +
+                                                     (bias_ok ? "" : "; bias gradient"));
+        }
+    }
   }
 }
 
@@ -872,10 +912,38 @@ void bf16_tile_remainders(uint64_t seed) {
     }
 }
 
+// The direct algorithm rounds a task's input rows into its thread's buffer: an input larger than the
+// buffer's cap (4 MB: 40 channels of 160 x 170) is split into more row blocks, at 1 and 2 threads.
+void bf16_direct_blocks(uint64_t seed) {
+  Rng r(seed ^ 0x632be59bd9b4e019ULL);
+  const cc::ConvProblem p = as_bf16(problem(1, 40, 160, 170, 2, 3, 3, [](cc::ConvRequest& q) {
+    q.pad_mode = cc::PadMode::SameUpper;
+    q.epilogue.bias = true;
+  }));
+  const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+  for (int threads : {1, 2}) bf16_check(p, x, w, bias, cc::algorithm_index("direct"), threads, "row blocks");
+}
+
 // The packed weights of a bf16 layer are half those of an fp32 one (48 rows: whole panels for every
 // register block here; 64 channels: whole pairs), and a prepared layer holds them after its first call.
 void bf16_packed_bytes(uint64_t seed) {
   Rng r(seed ^ 0x2127599bf4325c37ULL);
+  {
+    // 3 channels, 7x7 stride 2 (S5): packed_gemm pairs channels (2 pairs x 49 taps); implicit_gemm
+    // pairs the odd third channel's kernel rows (phase rows 0-3 and 0-2: 2 + 2 pairs x 7 columns).
+    const cc::ConvProblem p = as_bf16(problem(1, 3, 30, 30, 8, 7, 7, [](cc::ConvRequest& q) {
+      q.stride[0] = q.stride[1] = 2;
+      q.pad_mode = cc::PadMode::SameUpper;
+    }));
+    cc::PlanOptions o;
+    o.algorithm = cc::algorithm_index("packed_gemm");
+    const size_t channels = cc::plan(p, o).packed_bytes;
+    o.algorithm = cc::algorithm_index("implicit_gemm");
+    const size_t rows = cc::plan(p, o).packed_bytes;
+    check(channels == size_t(8 * 98 * 4) && rows == size_t(8 * 77 * 4),
+          std::string(kernel_name()) + " bf16 pairs of a 3-channel 7x7 stride-2 layer: " + std::to_string(channels / 32) +
+              " (channels) and " + std::to_string(rows / 32) + " (odd channel's rows)");
+  }
   for (int64_t KH : {1, 3}) {
     const cc::ConvProblem p = problem(1, 64, 10, 10, 48, KH, KH);
     cc::PlanOptions o;
@@ -1025,8 +1093,8 @@ int main(int argc, char** argv) {
       continue;
     }
     cc::force_kernels(*table[i].set);
-    std::printf("kernel set %s (bf16 %s)\n", table[i].set->name,
-                cc::gemm_bf16(*table[i].set).native ? "native" : "emulated");
+    std::printf("kernel set %s\n", table[i].set->name);
+    std::printf("  its bf16 GEMM: %s\n", cc::gemm_bf16(*table[i].set).native ? "native" : "emulated");
     if (std::find(fp32_done.begin(), fp32_done.end(), table[i].set->ukernel) == fp32_done.end()) {
       fp32_done.push_back(table[i].set->ukernel);
       lecture_examples();
@@ -1041,9 +1109,11 @@ int main(int argc, char** argv) {
     }
     bf16_rounding();
     bf16_sweep(seed, sweep_cases / 2);
+    bf16_backward_sweep(seed, sweep_cases / 4);
     bf16_tile_remainders(seed);
     prepared_weights(seed, cc::Precision::BF16);
     bf16_packed_bytes(seed);
+    bf16_direct_blocks(seed);
     bf16_accuracy(seed);
   }
   bf16_kernel_agreement(seed);

@@ -188,6 +188,11 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 }
 
 #include "../ref/pack_b.inl"
+
+void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
+void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
+
+#include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 #include "../ref/winograd.inl"
 
@@ -202,11 +207,15 @@ void gather(float* d, const float* s, int64_t inc, int64_t n) {
   for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
 }
 
+// bf16, emulated with fp32 FMAs (ARMv8.6's BFDOT/BFMMLA would be a native GemmBf16: not written,
+// no such CPU here to test on): 8 x 8 tiles, 16 accumulators.
+typedef float F4 __attribute__((vector_size(16)));
+F4 fma4(F4 a, F4 b, F4 c) { return F4(vfmaq_f32(float32x4_t(c), float32x4_t(a), float32x4_t(b))); }
+using Bf16 = EmulatedBf16<8, 2, F4, fma4>;
+
 }  // namespace
 
 extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel_8x12, ukernel_8x12_rows, pack_b, direct_row,
-                                direct_row2, gather, peak, kPeakChains * 4 * 2,
-                                nullptr,  // bf16: the generic emulation (baseline AdvSIMD code on AArch64)
-                                wino_in, wino_out};
+                                direct_row2, gather, peak, kPeakChains * 4 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc

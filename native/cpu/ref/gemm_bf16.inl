@@ -1,7 +1,8 @@
 // The bf16 GEMM's packing and its emulated micro-kernel, written once and included by each kernel
 // file inside its anonymous namespace (so compiled with that file's ISA flags), after ops.h and ref.h.
-// The includer defines pb_pairs(d, s0, s1, inc, n): PackPairs for one panel segment of n <= NR pairs
-// (pairs_portable from ops.h where it has nothing faster).
+// The includer defines pb_pairs(d, s0, s1, inc, n): PackPairs for one panel segment of n <= NR pairs,
+// and pb_round(d, s, n): RoundBf16 for n <= 1024 floats (pairs_portable and round_portable from ops.h
+// where it has nothing faster).
 
 #include "pack_panels.inl"
 
@@ -32,8 +33,12 @@ void pack_b_bf16(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_
 void pack_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n) {
   for (int64_t i = 0; i < n; i += 1024) {
     const int64_t len = imin(1024, n - i);
-    pb_pairs(d + i, s0 + i * inc, s1 ? s1 + i * inc : nullptr, inc, int(len));
+    pb_pairs(d + i, s0 ? s0 + i * inc : nullptr, s1 ? s1 + i * inc : nullptr, inc, int(len));
   }
+}
+
+void round_bf16(float* d, const float* s, int64_t n) {
+  for (int64_t i = 0; i < n; i += 1024) pb_round(d + i, s + i, int(imin(1024, n - i)));
 }
 
 // The emulated micro-kernel, MR x (NV * lanes of VF): each pair is widened to two fp32 values
@@ -88,5 +93,5 @@ struct EmulatedBf16 {
     ukernel_bf16_emulated<MR, NV, VF, VU, true>(kp, a, b, offs, c, rs, 1, m, n, bias, flags, F{});
   }
   static constexpr GemmBf16 gemm = {false, MR, NV * int(sizeof(VF) / sizeof(float)), 128, 480, ukernel, ukernel_rows,
-                                    pack_b_bf16, pack_pairs, nullptr, 0};
+                                    pack_b_bf16, pack_pairs, round_bf16, nullptr, 0};
 };

@@ -31,9 +31,16 @@ static inline float from_bf16(uint32_t h) {
   return f;
 }
 
-// d[i] = (bf16(s0[i*inc]) | bf16(s1[i*inc]) << 16) for i < n; s1 null: zero high halves.
+// d[i] = s[i] rounded to bfloat16, for i < n.
+static inline void round_portable(float* d, const float* s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = from_bf16(to_bf16(s[i]));
+}
+
+// d[i] = (bf16(s0[i*inc]) | bf16(s1[i*inc]) << 16) for i < n; a null source: zero halves.
 static inline void pairs_portable(uint32_t* d, const float* s0, const float* s1, int64_t inc, int64_t n) {
-  if (!s1) {
+  if (!s0) {
+    for (int64_t i = 0; i < n; ++i) d[i] = s1 ? to_bf16(s1[i * inc]) << 16 : 0;
+  } else if (!s1) {
     for (int64_t i = 0; i < n; ++i) d[i] = to_bf16(s0[i * inc]);
   } else if (inc == 1) {
     for (int64_t i = 0; i < n; ++i) d[i] = to_bf16(s0[i]) | to_bf16(s1[i]) << 16;

@@ -69,9 +69,11 @@ __attribute__((always_inline)) inline __mmask16 first(int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1);
 }
 
-// The even lanes of s[0 .. 2*cnt - 1], loads masked to the floats used.
-__attribute__((always_inline)) inline __m512 even_lanes(const float* s, int cnt) {
+// The even lanes of s[0 .. 2*cnt - 1]; `more`: s[2*cnt] exists too, so plain loads of 32 floats stay
+// inside (masked loads from memory are slower), else loads masked to the floats used.
+__attribute__((always_inline)) inline __m512 even_lanes(const float* s, int cnt, bool more) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  if (cnt == 16 && more) return _mm512_permutex2var_ps(_mm512_loadu_ps(s), even, _mm512_loadu_ps(s + 16));
   const int used = 2 * cnt - 1;
   const __mmask16 ma = first(used), mb = used > 16 ? first(used - 16) : __mmask16(0);
   return _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ma, s), even, _mm512_maskz_loadu_ps(mb, s + 16));
@@ -79,25 +81,30 @@ __attribute__((always_inline)) inline __m512 even_lanes(const float* s, int cnt)
 
 // PackPairs for one segment (pack_b's panel runs, the implicit GEMM's row copies): contiguous rows
 // (NCHW stride 1), stride 2 (NCHW stride 2), and adjacent channels (NHWC: s1 = s0 + 1, a 64-bit
-// gather per pair); anything else portably.
+// gather per pair); anything else portably. A null source gives zero halves.
 void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) {
   if (inc == 1 || inc == 2) {
     for (int i = 0; i < n; i += 16) {
       const int cnt = int(imin(16, n - i));
       const __mmask16 m = first(cnt);
-      __m512 lo, hi = _mm512_setzero_ps();
+      // Plain loads and stores for whole vectors (masked ones are slower from and to memory: see
+      // avx512_tile.inl).
+      auto load = [&](const float* s) { return cnt == 16 ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps(m, s); };
+      __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
       if (inc == 1) {
-        lo = _mm512_maskz_loadu_ps(m, s0 + i);
-        if (s1) hi = _mm512_maskz_loadu_ps(m, s1 + i);
+        if (s0) lo = load(s0 + i);
+        if (s1) hi = load(s1 + i);
       } else {
-        lo = even_lanes(s0 + 2 * i, cnt);
-        if (s1) hi = even_lanes(s1 + 2 * i, cnt);
+        if (s0) lo = even_lanes(s0 + 2 * i, cnt, i + 16 < n);
+        if (s1) hi = even_lanes(s1 + 2 * i, cnt, i + 16 < n);
       }
-      _mm512_mask_storeu_epi32(d + i, m, interleave_pairs(lo, hi));
+      const __m512i v = interleave_pairs(lo, hi);
+      if (cnt == 16) _mm512_storeu_si512(d + i, v);
+      else _mm512_mask_storeu_epi32(d + i, m, v);
     }
     return;
   }
-  if (s1 == s0 + 1 && inc > 0 && inc <= (int64_t(1) << 26)) {  // 16 * inc must fit int32 indices
+  if (s0 && s1 == s0 + 1 && inc > 0 && inc <= (int64_t(1) << 26)) {  // 16 * inc must fit int32 indices
     const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(int(inc)));
     for (int i = 0; i < n; i += 16) {
       const int cnt = int(imin(16, n - i));
@@ -113,6 +120,18 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
     return;
   }
   pairs_portable(d, s0, s1, inc, n);
+}
+
+// RoundBf16 for n <= 1024 floats: vcvtneps2bf16, then each bfloat16 back to the top half of a float.
+void pb_round(float* d, const float* s, int n) {
+  for (int i = 0; i < n; i += 16) {
+    const int cnt = int(imin(16, n - i));
+    const __mmask16 m = first(cnt);
+    const __m512 v = cnt == 16 ? _mm512_loadu_ps(s + i) : _mm512_maskz_loadu_ps(m, s + i);
+    const __m512i r = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16);
+    if (cnt == 16) _mm512_storeu_si512(d + i, r);
+    else _mm512_mask_storeu_epi32(d + i, m, r);
+  }
 }
 
 #include "../ref/gemm_bf16.inl"
@@ -136,7 +155,7 @@ float peak(int64_t iters, float seed) {
 
 }  // namespace
 
-extern const GemmBf16 kAvx512Bf16Gemm = {true,       MR,          NR,   256,  480, ukernel, ukernel_rows,
-                                         pack_b_bf16, pack_pairs, peak, kPeakChains * 16 * 4};
+extern const GemmBf16 kAvx512Bf16Gemm = {true,       MR,          NR,   512,  480, ukernel, ukernel_rows,
+                                         pack_b_bf16, pack_pairs, round_bf16, peak, kPeakChains * 16 * 4};
 
 }  // namespace cc
