@@ -216,12 +216,18 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
   const cc::Tensor dst_t = p.direction == cc::Direction::Forward        ? cc::Tensor::Y
                            : p.direction == cc::Direction::BackwardData ? cc::Tensor::X
                                                                          : cc::Tensor::W;
+  // A device tensor: the right element count, NCHW (what the kernels read).
+  auto device_arg = [&](Napi::Value v, const char* name, int64_t expected) {
+    const size_t n = device_ref(env, v, name).count;
+    if (n != size_t(expected))
+      range_error(env, cc::codes::kInvalidShape, std::string("the ") + name + " DeviceTensor has " + std::to_string(n) +
+                                                     " elements, expected " + std::to_string(expected));
+    if (p.layout != cc::Layout::NCHW)
+      range_error(env, cc::codes::kInvalidOption, "DeviceTensors are NCHW: options.layout must be 'NCHW'");
+    return v;
+  };
   if (c.device == Device::Cuda && is_device_handle(src)) {
-    const size_t n = device_ref(env, src, "input").count;
-    if (n != size_t(p.src_elems()))
-      range_error(env, cc::codes::kInvalidShape, "the input DeviceTensor has " + std::to_string(n) +
-                                                     " elements, expected " + std::to_string(p.src_elems()));
-    a.src_device = src;
+    a.src_device = device_arg(src, grad && !bwd_w ? "gradOutput" : "input", p.src_elems());
   } else {
     a.src = float_array(env, src, src_name);
     check_length(a.src, p.src_elems(), src_name, cc::codes::kInvalidShape,
@@ -255,16 +261,22 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
                           " but options.bias is " + (a.bias.present() ? "a Float32Array" : type_name(bias)));
   } else {
     if (!bias.IsNull() && !bias.IsUndefined()) type_error(env, "bias must be null for backward-weights");
-    a.src2 = float_array(env, src2, "gradOutput.data");
-    check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
-                 [&] { return "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank); });
+    if (!a.src_device.IsEmpty()) {  // both activations on the device, or both on the host
+      if (!is_device_handle(src2))
+        type_error(env, "gradOutput must be a device handle when the input is one, got " + type_name(src2));
+      a.src2_device = device_arg(src2, "gradOutput", p.y_elems());
+    } else {
+      a.src2 = float_array(env, src2, "gradOutput.data");
+      check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
+                   [&] { return "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank); });
+    }
   }
   if (!bwd_w && !src2.IsNull() && !src2.IsUndefined())
     type_error(env, "the second input is for backward-weights only, got " + type_name(src2));
 
   // Outputs: required by a sync host call; an async call only checks them (it makes its own and the
   // caller copies them over when it completes).
-  const bool device_out = !a.src_device.IsEmpty();
+  const bool device_out = !a.src_device.IsEmpty() && !bwd_w;  // backward-weights writes host outputs
   const bool want_dst = !(bwd_w && c.skip_weights), want_dst2 = bwd_w && p.epilogue.bias;
   if (device_out) {
     if (!dst.IsNull() && !dst.IsUndefined())

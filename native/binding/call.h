@@ -77,7 +77,8 @@ struct Planned {
 // The arrays of one run, checked against its plan.
 struct Arrays {
   FloatView src, src2, w, bias, dst, dst2;
-  Napi::Value src_device;  // a device handle input (Device::Cuda), else empty
+  // Device handle inputs (Device::Cuda, NCHW), else empty: src, and backward-weights' src2 (dy).
+  Napi::Value src_device, src2_device;
 };
 
 // The descriptor argument: a Float64Array of at least kDescLen elements.

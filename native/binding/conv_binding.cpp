@@ -133,9 +133,7 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-// layer: a prepared layer's weights, or null.
-void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
-             const float* bias, float* dst, float* dst2, void* workspace) {
+cc::RunArgs run_args(const float* src, const float* src2, const float* w, const float* bias, float* dst, float* dst2) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
@@ -143,8 +141,20 @@ void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* sr
   a.bias = bias;
   a.dst = dst;
   a.dst2 = dst2;
+  return a;
+}
+
+// layer: a prepared layer's weights, or null.
+void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
+             const float* bias, float* dst, float* dst2, void* workspace) {
+  const cc::RunArgs a = run_args(src, src2, w, bias, dst, dst2);
   if (layer) cc::run_prepared(c.plan, *layer, a, workspace);
   else cc::run(c.plan, a, workspace);
+}
+
+// A device handle's buffer, or an empty reference for an empty value.
+DeviceRef device_of(Napi::Env env, Napi::Value v, const char* name) {
+  return v.IsEmpty() ? DeviceRef{} : device_ref(env, v, name);
 }
 
 // (desc, src, w | layer, bias, dst, src2, dst2) -> undefined, or a device handle for a device input.
@@ -156,8 +166,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   const Planned& c = plan_call(env, d, state);
   const Arrays a = check_arrays(env, c, info, 1, state != nullptr, false);
   if (c.device == Device::Cuda) {
-    DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, a.src.data, x_dev, a.w.data, a.bias.data, a.dst.data); });
+    const DeviceRef x = device_of(env, a.src_device, "input"), x2 = device_of(env, a.src2_device, "gradOutput");
+    const cc::RunArgs r = run_args(a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data, a.dst2.data);
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, r, x, x2); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
@@ -202,11 +213,12 @@ class RunJob {
     w_ = copy(env, a.w, "the weight copy of an async call");
     bias_ = copy(env, a.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
-    if (!a.src_device.IsEmpty()) x_dev_ = device_ref(env, a.src_device, "input");
+    x_dev_ = device_of(env, a.src_device, "input");
+    x2_dev_ = device_of(env, a.src2_device, "gradOutput");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
-    if (!x_dev_.buf && !(bwd_w && call_.skip_weights)) {
+    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {  // (not a device output)
       dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
       bytes += int64_t(dst_.get_deleter().bytes);
     }
@@ -227,7 +239,8 @@ class RunJob {
 
   void execute() {
     if (call_.device == Device::Cuda) {
-      y_dev_ = run_cuda(call_.problem, src_.get(), x_dev_, w_.get(), bias_.get(), dst_.get());
+      y_dev_ = run_cuda(call_.problem, run_args(src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get()),
+                        x_dev_, x2_dev_);
       return;
     }
     run_cpu(call_, weights_.get(), src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
@@ -261,7 +274,7 @@ class RunJob {
   Planned call_;
   std::shared_ptr<const cc::PreparedWeights> weights_;  // a prepared layer's, or null
   Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
-  DeviceRef x_dev_, y_dev_;
+  DeviceRef x_dev_, x2_dev_, y_dev_;
   Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
   Reported reported_;
 };

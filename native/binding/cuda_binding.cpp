@@ -54,6 +54,15 @@ Napi::Value wrap_device(Napi::Env env, DeviceRef ref) {
 
 namespace {
 
+// backendInfo().cuda.directions: what cuda_computes says, by direction name.
+Napi::Array directions_array(Napi::Env env) {
+  Napi::Array a = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int d = 0; d < cc::kDirections; ++d)
+    if (cuda_computes(cc::Direction(d))) a.Set(n++, cc::direction_name(cc::Direction(d)));
+  return a;
+}
+
 Napi::Value CudaProbed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cc::cuda::probed()); }
 
 // (data: Float32Array) -> handle. Synchronous: the copy is done when it returns.
@@ -101,33 +110,63 @@ Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
 
 void require_cuda() { cc::cuda::require_available(); }
 
-size_t cuda_workspace_bytes(const cc::ConvProblem& p) {
-  return p.direction == cc::Direction::Forward ? cc::cuda::workspace_bytes(p, {}) : 0;
-}
+size_t cuda_workspace_bytes(const cc::ConvProblem& p) { return cc::cuda::workspace_bytes(p); }
 
-DeviceRef run_cuda(const cc::ConvProblem& p, const float* x_host, const DeviceRef& x_dev, const float* w,
-                   const float* bias, float* y_host) {
-  if (!x_dev.buf) {
-    cc::cuda::conv2d_host(p, x_host, w, bias, y_host);
+// The GPU kernels compute every direction (native/cuda).
+bool cuda_computes(cc::Direction) { return true; }
+
+DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev,
+                   const DeviceRef& src2_dev) {
+  if (!src_dev.buf) {
+    cc::cuda::run_host(p, host);
     return {};
   }
-  // Weights arrive from the host each call (OIHW or HWIO); they are small next to activations.
+  const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
+  cc::RunArgs d;
+  d.src = buffer(src_dev)->data();
+  d.src2 = src2_dev.buf ? buffer(src2_dev)->data() : nullptr;
+  // Weights and bias arrive from the host each call (OIHW or HWIO); they are small next to activations.
   std::vector<float> oihw;
-  if (p.weight_layout == cc::WeightLayout::HWIO) {
-    oihw.resize(size_t(p.w_elems()));
-    cc::hwio_to_oihw(w, oihw.data(), p.Cout, p.Cg, p.KH, p.KW);
-    w = oihw.data();
+  std::unique_ptr<Buffer> dw, db;
+  if (!bwd_w) {
+    const float* w = host.w;
+    if (p.weight_layout == cc::WeightLayout::HWIO) {
+      oihw.resize(size_t(p.w_elems()));
+      cc::hwio_to_oihw(w, oihw.data(), p.Cout, p.Cg, p.KH, p.KW);
+      w = oihw.data();
+    }
+    dw.reset(new Buffer(size_t(p.w_elems()) * sizeof(float)));
+    cc::cuda::upload(dw->data(), w, size_t(p.w_elems()));
+    d.w = dw->data();
+    if (host.bias) {
+      db.reset(new Buffer(size_t(p.bias_elems()) * sizeof(float)));
+      cc::cuda::upload(db->data(), host.bias, size_t(p.bias_elems()));
+      d.bias = db->data();
+    }
+    auto out = std::make_shared<Buffer>(size_t(p.dst_elems()) * sizeof(float));
+    d.dst = out->data();
+    cc::cuda::run_device(p, d);
+    return DeviceRef{std::move(out), size_t(p.dst_elems())};
   }
-  Buffer dw(size_t(p.w_elems()) * sizeof(float));
-  cc::cuda::upload(dw.data(), w, size_t(p.w_elems()));
-  std::unique_ptr<Buffer> db;
-  if (bias) {
+  // Backward-weights: the weight gradient and the bias gradient come back to the host, like the weights.
+  if (host.dst) {
+    dw.reset(new Buffer(size_t(p.w_elems()) * sizeof(float)));
+    d.dst = dw->data();
+  }
+  if (host.dst2) {
     db.reset(new Buffer(size_t(p.Cout) * sizeof(float)));
-    cc::cuda::upload(db->data(), bias, size_t(p.Cout));
+    d.dst2 = db->data();
   }
-  auto y = std::make_shared<Buffer>(size_t(p.y_elems()) * sizeof(float));
-  cc::cuda::conv2d_device(p, buffer(x_dev)->data(), dw.data(), db ? db->data() : nullptr, y->data());
-  return DeviceRef{std::move(y), size_t(p.y_elems())};
+  cc::cuda::run_device(p, d);
+  if (db) cc::cuda::download(host.dst2, db->data(), size_t(p.Cout));
+  if (dw && p.weight_layout == cc::WeightLayout::HWIO) {
+    oihw.resize(size_t(p.w_elems()));
+    cc::cuda::download(oihw.data(), dw->data(), oihw.size());
+    cc::oihw_to_hwio(oihw.data(), host.dst, p.Cout, p.Cg, p.KH, p.KW);
+  } else if (dw) {
+    cc::cuda::download(host.dst, dw->data(), size_t(p.w_elems()));
+  }
+  return {};
 }
 
 Napi::Object cuda_status_object(Napi::Env env) {
@@ -145,6 +184,7 @@ Napi::Object cuda_status_object(Napi::Env env) {
     devs.Set(i, d);
   }
   o.Set("devices", devs);
+  o.Set("directions", directions_array(env));
   return o;
 }
 
@@ -164,7 +204,9 @@ void require_cuda() {
   throw cc::Error(cc::ErrorKind::Generic, cc::codes::kNoCuda, std::string("CUDA is not available: ") + kNotBuilt);
 }
 
-DeviceRef run_cuda(const cc::ConvProblem&, const float*, const DeviceRef&, const float*, const float*, float*) {
+bool cuda_computes(cc::Direction) { return false; }
+
+DeviceRef run_cuda(const cc::ConvProblem&, const cc::RunArgs&, const DeviceRef&, const DeviceRef&) {
   throw cc::Error(cc::ErrorKind::Generic, cc::codes::kNoCuda, std::string("CUDA is not available: ") + kNotBuilt);
 }
 
@@ -174,6 +216,7 @@ Napi::Object cuda_status_object(Napi::Env env) {
   o.Set("available", false);
   o.Set("reason", kNotBuilt);
   o.Set("devices", Napi::Array::New(env));
+  o.Set("directions", Napi::Array::New(env));
   return o;
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "../core/plan.h"
 #include "../core/problem.h"
 
 namespace ccjs {
@@ -34,11 +35,18 @@ void require_cuda();
 // Device workspace the GPU path allocates for p, in bytes (0 without CUDA).
 size_t cuda_workspace_bytes(const cc::ConvProblem& p);
 
-// Runs p on the GPU. The input is x_host (host memory, in p.layout) or x_dev (device, NCHW); host
-// input writes y_host, device input returns the new device output. Throws cc::Error
-// (ERR_CHANNELCONV_NO_CUDA without a usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off
-// the main thread for anything large: it waits for the GPU.
-DeviceRef run_cuda(const cc::ConvProblem& p, const float* x_host, const DeviceRef& x_dev, const float* w,
-                   const float* bias, float* y_host);
+// The directions the GPU path computes (backendInfo().cuda.directions): all of them in a build with
+// CUDA, none without.
+bool cuda_computes(cc::Direction d);
+
+// Runs p on the GPU, every direction. Host tensors: `host` as cc::RunArgs documents them, in p's
+// layouts. Device tensors (NCHW): src_dev (x, or dy for backward-data) and, for backward-weights,
+// src2_dev (dy); weights and bias still come from `host`. A device forward or backward-data call
+// returns its output as a new device buffer; backward-weights writes dw and db to host.dst and
+// host.dst2 (either may be null: not computed). Throws cc::Error (ERR_CHANNELCONV_NO_CUDA without a
+// usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off the main thread for anything
+// large: it waits for the GPU.
+DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev,
+                   const DeviceRef& src2_dev);
 
 }  // namespace ccjs
