@@ -44,17 +44,15 @@ function parseArgs(argv) {
   return opts;
 }
 
-// Display colour map for signed responses: 0 is black, positive goes through orange to pale yellow,
-// negative through blue to pale cyan. t is the value divided by the channel's largest |value|.
-// The ramps are close to linear in brightness up to 0.75, so weak responses stay dim.
-const POS = [[0, [0, 0, 0]], [0.75, [235, 115, 20]], [1, [255, 240, 200]]];
-const NEG = [[0, [0, 0, 0]], [0.75, [35, 110, 240]], [1, [200, 235, 255]]];
+// Display colour map for signed responses: 0 is black, +1 (the channel's largest |value|) full orange,
+// -1 full blue, linear in between, so weak responses stay dim and the strongest ones are the colours
+// the legend names (never a pale tint that could pass for the white of the input). t is the value
+// divided by the channel's largest |value|.
+const POS = [255, 140, 20];
+const NEG = [40, 120, 255];
 function diverging(t) {
-  const ramp = t >= 0 ? POS : NEG;
   const a = Math.min(1, Math.abs(t));
-  const i = a <= ramp[1][0] ? 0 : 1;
-  const f = (a - ramp[i][0]) / (ramp[i + 1][0] - ramp[i][0]);
-  return ramp[i][1].map((v, c) => Math.round(v + (ramp[i + 1][1][c] - v) * f));
+  return (t >= 0 ? POS : NEG).map((v) => Math.round(v * a));
 }
 
 const to8 = (v) => Math.max(0, Math.min(255, Math.round(v * 255)));
@@ -181,13 +179,15 @@ async function runDemo(opts = {}) {
   const channelsPng = grid(channelPanels, channelPanels.length, pw, ph, []);
 
   const fmt = (v) => (Math.abs(v) < 0.005 ? '0' : v.toFixed(2));
-  // Under each feature panel: the filter's three slices (cropped to their non-zero box, enlarged
-  // to TILE px), the planes that meet the R, G and B channels before the sum.
-  const TILE = 35;
+  // Under each feature panel: the filter's three slices, the planes that meet the R, G and B channels
+  // before the sum, each drawn whole at one pixel per tap (TILE = K): a 1×1 filter is the one centre
+  // pixel of its zero-padded K×K kernel, as its label says.
+  const TILE = K;
   const footH = TILE + 8;
+  const filterTiles = []; // where each filter's R, G, B tiles are drawn: [{ x, y, size }] per filter
   const filterFoot = (f) => (img, x, y) => {
-    const [r0, c0, kh, kw] = support(f);
-    const z = Math.max(1, Math.floor(TILE / Math.max(kh, kw)));
+    const tiles = [];
+    filterTiles.push(tiles);
     let wmax = 0;
     for (const p of f.planes) for (const v of p) wmax = Math.max(wmax, Math.abs(v));
     let cx = x;
@@ -196,10 +196,8 @@ async function runDemo(opts = {}) {
     ['R', 'G', 'B'].forEach((name, i) => {
       drawText(img, name, cx, y + 6 + (TILE - 7) / 2, INK, 1);
       cx += textWidth(name, 1) + 4;
-      fillRect(img, cx, y + 6, TILE, TILE, [0, 0, 0]);
-      const ox = cx + Math.floor((TILE - kw * z) / 2);
-      const oy = y + 6 + Math.floor((TILE - kh * z) / 2);
-      paint(img, ox, oy, kw, kh, z, (sx, sy) => diverging(f.planes[i][(r0 + sy) * K + c0 + sx] / wmax));
+      paint(img, cx, y + 6, K, K, 1, (sx, sy) => diverging(f.planes[i][sy * K + sx] / wmax));
+      tiles.push({ x: cx, y: y + 6, size: K });
       cx += TILE + (i < 2 ? 6 : 0);
       if (i < 2) drawText(img, '+', cx, y + 6 + (TILE - 7) / 2, DIM, 1);
       cx += i < 2 ? 11 : 0;
@@ -225,17 +223,17 @@ async function runDemo(opts = {}) {
       };
     }),
   ];
-  const cols = Math.min(4, featurePanels.length);
+  const cols = Math.min(featurePanels.length <= 8 ? 4 : 3, featurePanels.length);
   // No timing in the picture: it is committed to the repo, and one run's time on a shared CPU says
   // little (features.json has it).
-  const title = `ONE CONV2D CALL: X [1,3,${H},${W}] * K [${weight.shape.join(',')}] -> Y [${out.shape.join(',')}]`;
+  const title = `ONE CONV2D CALL: X[1,3,${H},${W}] * K[${weight.shape.join(',')}] -> Y[${out.shape.join(',')}]`;
   const [co, ci, kh, kw] = weight.shape;
   const header = [
     [title, INK, textWidth(title, 2) <= cols * pw + (cols - 1) * GAP ? 2 : 1],
     [`X: INPUT, K: THE FILTER BANK (${co} FILTERS OF ${ci} SLICES), Y: OUTPUT. ` +
       `COST ${ci}·${co}·${kh}·${kw}·${H}·${W} = ${(cost.macs / 1e9).toPrecision(3)}E9 MULTIPLY-ADDS.`, DIM, 1],
     ['EACH OUTPUT CHANNEL = ONE FILTER: ITS R, G, B SLICES MEET THE R, G, B CHANNELS AND ARE SUMMED; THE OUTPUT CHANNELS ARE STACKED.', DIM, 1],
-    ['COLOURS: ORANGE +, BLUE -, BLACK 0; EACH CHANNEL (AND EACH FILTER) SCALED BY ITS OWN LARGEST |VALUE|', DIM, 1],
+    ['COLOURS: ORANGE +, BLUE -, BLACK 0; EACH CHANNEL (AND EACH FILTER) SCALED BY ITS OWN LARGEST |VALUE|; FILTERS AT 1 PIXEL PER TAP', DIM, 1],
   ];
   const featuresPng = grid(featurePanels, cols, pw, ph, header, footH);
 
@@ -298,7 +296,7 @@ async function runDemo(opts = {}) {
   for (const c of json.channels) log(`  channel ${c.index} ${c.name.padEnd(16)} min ${c.min.toFixed(3).padStart(7)}  max ${c.max.toFixed(3).padStart(7)}`);
   log(`wrote ${paths.channels}, ${paths.features}, ${paths.json}`);
   // Where each panel is, at what scale: lets the test check the pictures pixel by pixel.
-  const layout = { scale: s, channels: channelsPng.rects, features: featuresPng.rects };
+  const layout = { scale: s, channels: channelsPng.rects, features: featuresPng.rects, filterTiles };
   return { paths, json, output: out, image, layout };
 }
 

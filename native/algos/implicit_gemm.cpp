@@ -6,6 +6,7 @@
 // thread copies the phases of the rows its output rows [oh0, oh1) need into its own buffer and the
 // micro-kernel reads B there: nothing is packed (packed_gemm writes Cg*KH*KW floats per output
 // pixel). Grid columns ow >= OW are computed and dropped. Stride 1 has one phase: the padded rows.
+// bf16: the copy converts, and c runs over pairs of channels (a row of Bf16Pairs, common.h).
 // Measurements behind the blocking: docs/PERF.md, "CPU kernels".
 #include <algorithm>
 
@@ -29,21 +30,22 @@ const char* unsupported(const ConvProblem&) { return nullptr; }
 // 1x1 stride-1 unpadded NCHW: the input already is B, and packed_gemm's prefetching copy wins (S4).
 bool preferred(const ConvProblem& p, const KernelSet&) { return !(p.layout == Layout::NCHW && p.is_pointwise()); }
 
+// xl_floats: 4-byte elements (floats or bf16 pairs) of the row copy.
 int64_t per_thread_floats(const RowsPlan& p) { return p.xl_floats + p.ct_floats + 2 * p.a.Kd; }
 
 bool plan(Plan& pl) {
   const ConvProblem& s = pl.problem;
-  const KernelSet& kr = *pl.kernels;
+  const GemmShape kr = gemm_shape(s, *pl.kernels);
   RowsPlan& p = pl.get<RowsPlan>();
-  p.a = a_pack(s, kr);
-  const int64_t M = p.a.M;
+  p.a = a_pack(s, *pl.kernels);
+  const int64_t M = p.a.M, Ce = p.a.Ce;
   const int64_t Wp = s.W + s.pad_l + s.pad_r;
   p.Wq = (Wp + s.stride_w - 1) / s.stride_w;
   p.qh_max = (s.KH - 1) * s.dil_h / s.stride_h;
   const int nr = kr.nr;
   // Even one output row per tile must fit the buffer cap. Checked in floating point first: for huge
   // strides or widths (every factor is < 2^31) the int64 products below would overflow.
-  const double min_floats = double(s.Cg) * double(s.stride_h) * double(s.stride_w) * double(1 + p.qh_max) *
+  const double min_floats = double(Ce) * double(s.stride_h) * double(s.stride_w) * double(1 + p.qh_max) *
                                 double(p.Wq) + double(M) * double(p.Wq + nr) + 2.0 * double(p.a.Kd) +
                                 double(s.KW - 1) * double(s.dil_w) / double(s.stride_w);
   if (min_floats * 4 > double(kBufferCap)) return false;
@@ -55,8 +57,8 @@ bool plan(Plan& pl) {
     const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(s.OH, 2 * kr.nc / p.Wq));
     int64_t best = 0, best_panels = 0;
     for (int64_t r = 1; r <= cap; ++r) {
-      const int64_t bytes = 4 * (s.Cg * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq);
-      if (r > 1 && bytes > kr.tile_bytes) break;
+      const int64_t bytes = 4 * (Ce * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq);
+      if (r > 1 && bytes > pl.kernels->tile_bytes) break;
       const int64_t full = s.OH / r, rest = s.OH % r;
       const int64_t panels = full * ((r * p.Wq + nr - 1) / nr) + (rest ? (rest * p.Wq + nr - 1) / nr : 0);
       if (best == 0 || panels <= best_panels) { best = r; best_panels = panels; }
@@ -83,7 +85,7 @@ bool plan(Plan& pl) {
   p.tasks = images * p.tiles * p.msplit;
   pl.threads = int(std::min<int64_t>(t, p.tasks));
   const int64_t cols = (p.rows * p.Wq + nr - 1) / nr * nr;
-  p.xl_floats = s.Cg * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
+  p.xl_floats = Ce * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
   p.xl_floats += p.xl_floats & 1;
   p.ct_floats = M * cols;
   p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
@@ -92,12 +94,15 @@ bool plan(Plan& pl) {
   return true;
 }
 
-// x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC
-void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+// x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC; G: the element kernels (common.h)
+template <class G>
+void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+  using E = typename G::E;
   const ConvProblem& s = pl.problem;
   const RowsPlan& p = pl.get<RowsPlan>();
-  const KernelSet& kr = *pl.kernels;
-  const int mr = kr.mr, nr = kr.nr;
+  const GemmShape shape = gemm_shape(s, *pl.kernels);
+  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int64_t Ce = p.a.Ce;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc;
   const int64_t per_thread = per_thread_floats(p);
   const int64_t P = s.OH * s.OW;
@@ -107,8 +112,8 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
   float* y = args.dst;
 
   parallel_for(threads, p.tasks, [&](int64_t task, int thread) {
-    float* xl = scratch + per_thread * thread;
-    float* ct = xl + p.xl_floats;
+    E* xl = reinterpret_cast<E*>(scratch + per_thread * thread);
+    float* ct = scratch + per_thread * thread + p.xl_floats;
     int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
     const int64_t mc = task % p.msplit, tt = task / p.msplit;
     const int64_t t = tt % p.tiles, img = tt / p.tiles, g = img % s.groups, n = img / s.groups;
@@ -117,37 +122,37 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
     const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
     const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
     // Input element (c, ih, iw) of this image and group at xg + c*xcs + ih*xhs + iw*xws: NHWC is
-    // transposed to channel rows here, on the copy the thread makes anyway.
+    // transposed to channel rows here, on the copy the thread makes anyway; c runs over element
+    // channels (pairs for bf16, converted here).
     const bool nhwc = s.layout == Layout::NHWC;
     const float* xg = nhwc ? x + n * s.H * s.W * s.Cin + g * s.Cg : x + (n * s.Cin + g * s.Cg) * s.H * s.W;
     const int64_t xcs = nhwc ? 1 : s.H * s.W, xhs = nhwc ? s.W * s.Cin : s.W, xws = nhwc ? s.Cin : 1;
-    for (int64_t c = 0; c < s.Cg; ++c)
+    for (int64_t c = 0; c < Ce; ++c)
       for (int64_t a = 0; a < sh; ++a)
         for (int64_t b = 0; b < sw; ++b)
           for (int64_t i = 0; i < Rq; ++i) {
-            float* d = xl + (((c * sh + a) * sw + b) * Rq + i) * p.Wq;
+            E* d = xl + (((c * sh + a) * sw + b) * Rq + i) * p.Wq;
             const int64_t ih = sh * (oh0 + i) + a - s.pad_t;
             if (ih < 0 || ih >= s.H) {
-              std::fill(d, d + p.Wq, 0.0f);
+              std::fill(d, d + p.Wq, E(0));
               continue;
             }
             // Phase columns j read input column sw*j + b - pad_l when inside [0, W).
-            const float* xr = xg + c * xcs + ih * xhs;
+            const float* xr = xg + kpack * c * xcs + ih * xhs;
             const int64_t j0 = std::min(p.Wq, (s.pad_l - b + sw - 1) / sw);  // first j inside
             const int64_t j1 = std::max(j0, std::min(p.Wq, (s.W + s.pad_l - b + sw - 1) / sw));
-            std::fill(d, d + j0, 0.0f);
-            if (sw * xws == 1) std::copy(xr + j0 + b - s.pad_l, xr + j1 + b - s.pad_l, d + j0);
-            else kr.gather(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, sw * xws, j1 - j0);
-            std::fill(d + j1, d + p.Wq, 0.0f);
+            std::fill(d, d + j0, E(0));
+            kr.row(d + j0, xr + (sw * j0 + b - s.pad_l) * xws, c, xcs, s.Cg, sw * xws, j1 - j0);
+            std::fill(d + j1, d + p.Wq, E(0));
           }
-    std::fill(xl + s.Cg * sh * sw * Rq * p.Wq, xl + p.xl_floats, 0.0f);  // slack read by the last panel
-    for (int64_t c = 0, k = 0; c < s.Cg; ++c)
+    std::fill(xl + Ce * sh * sw * Rq * p.Wq, xl + p.xl_floats, E(0));  // slack read by the last panel
+    for (int64_t c = 0, k = 0; c < Ce; ++c)
       for (int64_t kh = 0; kh < s.KH; ++kh)
         for (int64_t kw = 0; kw < s.KW; ++kw) {
           const int64_t th = kh * s.dil_h, tw = kw * s.dil_w;
           offs[k++] = (((c * sh + th % sh) * sw + tw % sw) * Rq + th / sh) * p.Wq + tw / sw;
         }
-    const float* ag = args.packed + g * Mp * Kd;
+    const E* ag = reinterpret_cast<const E*>(args.packed) + g * Mp * Kd;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
     float* y0 = y + (n * s.Cout + g * M) * P + oh0 * s.OW;  // NCHW: this tile's first output row, channel 0
     // A panel of grid columns [jr, jr + ncb) lying within one output row's valid columns.
@@ -159,7 +164,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
       const int64_t kcb = std::min(kc, Kd - k0);
       const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
       for (int64_t i0 = m_lo; i0 < m_hi; i0 += mr) {
-        const float* a = ag + Mp * k0 + i0 * kcb;
+        const E* a = ag + Mp * k0 + i0 * kcb;
         const int m = int(std::min<int64_t>(mr, M - i0));
         const float* bi = bias ? bias + g * M + i0 : nullptr;
         for (int64_t jr = 0; jr < ncols; jr += nr) {
@@ -197,10 +202,14 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
   });
 }
 
+void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
+  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+}
+
 }  // namespace
 
 extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, unsupported, preferred, plan,
-                                               run, &kGemmAFormat, gemm_a_bytes, gemm_a_prepack};
+                                               run, gemm_a_format, gemm_a_bytes, gemm_a_prepack};
 
 }  // namespace algos
 }  // namespace cc

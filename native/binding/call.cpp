@@ -176,6 +176,8 @@ const Planned& plan_call(Napi::Env env, double* d, const LayerState* layer) {
   } else {
     guard(env, require_cuda);
   }
+  // The bias gradient alone runs no algorithm: no workspace.
+  if (c.skip_weights) c.plan.workspace_bytes = 0;
   if (c.device == Device::Cuda && r.algorithm >= 0) {
     range_error(env, cc::codes::kInvalidOption,
                 std::string("options.algorithm '") + cc::algorithm_names()[size_t(r.algorithm)] +
@@ -261,7 +263,7 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
                           " but options.bias is " + (a.bias.present() ? "a Float32Array" : type_name(bias)));
   } else {
     if (!bias.IsNull() && !bias.IsUndefined()) type_error(env, "bias must be null for backward-weights");
-    if (!a.src_device.IsEmpty()) {  // both activations on the device, or both on the host
+    if (!a.src_device.IsEmpty()) {  // both inputs on the device
       if (!is_device_handle(src2))
         type_error(env, "gradOutput must be a device handle when the input is one, got " + type_name(src2));
       a.src2_device = device_arg(src2, "gradOutput", p.y_elems());

@@ -77,8 +77,8 @@ struct Planned {
 // The arrays of one run, checked against its plan.
 struct Arrays {
   FloatView src, src2, w, bias, dst, dst2;
-  // Device handle inputs (Device::Cuda, NCHW), else empty: src, and backward-weights' src2 (dy).
-  Napi::Value src_device, src2_device;
+  Napi::Value src_device;   // a device handle input (Device::Cuda), else empty
+  Napi::Value src2_device;  // backward-weights' gradOutput as a device handle (with src_device)
 };
 
 // The descriptor argument: a Float64Array of at least kDescLen elements.

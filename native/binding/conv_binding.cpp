@@ -133,13 +133,16 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-cc::RunArgs run_args(const float* src, const float* src2, const float* w, const float* bias, float* dst, float* dst2) {
+// The tensors of a run as cc::run takes them (the weight gradient is not written when only the bias
+// gradient is asked for).
+cc::RunArgs host_args(const Planned& c, const float* src, const float* src2, const float* w, const float* bias,
+                      float* dst, float* dst2) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
   a.w = w;
   a.bias = bias;
-  a.dst = dst;
+  a.dst = c.skip_weights ? nullptr : dst;
   a.dst2 = dst2;
   return a;
 }
@@ -147,14 +150,9 @@ cc::RunArgs run_args(const float* src, const float* src2, const float* w, const 
 // layer: a prepared layer's weights, or null.
 void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
              const float* bias, float* dst, float* dst2, void* workspace) {
-  const cc::RunArgs a = run_args(src, src2, w, bias, dst, dst2);
+  const cc::RunArgs a = host_args(c, src, src2, w, bias, dst, dst2);
   if (layer) cc::run_prepared(c.plan, *layer, a, workspace);
   else cc::run(c.plan, a, workspace);
-}
-
-// A device handle's buffer, or an empty reference for an empty value.
-DeviceRef device_of(Napi::Env env, Napi::Value v, const char* name) {
-  return v.IsEmpty() ? DeviceRef{} : device_ref(env, v, name);
 }
 
 // (desc, src, w | layer, bias, dst, src2, dst2) -> undefined, or a device handle for a device input.
@@ -166,9 +164,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   const Planned& c = plan_call(env, d, state);
   const Arrays a = check_arrays(env, c, info, 1, state != nullptr, false);
   if (c.device == Device::Cuda) {
-    const DeviceRef x = device_of(env, a.src_device, "input"), x2 = device_of(env, a.src2_device, "gradOutput");
-    const cc::RunArgs r = run_args(a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data, a.dst2.data);
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, r, x, x2); });
+    const DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
+    const DeviceRef x2_dev = a.src2_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src2_device, "gradOutput");
+    const cc::RunArgs h = host_args(c, a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data, a.dst2.data);
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, h, x_dev, x2_dev); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
@@ -213,12 +212,12 @@ class RunJob {
     w_ = copy(env, a.w, "the weight copy of an async call");
     bias_ = copy(env, a.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
-    x_dev_ = device_of(env, a.src_device, "input");
-    x2_dev_ = device_of(env, a.src2_device, "gradOutput");
+    if (!a.src_device.IsEmpty()) x_dev_ = device_ref(env, a.src_device, "input");
+    if (!a.src2_device.IsEmpty()) x2_dev_ = device_ref(env, a.src2_device, "gradOutput");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
-    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {  // (not a device output)
+    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {  // backward-weights: host outputs
       dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
       bytes += int64_t(dst_.get_deleter().bytes);
     }
@@ -239,7 +238,7 @@ class RunJob {
 
   void execute() {
     if (call_.device == Device::Cuda) {
-      y_dev_ = run_cuda(call_.problem, run_args(src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get()),
+      y_dev_ = run_cuda(call_.problem, host_args(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get()),
                         x_dev_, x2_dev_);
       return;
     }

@@ -35,16 +35,15 @@ void require_cuda();
 // Device workspace the GPU path allocates for p, in bytes (0 without CUDA).
 size_t cuda_workspace_bytes(const cc::ConvProblem& p);
 
-// The directions the GPU path computes (backendInfo().cuda.directions): all of them in a build with
+// The directions the GPU path computes (backendInfo().cuda.directions): every one in a build with
 // CUDA, none without.
 bool cuda_computes(cc::Direction d);
 
-// Runs p on the GPU, every direction. Host tensors: `host` as cc::RunArgs documents them, in p's
-// layouts. Device tensors (NCHW): src_dev (x, or dy for backward-data) and, for backward-weights,
-// src2_dev (dy); weights and bias still come from `host`. A device forward or backward-data call
-// returns its output as a new device buffer; backward-weights writes dw and db to host.dst and
-// host.dst2 (either may be null: not computed). Throws cc::Error (ERR_CHANNELCONV_NO_CUDA without a
-// usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off the main thread for anything
+// Runs p on the GPU with the tensors of cc::run (`host`: host memory, p's layouts). A device input
+// (NCHW) replaces host.src (src_dev) and, for backward-weights, host.src2 (src2_dev). Forward and
+// backward-data with a device input return their output as a new device buffer (host.dst unused);
+// every other call writes host.dst (and host.dst2). Throws cc::Error (ERR_CHANNELCONV_NO_CUDA without
+// a usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off the main thread for anything
 // large: it waits for the GPU.
 DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev,
                    const DeviceRef& src2_dev);

@@ -32,7 +32,7 @@ Layout3 workspace_layout(const Plan& pl) {
   const bool bwd_w = p.direction == Direction::BackwardWeights;
   Layout3 l;
   if (hwio && !bwd_w && !pl.prepacked) l.w_oihw = aligned(size_t(p.w_elems()) * 4);
-  if (pl.algorithm->pack_format && !pl.prepacked) l.packed = aligned(pl.packed_bytes);
+  if (pl.pack_format && !pl.prepacked) l.packed = aligned(pl.packed_bytes);
   if (hwio && bwd_w) l.dw_oihw = aligned(size_t(p.w_elems()) * 4);
   l.scratch = aligned(pl.scratch_bytes);
   return l;
@@ -46,7 +46,8 @@ bool try_plan(const Algorithm* a, Plan& pl, int threads) {
   std::memset(pl.blocking, 0, sizeof pl.blocking);
   if (!a->plan(pl)) return false;
   pl.threads = std::max(1, pl.threads);
-  pl.packed_bytes = a->pack_format ? a->packed_bytes(pl) : 0;
+  pl.pack_format = a->pack_format ? a->pack_format(pl.problem) : nullptr;
+  pl.packed_bytes = pl.pack_format ? a->packed_bytes(pl) : 0;
   pl.workspace_bytes = workspace_layout(pl).total();
   return true;
 }
@@ -65,6 +66,27 @@ std::string runnable_names(const Plan& base, int threads) {
 }
 
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const class PreparedWeights* pw);
+
+// Backward-weights' bias gradient, whatever the algorithm: db[k] = sum of dy[:, k, :, :], each
+// channel summed in float64 in one fixed order (the same bits for any thread count). NHWC sums
+// blocks of 16 channels at a time so each cache line of dy is read once.
+void bias_gradient(const ConvProblem& p, const float* dy, float* db, int threads) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t cb = nhwc ? 16 : 1, pix = p.OH * p.OW, blocks = (p.Cout + cb - 1) / cb;
+  if (p.y_elems() < (int64_t(1) << 16)) threads = 1;
+  parallel_for(threads, blocks, [&](int64_t blk, int) {
+    const int64_t k0 = blk * cb, k1 = std::min(p.Cout, k0 + cb);
+    double acc[16] = {};
+    if (nhwc) {
+      for (int64_t i = 0; i < p.N * pix; ++i)
+        for (int64_t k = k0; k < k1; ++k) acc[k - k0] += double(dy[i * p.Cout + k]);
+    } else {
+      for (int64_t n = 0; n < p.N; ++n)
+        for (int64_t q = 0; q < pix; ++q) acc[0] += double(dy[(n * p.Cout + k0) * pix + q]);
+    }
+    for (int64_t k = k0; k < k1; ++k) db[k] = float(acc[k - k0]);
+  });
+}
 
 }  // namespace
 
@@ -117,6 +139,12 @@ namespace {
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const PreparedWeights* pw) {
   const ConvProblem& p = pl.problem;
   const Algorithm& algo = *pl.algorithm;
+  const bool bias_alone = p.direction == Direction::BackwardWeights && !args.dst;
+  std::optional<ThreadLease> lease;
+  if (pl.threads > 1) lease.emplace(pl.threads);
+  const int threads = lease ? lease->count() : 1;
+  if (p.direction == Direction::BackwardWeights && args.dst2) bias_gradient(p, args.src2, args.dst2, threads);
+  if (bias_alone) return;  // no workspace needed (the binding passes none)
   const Layout3 l = workspace_layout(pl);
   char* ws = static_cast<char*>(workspace);
   float* w_oihw = l.w_oihw ? reinterpret_cast<float*>(ws) : nullptr;
@@ -124,15 +152,11 @@ void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const Prepar
   float* dw_oihw = l.dw_oihw ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed) : nullptr;
   float* scratch = l.scratch ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed + l.dw_oihw) : nullptr;
 
-  std::optional<ThreadLease> lease;
-  if (pl.threads > 1) lease.emplace(pl.threads);
-  const int threads = lease ? lease->count() : 1;
-
   RunArgs a = args;
   if (pw) {
     a.w = pw->weights();
     a.bias = p.epilogue.bias && p.direction != Direction::BackwardWeights ? pw->bias() : nullptr;
-    a.packed = algo.pack_format ? pw->packed(pl) : nullptr;
+    a.packed = pl.pack_format ? pw->packed(pl) : nullptr;
   } else {
     if (w_oihw) {
       hwio_to_oihw(args.w, w_oihw, p.Cout, p.Cg, p.KH, p.KW);
@@ -190,14 +214,14 @@ PreparedWeights::PreparedWeights(const ConvProblem& p, const float* w, const flo
 
 const float* PreparedWeights::packed(const Plan& pl) const {
   const Algorithm& a = *pl.algorithm;
-  if (!a.pack_format) return nullptr;
+  if (!pl.pack_format) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   for (const Packed& k : packed_)
-    if (k.format == a.pack_format && k.kernels == pl.kernels) return k.data.get();
+    if (k.format == pl.pack_format && k.kernels == pl.kernels) return k.data.get();
   // Packed on first use, for this format and kernel set (a prepared layer whose inputs all take the
   // direct kernel never packs). The packing of a plan does not depend on the input size.
   const size_t bytes = pl.packed_bytes;
-  Packed k{a.pack_format, pl.kernels, alloc_floats(int64_t(bytes / 4), "the packed weights"), bytes};
+  Packed k{pl.pack_format, pl.kernels, alloc_floats(int64_t(bytes / 4), "the packed weights"), bytes};
   a.prepack(pl, w_.get(), k.data.get(), 1);
   packed_.push_back(std::move(k));
   return packed_.back().data.get();

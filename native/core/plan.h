@@ -28,6 +28,7 @@ struct Plan {
   int threads = 1;                     // what run() asks the thread budget for
   bool prepacked = false;
   size_t workspace_bytes = 0;  // scratch run() needs, 64-byte aligned, owned by the caller
+  const void* pack_format = nullptr;  // the algorithm's packed weight layout for this problem, or null
   size_t packed_bytes = 0;     // of this algorithm's prepacked weights (0: it packs nothing)
   size_t scratch_bytes = 0;    // the algorithm's own part of the workspace (set by Algorithm::plan)
   // The algorithm's own blocking (trivially copyable; see get()).
@@ -53,6 +54,7 @@ Plan plan(const ConvProblem& p, const PlanOptions& opt = {});
 //   forward:          src = x,  w,        bias [Cout] (epilogue), dst = y
 //   backward-data:    src = dy, w,        bias [Cin]  (epilogue), dst = dx
 //   backward-weights: src = x,  src2 = dy,                         dst = dw, dst2 = dbias [Cout] or null
+//                     (dst null: the bias gradient alone)
 // `packed` (instead of w): weights packed by prepack() for this plan's algorithm and kernel set.
 // dst must not overlap the inputs; it is fully overwritten.
 struct RunArgs {

@@ -26,9 +26,10 @@ struct Algorithm {
   // the prepacked weights when pack_format is set; backward-weights writes dw in OIHW. scratch:
   // pl.scratch_bytes, 64-byte aligned.
   void (*run)(const Plan& pl, const RunArgs& args, float* scratch, int threads);
-  // Weights packed once for many runs: identifies the packed layout (entries sharing it share the
-  // pointer), its size and the packer, which reads OIHW weights. Null: this algorithm reads OIHW.
-  const void* pack_format;
+  // Weights packed once for many runs: identifies the packed layout p's run reads (entries sharing a
+  // layout return the same pointer; it may differ by precision), its size and the packer, which reads
+  // OIHW weights. Null: this algorithm reads OIHW.
+  const void* (*pack_format)(const ConvProblem& p);
   size_t (*packed_bytes)(const Plan& pl);
   void (*prepack)(const Plan& pl, const float* w_oihw, float* dst, int threads);
 };

@@ -17,8 +17,12 @@
 namespace cc {
 
 extern const KernelSet kGeneric;
+extern const GemmBf16 kGenericBf16;
 #if defined(__x86_64__) || defined(__i386__)
 extern const KernelSet kAvx512, kAvx2;
+#ifdef CC_HAVE_AVX512BF16
+extern const KernelSet kAvx512Bf16;
+#endif
 #endif
 #if defined(__aarch64__)
 extern const KernelSet kNeon;
@@ -33,6 +37,9 @@ bool has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
 }
+#ifdef CC_HAVE_AVX512BF16
+bool has_avx512bf16() { return has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+#endif
 bool has_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -50,8 +57,12 @@ bool has_neon() {
 #endif
 bool always() { return true; }
 
+// An AMX or AVX512-FP16 set would be one more row here, above its fallbacks (see GemmBf16).
 const KernelEntry kTable[] = {
 #if defined(__x86_64__) || defined(__i386__)
+#ifdef CC_HAVE_AVX512BF16
+    {&kAvx512Bf16, has_avx512bf16},
+#endif
     {&kAvx512, has_avx512},
     {&kAvx2, has_avx2},
 #endif
@@ -65,8 +76,8 @@ constexpr size_t kTableSize = sizeof kTable / sizeof kTable[0];
 // The blocking configurations, most specific first (BLIS's config/<arch>): data only. kc, the L2
 // share of a task's working set (from which the packed B width nc follows) and Winograd's preferred
 // tile. Only "zen5" was measured (docs/PERF.md, "Per-core configuration"); the others carry the same
-// blocking scaled to their caches by l2_share, and prefer Winograd's larger tile where FMAs are the
-// scarcer resource (half-width AVX-512, AVX2), which is reasoning, not measurement.
+// blocking scaled to their caches by l2_share; F(4x4) was faster than F(2x2) on Zen 5 (S3), and saves
+// more FMAs, which are scarcer still on the half-width and AVX2 cores (reasoning, not measured).
 bool is_zen5_full(const CpuInfo& c) { return std::strcmp(c.uarch, "zen5") == 0 && c.avx512 == Avx512Width::Full; }
 bool is_avx512_half(const CpuInfo& c) { return c.avx512 == Avx512Width::Half; }
 bool is_intel_avx512(const CpuInfo& c) { return std::strcmp(c.uarch, "intel-avx512") == 0; }
@@ -76,9 +87,9 @@ bool any_cpu(const CpuInfo&) { return true; }
 
 const CpuConfig kConfigs[] = {
     // name           matches          kc   l2 share  Winograd m
-    {"zen5",          is_zen5_full,    256, 0.5,      2},
+    {"zen5",          is_zen5_full,    256, 0.5,      4},
     {"zen4",          is_avx512_half,  256, 0.5,      4},
-    {"intel-avx512",  is_intel_avx512, 256, 0.5,      2},
+    {"intel-avx512",  is_intel_avx512, 256, 0.5,      4},
     {"zen3",          is_zen_avx2,     256, 0.5,      4},
     {"intel-avx2",    is_intel_avx2,   256, 0.5,      4},
     {"default",       any_cpu,         0,   0.5,      4},
@@ -159,6 +170,8 @@ const KernelSet* kernels_named(const char* name) {
     if (std::strcmp(name, e.set->name) == 0) return e.supported() ? e.set : nullptr;
   return nullptr;
 }
+
+const GemmBf16& gemm_bf16(const KernelSet& k) { return k.bf16 ? *k.bf16 : kGenericBf16; }
 
 void force_kernels(const KernelSet& k) {
   selection().kernels = &k;

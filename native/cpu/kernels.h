@@ -44,6 +44,7 @@ struct PackGeom {
   const float* x;
   int64_t cs, hs, ws;
   int64_t H, W, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+  int64_t C;  // channels (bf16 packing: an odd last channel is paired with zeros)
 };
 
 // Rows k0 .. k0+kcb-1 of the im2col matrix [Cg*KH*KW, OH*OW], columns q0 .. q0+ncols-1, packed as
@@ -52,6 +53,72 @@ using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, i
 
 // d[i] = s[i * inc] for i < n (stride-phase copies of the implicit GEMM's input rows).
 using Gather = void (*)(float* d, const float* s, int64_t inc, int64_t n);
+
+// Winograd F(m x m, r x r) transforms (native/algos/winograd.cpp runs them; written once in
+// ref/winograd.inl, compiled per ISA). Supported (m, r): (2, 3), (4, 3), (2, 5); alpha = m + r - 1.
+// A run: `count` (<= 64) tiles of one tile row, consecutive along W.
+struct WinoRun {
+  const float* x;           // input: element (c, ih, iw) at x[c*cs + ih*hs + iw*ws]
+  int64_t cs, hs, ws, H, W;
+  int64_t ih0, iw0;         // the first tile's patch corner (tile i's at iw0 + i*m); may be outside
+  float* y;                 // output: element (k, oh, ow) at y[k*ks + oh*ys + ow*yws]
+  int64_t ks, ys, yws, OH, OW;
+  int64_t oh0, ow0;         // the first tile's output corner
+  int64_t count;
+};
+// V[xi*vs + c*nr + j0 + i] = (BT d_{c,i} B)[xi] for xi < alpha^2, c < C, tile i < count.
+// scratch: wino_scratch_floats(alpha) floats.
+using WinoIn = void (*)(int m, int r, const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_t j0,
+                        float* scratch);
+// For k < K: tile i of output channel k (= y's channel k) from M[xi*ms + k*nr + j0 + i]:
+// act(AT M_{k,i} A + bias[k]) (bias may be null), clipped to OH x OW.
+using WinoOut = void (*)(int m, int r, const float* M, int64_t ms, int nr, int64_t j0, const WinoRun& t, int64_t K,
+                         const float* bias, bool relu, float* scratch);
+inline constexpr int64_t kWinoMaxRun = 64;
+// Scratch of the input transform: one row and alpha rows of M <= 4 phases, (kWinoMaxRun + 32) each.
+inline constexpr int64_t wino_scratch_floats(int64_t alpha) { return (alpha + 1) * 4 * (kWinoMaxRun + 32); }
+
+// ----- bfloat16 GEMM (precision 'bf16') ------------------------------------------------------------
+// Inputs and weights rounded to bfloat16 (round to nearest even; fp32 subnormals become zero, as the
+// AVX512_BF16 conversion makes them), products summed in fp32, C, bias and relu as above. A and B
+// hold K in pairs: a Bf16Pair is two bfloat16 values adjacent in K, the lower k in the low 16 bits:
+// the operand layout of vdpbf16ps (and of AMX's B tiles, VNNI-packed). The GEMM algorithms pair two
+// input channels at one tap (native/algos/common.h): pair kp = (c2*KH + kh)*KW + kw holds channels
+// 2*c2 and 2*c2 + 1, so both halves of a pair come from the same input position.
+using Bf16Pair = uint32_t;
+
+// Ukernel over kp pairs: a[k*MR + i], b[k*NR + j] pairs (zero-padded to full MR / NR).
+using UkernelBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* b, float* c, int64_t rs_c,
+                             int64_t cs_c, int m, int n, const float* bias, int flags);
+// UkernelRows over kp pairs: row k of the B panel is the NR pairs at b + offs[k].
+using UkernelRowsBf16 = void (*)(int64_t kp, const Bf16Pair* a, const Bf16Pair* b, const int64_t* offs, float* c,
+                                 int64_t rs_c, int m, int n, const float* bias, int flags);
+// PackB for pairs: rows kp0 .. kp0+kpb-1 of the paired im2col matrix [ceil(C/2)*KH*KW, OH*OW] (C =
+// g.C; channel C reads as zero), columns q0 .. q0+ncols-1, as NR-wide panels [kpb][nr] of pairs.
+using PackBBf16 = void (*)(const PackGeom& g, int64_t kp0, int64_t kpb, int64_t q0, int64_t ncols, int nr,
+                           Bf16Pair* dst);
+// d[i] = (bf16(s0[i*inc]), bf16(s1[i*inc])) for i < n; s1 null: zero high halves. The implicit
+// GEMM's row copies convert through it.
+using PackPairs = void (*)(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int64_t n);
+
+// One ISA's bf16 GEMM. `native`: bfloat16 dot-product instructions (AVX512_BF16's vdpbf16ps); else
+// the same rounding emulated with fp32 FMAs (the same sums up to fp32 rounding, no speed-up). The
+// place for more: an AMX or AVX512-FP16 kernel is another GemmBf16 (or, for fp16, a sibling struct)
+// in its own ISA file and kernel-set row; none is written, since no CPU here has them to test on.
+struct GemmBf16 {
+  bool native;
+  int mr, nr;  // register block
+  int kc;      // K block, in pairs
+  int nc;      // widest B block, a multiple of nr
+  UkernelBf16 ukernel;
+  UkernelRowsBf16 ukernel_rows;
+  PackBBf16 pack_b;
+  PackPairs pack_pairs;
+  // The bf16 dot-product peak probe (benchmarks), as KernelSet::peak; null when emulated (the fp32
+  // FMA peak is its ceiling).
+  float (*peak)(int64_t iters, float seed);
+  int64_t peak_flops;
+};
 
 struct KernelSet {
   const char* name;  // what CHANNELCONV_ISA and backendInfo().cpu.isa call it
@@ -68,11 +135,17 @@ struct KernelSet {
   // FLOPs each (a multiply-add counts 2); the result only defeats dead-code elimination.
   float (*peak)(int64_t iters, float seed);
   int64_t peak_flops;
+  const GemmBf16* bf16;  // the 'bf16' precision's GEMM; null: the generic set's emulation
+  WinoIn wino_in = nullptr;  // null: this set has no Winograd transforms (the algorithm declines)
+  WinoOut wino_out = nullptr;
   // Set by the CPU configuration (cpu_info.h; defaults for a set used as is): a task's working set
   // in bytes (the implicit GEMM's input rows + C tile), and Winograd's preferred output tile.
   int64_t tile_bytes = int64_t(512) << 10;
   int winograd_m = 4;
 };
+
+// The bf16 GEMM of k (its own, else the generic emulation).
+const GemmBf16& gemm_bf16(const KernelSet& k);
 
 // Every kernel set compiled into this build, best first (the table in kernel_table.cpp), and whether
 // this CPU runs it.

@@ -52,7 +52,12 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 }
 
 #include "pack_b.inl"
+
+void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
+
+#include "gemm_bf16.inl"
 #include "peak.inl"
+#include "winograd.inl"
 
 // Baseline vectors of 4 floats (SSE2 on x86-64, AdvSIMD on AArch64); a multiply and an add where
 // the baseline has no FMA: the ceiling of this set's kernels.
@@ -63,9 +68,18 @@ float peak(int64_t iters, float seed) {
       [](V4 v) { return v[0] + v[1] + v[2] + v[3]; });
 }
 
+// bf16 emulated in 4 x 8 tiles of the same vectors; a multiply and an add (fused where the baseline
+// has FMA, as on AArch64).
+V4 mul_add(V4 a, V4 b, V4 c) { return a * b + c; }
+using Bf16 = EmulatedBf16<4, 2, V4, mul_add>;
+
 }  // namespace
 
+// Also the bf16 GEMM of every kernel set that names none (gemm_bf16()).
+extern const GemmBf16 kGenericBf16 = Bf16::gemm;
+
 extern const KernelSet kGeneric = {"generic", MR,      NR,          256,         480,  ukernel_4x8,  ukernel_4x8_rows,
-                                   pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2};
+                                   pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2,
+                                   &kGenericBf16, wino_in, wino_out};
 
 }  // namespace cc

@@ -110,7 +110,12 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 }
 
 #include "../ref/pack_b.inl"
+
+void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
+
+#include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m256>(
@@ -132,9 +137,15 @@ void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t
   ukernel_6x16_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
 }
 
+// bf16, emulated (AVX2 has no bfloat16 arithmetic): 4 x 16 tiles, 8 accumulators plus the widened
+// B pairs and A pair in 16 ymm registers.
+typedef float F8 __attribute__((vector_size(32)));
+F8 fma8(F8 a, F8 b, F8 c) { return F8(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c))); }
+using Bf16 = EmulatedBf16<4, 2, F8, fma8>;
+
 }  // namespace
 
 extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, ukernel_6x16_rows, pack_b, direct_row,
-                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2};
+                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc

@@ -16,6 +16,8 @@ namespace {
 
 constexpr int MR = 8, NR = 48, NV = NR / 16;
 
+#include "avx512_tile.inl"
+
 // kOffsets: B row k at b + offs[k] (rows read in place, see KernelSet::ukernel_rows); else packed.
 // kRows: rows computed (8, or 4 for a last panel with m <= 4: S1's 100 = 12 x 8 + 4 output channels);
 // the packed A panel keeps its 8-row layout.
@@ -37,37 +39,7 @@ void ukernel_8x48_t(int64_t kc, const float* a, const float* b, const int64_t* o
     a += MR;
     if (!kOffsets) b += NR;
   }
-  if (cs == 1) {  // NCHW output: rows contiguous; masked for a partial tile
-    const __m512 zero = _mm512_setzero_ps();
-    __mmask16 mask[NV];
-    for (int v = 0; v < NV; ++v) {
-      const int left = n - 16 * v;
-      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
-    }
-    for (int i = 0; i < MR; ++i) {
-      if (i >= m) break;
-      float* ci = c + i * rs;
-      const __m512 init = _mm512_set1_ps(bias ? bias[i] : 0.0f);
-      for (int v = 0; v < NV; ++v) {
-        __m512 r = acc[i][v];
-        // Plain loads and stores for full vectors: masked ones to memory not in cache are slower
-        // (docs/PERF.md, "What was tried": AVX-512 masked stores).
-        const bool full = mask[v] == 0xFFFF;
-        if (flags & kUkAccumulate)
-          r = _mm512_add_ps(r, full ? _mm512_loadu_ps(ci + 16 * v) : _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
-        else
-          r = _mm512_add_ps(r, init);
-        if (flags & kUkRelu) r = _mm512_max_ps(r, zero);
-        if (full) _mm512_storeu_ps(ci + 16 * v, r);
-        else _mm512_mask_storeu_ps(ci + 16 * v, mask[v], r);
-      }
-    }
-    return;
-  }
-  alignas(64) float t[MR * NR];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) _mm512_store_ps(t + i * NR + 16 * v, acc[i][v]);
-  ref::store_tile(t, NR, c, rs, cs, m, n, bias, flags);
+  store_acc(acc, c, rs, cs, m, n, bias, flags);
 }
 
 
@@ -233,7 +205,12 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 }
 
 #include "../ref/pack_b.inl"
+
+void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
+
+#include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m512>(
@@ -262,9 +239,25 @@ void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t
   else ukernel_8x48_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
 }
 
+// bf16 emulated with fp32 FMAs (an AVX-512 CPU without AVX512_BF16: Skylake-SP to Ice Lake, or the
+// avx512bf16 set's fallback forced with CHANNELCONV_ISA=avx512): 8 x 32 tiles, 16 accumulators.
+typedef float F16 __attribute__((vector_size(64)));
+F16 fma16(F16 a, F16 b, F16 c) { return F16(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c))); }
+using Bf16 = EmulatedBf16<8, 2, F16, fma16>;
+
 }  // namespace
 
 extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b, direct_row,
-                                  direct_row2, gather, peak, kPeakChains * 16 * 2};
+                                  direct_row2, gather, peak, kPeakChains * 16 * 2, &Bf16::gemm,
+                                  wino_in, wino_out};
+
+#ifdef CC_HAVE_AVX512BF16
+// The same fp32 kernels with AVX512_BF16's bf16 GEMM (avx512bf16.cpp): Cooper Lake, Sapphire Rapids,
+// Zen 4 and later.
+extern const GemmBf16 kAvx512Bf16Gemm;
+extern const KernelSet kAvx512Bf16 = {"avx512bf16", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b,
+                                      direct_row, direct_row2, gather, peak, kPeakChains * 16 * 2, &kAvx512Bf16Gemm,
+                                      wino_in, wino_out};
+#endif
 
 }  // namespace cc
