@@ -237,9 +237,10 @@ describe.skipIf(!haveEmu)('the CUDA binding path on the emulated GPU', () => {
     }
   }
 
-  it('the public API routes relu to the GPU (conv2dSync, conv2d, a DeviceTensor chain)', () => {
-    // A fresh process whose node-gyp-build loads the emulated addon: lib/ then runs unchanged on a
-    // "GPU". Needs dist/ (npm test builds it first).
+  // Runs `body` (the body of an async function of `cc`, the public API over the emulated addon, and
+  // `arg`) in a fresh Node whose node-gyp-build loads the emulated addon: lib/ then runs unchanged on
+  // a "GPU". Returns what the body returns, through JSON. Needs dist/ (npm test builds it first).
+  function publicApi(body: string, arg: unknown): Record<string, number[] | string[]> {
     const code = `
       const Module = require('module');
       const load = Module._load;
@@ -249,23 +250,57 @@ describe.skipIf(!haveEmu)('the CUDA binding path on the emulated GPU', () => {
         return load.call(this, req, ...rest);
       };
       const cc = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
-      const x = JSON.parse(process.argv[1]), w = JSON.parse(process.argv[2]), bias = new Float32Array(JSON.parse(process.argv[3]));
-      const X = { data: new Float32Array(x), shape: [1, 3, 6, 7] }, W = { data: new Float32Array(w), shape: [4, 3, 3, 3] };
-      (async () => {
-        const o = { device: 'cuda', activation: 'relu', padding: 1, bias };
-        const a = cc.conv2dSync(X, W, o);
-        const b = await cc.conv2d(X, W, o);
-        const d = cc.conv2dSync(cc.toDevice(X), W, { activation: 'relu', padding: 1, bias });
-        const c = await d.toHost();
-        console.log(JSON.stringify({ devices: [a.device, b.device], a: Array.from(a.data), b: Array.from(b.data), c: Array.from(c.data) }));
-      })().catch((e) => { console.error(e); process.exit(1); });`;
+      const T = (t) => ({ data: new Float32Array(t.data), shape: t.shape });
+      const arg = JSON.parse(process.argv[1]);
+      (async (cc, arg) => { ${body} })(cc, arg)
+        .then((r) => console.log(JSON.stringify(r, (k, v) => (ArrayBuffer.isView(v) ? Array.from(v) : v))))
+        .catch((e) => { console.error(e); process.exit(1); });`;
+    const json = (v: unknown) => JSON.stringify(v, (k, x) => (ArrayBuffer.isView(x) ? Array.from(x as Float32Array) : x));
+    return JSON.parse(execFileSync(process.execPath, ['-e', code, json(arg)], { encoding: 'utf8' }).trim());
+  }
+
+  it('the public API routes relu to the GPU (conv2dSync, conv2d, a DeviceTensor chain)', () => {
     const x = { data: r.floats(3 * 6 * 7), shape: [1, 3, 6, 7] };
     const w = { data: r.floats(4 * 27), shape: [4, 3, 3, 3] };
     const bias = r.floats(4);
-    const out = JSON.parse(execFileSync(process.execPath, ['-e', code, JSON.stringify(Array.from(x.data)),
-      JSON.stringify(Array.from(w.data)), JSON.stringify(Array.from(bias))], { encoding: 'utf8' }).trim());
+    const out = publicApi(`
+      const X = T(arg.x), W = T(arg.w), bias = new Float32Array(arg.bias);
+      const o = { device: 'cuda', activation: 'relu', padding: 1, bias };
+      const a = cc.conv2dSync(X, W, o);
+      const b = await cc.conv2d(X, W, o);
+      const c = await cc.conv2dSync(cc.toDevice(X), W, { activation: 'relu', padding: 1, bias }).toHost();
+      return { devices: [a.device, b.device], a: a.data, b: b.data, c: c.data };`, { x, w, bias });
     const want = relu(refConv(x, w, { padding: [1, 1, 1, 1], bias }).data);
     expect(out.devices).toEqual(['cuda', 'cuda']);
-    for (const k of ['a', 'b', 'c']) expect(relError(out[k], want)).toBeLessThan(1e-5);
+    for (const k of ['a', 'b', 'c']) expect(relError(out[k] as number[], want)).toBeLessThan(1e-5);
+  });
+
+  it('the public API runs conv2dTranspose and conv2dBackward on the GPU (host and DeviceTensor inputs)', () => {
+    // The same calls on the CPU are the reference (tested against float64 elsewhere).
+    const t = { data: r.floats(2 * 3 * 6 * 5), shape: [2, 3, 6, 5] }, wt = { data: r.floats(3 * 2 * 3 * 3), shape: [3, 2, 3, 3] };
+    const x = { data: r.floats(2 * 3 * 9 * 8), shape: [2, 3, 9, 8] }, w = { data: r.floats(4 * 3 * 3 * 3), shape: [4, 3, 3, 3] };
+    const gy = { data: r.floats(2 * 4 * 5 * 4), shape: [2, 4, 5, 4] };
+    const out = publicApi(`
+      const t = T(arg.t), wt = T(arg.wt), x = T(arg.x), w = T(arg.w), gy = T(arg.gy);
+      const to = { stride: 2, padding: 1, outputPadding: 1, bias: new Float32Array([0.25, -0.5]), activation: 'relu' };
+      const tc = cc.conv2dTransposeSync(t, wt, { ...to, device: 'cpu' });
+      const tg = cc.conv2dTransposeSync(t, wt, { ...to, device: 'cuda' });
+      const ta = await cc.conv2dTranspose(t, wt, { ...to, device: 'cuda' });
+      const td = await cc.conv2dTransposeSync(cc.toDevice(t), wt, to).toHost();
+      const bo = { stride: 2, padding: 1 };
+      const bc = cc.conv2dBackwardSync(x, w, gy, { ...bo, device: 'cpu' });
+      const bg = cc.conv2dBackwardSync(x, w, gy, { ...bo, device: 'cuda' });
+      const bd = await cc.conv2dBackward(cc.toDevice(x), w, cc.toDevice(gy), bo);
+      return {
+        devices: [tg.device, ta.device], tc: tc.data, tg: tg.data, ta: ta.data, td: td.data,
+        dxc: bc.gradInput.data, dwc: bc.gradWeight.data, dbc: bc.gradBias,
+        dxg: bg.gradInput.data, dwg: bg.gradWeight.data, dbg: bg.gradBias,
+        dxd: (await bd.gradInput.toHost()).data, dwd: bd.gradWeight.data, dbd: bd.gradBias,
+      };`, { t, wt, x, w, gy });
+    expect(out.devices).toEqual(['cuda', 'cuda']);
+    expect((out.tc as number[]).filter((v) => v === 0).length).toBeGreaterThan((out.tc as number[]).length / 8);
+    for (const k of ['tg', 'ta', 'td']) expect(relError(out[k] as number[], out.tc as number[])).toBeLessThan(1e-5);
+    for (const [c, ks] of [['dxc', ['dxg', 'dxd']], ['dwc', ['dwg', 'dwd']], ['dbc', ['dbg', 'dbd']]] as const)
+      for (const k of ks) expect(relError(out[k] as number[], out[c] as number[])).toBeLessThan(1e-5);
   });
 });

@@ -1,4 +1,6 @@
-// Per-thread tile loaders for the GEMM kernels (the operands are described in kernels.cuh).
+// Device-side helpers of the kernel files: the per-thread tile loaders of the GEMM kernels (the
+// operands are described in kernels.cuh), their launch grid, and backward-data's walk over the taps
+// that reach one input pixel (col2im, the depthwise kernel).
 // A: ALoader(a, batch, group, M, Kd).load(m, k, v) fetches A[m][k..k+3], zero outside the matrix.
 // B: each thread owns 4 consecutive columns n0..n0+3 of the B tile (fixed for the whole K loop, so
 // their decomposition is done once): BLoader(b, batch, group, n0, N, Kd).load(k, v) fetches them for
@@ -6,6 +8,7 @@
 #pragma once
 #include <cstdint>
 
+#include "common.cuh"
 #include "kernels.cuh"
 
 namespace cc {
