@@ -81,6 +81,7 @@ describe.skipIf(!haveEmu)('the CUDA binding path on the emulated GPU', () => {
     const s = b.cudaStatus();
     expect(s).toMatchObject({ compiled: true, available: true });
     expect(s.devices[0].name).toBe('CPU emulation');
+    expect(s.directions).toEqual(['forward', 'backward_data', 'backward_weights']);
   });
 
   for (const c of cases) {
