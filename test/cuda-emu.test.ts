@@ -10,7 +10,7 @@ import * as path from 'path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Binding, NativeDeviceHandle } from '../binding';
 import { DESC_LEN, dstShapeOf, slot, writeRequest, type Request } from '../lib/desc';
-import { refConv, refConvGrads, relError, rng, seedFromEnv } from './helpers';
+import { refConv, refGrads, relError, rng, seedFromEnv } from './helpers';
 
 const root = path.join(__dirname, '..');
 const addon = path.join(root, 'build', 'cuda-emu', 'channelconv.node');
@@ -177,7 +177,7 @@ describe.skipIf(!haveEmu)('the CUDA binding path on the emulated GPU', () => {
         const d = desc();
         b.plan(d);
         const xShape = dstShapeOf(d); // the forward input's shape, plus the output padding
-        const want = relu(refConvGrads({ data: new Float32Array(size(xShape)), shape: xShape }, { data: w, shape: c.w }, t.data, o)
+        const want = relu(refGrads({ data: new Float32Array(size(xShape)), shape: xShape }, { data: w, shape: c.w }, t.data, o)
           .gradInput.map((v, i) => v + bias[Math.floor(i / (xShape[2] * xShape[3])) % xShape[1]]));
         expect(want.filter((v) => v === 0).length).toBeGreaterThan(want.length / 8);
         const y1 = poisoned(want.length);
@@ -198,7 +198,7 @@ describe.skipIf(!haveEmu)('the CUDA binding path on the emulated GPU', () => {
         const w = { data: r.floats(size(c.w)), shape: c.w };
         const ny = refConv(x, w, o).data.length;
         const dy = r.floats(ny);
-        const ref = refConvGrads(x, w, dy, o);
+        const ref = refGrads(x, w, dy, o);
         const req = (direction: 'backward_data' | 'backward_weights', bias: boolean, skipWeights = false) => writeRequest(new Float64Array(DESC_LEN), {
           op: 'conv', direction, inputShape: c.x, weightShape: c.w, geometry: geometry(c.stride, c.pad, c.groups),
           bias, activation: 'none', precision, device: 'cuda', threads: 0, algorithm: -1, skipWeights,
