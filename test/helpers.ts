@@ -31,46 +31,60 @@ export interface RefOptions {
   weightLayout?: 'OIHW' | 'HWIO';
 }
 
-/** Float64 reference: returns [N, K, OH, OW] (or NHWC) as a Float64Array, plus its shape (4-D). */
-export function refConv(input: Tensor, weight: Tensor, o: RefOptions = {}): { data: Float64Array; shape: number[] } {
+/**
+ * The forward convolution of input and weight shapes under o: its output shape and size, channel(y)
+ * (the output channel of output[y]), and terms(visit), which calls visit(x, w, y) for every product
+ * input[x] * weight[w] summed into output[y] (indexes in the arrays' layouts).
+ */
+function convGeometry(inputShape: readonly number[], weightShape: readonly number[], o: RefOptions) {
   const [sh, sw] = o.stride ?? [1, 1];
   const [dh, dw] = o.dilation ?? [1, 1];
   const [pt, pb, pl, pr] = o.padding ?? [0, 0, 0, 0];
   const groups = o.groups ?? 1;
   const nhwc = o.layout === 'NHWC';
   const hwio = o.weightLayout === 'HWIO';
-  const s4 = input.shape.length === 3 ? [1, ...input.shape] : input.shape;
+  const s4 = inputShape.length === 3 ? [1, ...inputShape] : inputShape;
   const [N, C, H, W] = nhwc ? [s4[0], s4[3], s4[1], s4[2]] : s4;
-  const ws = weight.shape;
+  const ws = weightShape;
   const [K, Cg, KH, KW] = hwio ? [ws[3], ws[2], ws[0], ws[1]] : ws;
   const OH = Math.floor((H + pt + pb - dh * (KH - 1) - 1) / sh) + 1;
   const OW = Math.floor((W + pl + pr - dw * (KW - 1) - 1) / sw) + 1;
-  const x = (n: number, c: number, h: number, w: number) =>
-    input.data[nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w];
-  const wt = (k: number, c: number, h: number, w: number) =>
-    weight.data[hwio ? ((h * KW + w) * Cg + c) * K + k : ((k * Cg + c) * KH + h) * KW + w];
-  const out = new Float64Array(N * K * OH * OW);
+  const xi = (n: number, c: number, h: number, w: number) => (nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
+  const wi = (k: number, c: number, h: number, w: number) => (hwio ? ((h * KW + w) * Cg + c) * K + k : ((k * Cg + c) * KH + h) * KW + w);
   const Kg = K / groups;
-  for (let n = 0; n < N; n++)
-    for (let k = 0; k < K; k++) {
-      const g = Math.floor(k / Kg);
-      for (let oh = 0; oh < OH; oh++)
-        for (let ow = 0; ow < OW; ow++) {
-          let acc = o.bias ? o.bias[k] : 0;
-          for (let c = 0; c < Cg; c++)
-            for (let i = 0; i < KH; i++) {
-              const ih = oh * sh - pt + i * dh;
-              if (ih < 0 || ih >= H) continue;
-              for (let j = 0; j < KW; j++) {
-                const iw = ow * sw - pl + j * dw;
-                if (iw < 0 || iw >= W) continue;
-                acc += x(n, g * Cg + c, ih, iw) * wt(k, c, i, j);
+  const terms = (visit: (x: number, w: number, y: number) => void) => {
+    for (let n = 0; n < N; n++)
+      for (let k = 0; k < K; k++) {
+        const g = Math.floor(k / Kg);
+        for (let oh = 0; oh < OH; oh++)
+          for (let ow = 0; ow < OW; ow++) {
+            const y = nhwc ? ((n * OH + oh) * OW + ow) * K + k : ((n * K + k) * OH + oh) * OW + ow;
+            for (let c = 0; c < Cg; c++)
+              for (let i = 0; i < KH; i++) {
+                const ih = oh * sh - pt + i * dh;
+                if (ih < 0 || ih >= H) continue;
+                for (let j = 0; j < KW; j++) {
+                  const iw = ow * sw - pl + j * dw;
+                  if (iw < 0 || iw >= W) continue;
+                  visit(xi(n, g * Cg + c, ih, iw), wi(k, c, i, j), y);
+                }
               }
-            }
-          out[nhwc ? ((n * OH + oh) * OW + ow) * K + k : ((n * K + k) * OH + oh) * OW + ow] = acc;
-        }
-    }
-  return { data: out, shape: nhwc ? [N, OH, OW, K] : [N, K, OH, OW] };
+          }
+      }
+  };
+  const channel = (y: number) => (nhwc ? y % K : Math.floor(y / (OH * OW)) % K);
+  return { shape: nhwc ? [N, OH, OW, K] : [N, K, OH, OW], size: N * K * OH * OW, K, channel, terms };
+}
+
+/** Float64 reference: returns [N, K, OH, OW] (or NHWC) as a Float64Array, plus its shape (4-D). */
+export function refConv(input: Tensor, weight: Tensor, o: RefOptions = {}): { data: Float64Array; shape: number[] } {
+  const g = convGeometry(input.shape, weight.shape, o);
+  const out = new Float64Array(g.size);
+  if (o.bias) for (let y = 0; y < out.length; y++) out[y] = o.bias[g.channel(y)];
+  g.terms((x, w, y) => {
+    out[y] += input.data[x] * weight.data[w];
+  });
+  return { data: out, shape: g.shape };
 }
 
 /** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity (the benchmarks' own measure). */
@@ -119,47 +133,16 @@ export function samePad(inp: number, k: number, stride: number, dil: number, low
  * element and gy * x to w's.
  */
 export function refGrads(input: Tensor, weight: Tensor, gy: Float32Array, o: RefOptions = {}) {
-  const [sh, sw] = o.stride ?? [1, 1];
-  const [dh, dw] = o.dilation ?? [1, 1];
-  const [pt, pb, pl, pr] = o.padding ?? [0, 0, 0, 0];
-  const groups = o.groups ?? 1;
-  const nhwc = o.layout === 'NHWC';
-  const hwio = o.weightLayout === 'HWIO';
-  const s4 = input.shape.length === 3 ? [1, ...input.shape] : input.shape;
-  const [N, C, H, W] = nhwc ? [s4[0], s4[3], s4[1], s4[2]] : s4;
-  const ws = weight.shape;
-  const [K, Cg, KH, KW] = hwio ? [ws[3], ws[2], ws[0], ws[1]] : ws;
-  const OH = Math.floor((H + pt + pb - dh * (KH - 1) - 1) / sh) + 1;
-  const OW = Math.floor((W + pl + pr - dw * (KW - 1) - 1) / sw) + 1;
-  const xi = (n: number, c: number, h: number, w: number) => (nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
-  const wi = (k: number, c: number, h: number, w: number) => (hwio ? ((h * KW + w) * Cg + c) * K + k : ((k * Cg + c) * KH + h) * KW + w);
-  const yi = (n: number, k: number, h: number, w: number) => (nhwc ? ((n * OH + h) * OW + w) * K + k : ((n * K + k) * OH + h) * OW + w);
+  const g = convGeometry(input.shape, weight.shape, o);
   const gradInput = new Float64Array(input.data.length);
   const gradWeight = new Float64Array(weight.data.length);
-  const gradBias = new Float64Array(K);
-  const Kg = K / groups;
-  for (let n = 0; n < N; n++)
-    for (let k = 0; k < K; k++) {
-      const g = Math.floor(k / Kg);
-      for (let oh = 0; oh < OH; oh++)
-        for (let ow = 0; ow < OW; ow++) {
-          const gv = gy[yi(n, k, oh, ow)];
-          gradBias[k] += gv;
-          for (let c = 0; c < Cg; c++)
-            for (let i = 0; i < KH; i++) {
-              const ih = oh * sh - pt + i * dh;
-              if (ih < 0 || ih >= H) continue;
-              for (let j = 0; j < KW; j++) {
-                const iw = ow * sw - pl + j * dw;
-                if (iw < 0 || iw >= W) continue;
-                const x = xi(n, g * Cg + c, ih, iw), w = wi(k, c, i, j);
-                gradInput[x] += gv * weight.data[w];
-                gradWeight[w] += gv * input.data[x];
-              }
-            }
-        }
-    }
-  return { gradInput, gradWeight, gradBias, outShape: nhwc ? [N, OH, OW, K] : [N, K, OH, OW] };
+  const gradBias = new Float64Array(g.K);
+  for (let y = 0; y < g.size; y++) gradBias[g.channel(y)] += gy[y];
+  g.terms((x, w, y) => {
+    gradInput[x] += gy[y] * weight.data[w];
+    gradWeight[w] += gy[y] * input.data[x];
+  });
+  return { gradInput, gradWeight, gradBias, outShape: g.shape };
 }
 
 export interface RefTransposeOptions {

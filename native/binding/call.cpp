@@ -175,8 +175,6 @@ const Planned& plan_call(Napi::Env env, double* d, const LayerState* layer) {
     c.plan = guard(env, [&] { return cc::plan(c.problem, o); });
   } else {
     guard(env, require_cuda);
-    if (const char* why = cuda_unsupported(c.problem))
-      range_error(env, cc::codes::kInvalidOption, std::string("options.device 'cuda' cannot run this call: ") + why);
   }
   // The bias gradient alone runs no algorithm: no workspace.
   if (c.skip_weights) c.plan.workspace_bytes = 0;
@@ -220,12 +218,18 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
   const cc::Tensor dst_t = p.direction == cc::Direction::Forward        ? cc::Tensor::Y
                            : p.direction == cc::Direction::BackwardData ? cc::Tensor::X
                                                                          : cc::Tensor::W;
+  // A device tensor: the right element count, NCHW (what the kernels read).
+  auto device_arg = [&](Napi::Value v, const char* name, int64_t expected) {
+    const size_t n = device_ref(env, v, name).count;
+    if (n != size_t(expected))
+      range_error(env, cc::codes::kInvalidShape, std::string("the ") + name + " DeviceTensor has " + std::to_string(n) +
+                                                     " elements, expected " + std::to_string(expected));
+    if (p.layout != cc::Layout::NCHW)
+      range_error(env, cc::codes::kInvalidOption, "DeviceTensors are NCHW: options.layout must be 'NCHW'");
+    return v;
+  };
   if (c.device == Device::Cuda && is_device_handle(src)) {
-    const size_t n = device_ref(env, src, "input").count;
-    if (n != size_t(p.src_elems()))
-      range_error(env, cc::codes::kInvalidShape, "the input DeviceTensor has " + std::to_string(n) +
-                                                     " elements, expected " + std::to_string(p.src_elems()));
-    a.src_device = src;
+    a.src_device = device_arg(src, grad && !bwd_w ? "gradOutput" : "input", p.src_elems());
   } else {
     a.src = float_array(env, src, src_name);
     check_length(a.src, p.src_elems(), src_name, cc::codes::kInvalidShape,
@@ -262,11 +266,7 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
     if (!a.src_device.IsEmpty()) {  // both inputs on the device
       if (!is_device_handle(src2))
         type_error(env, "gradOutput must be a device handle when the input is one, got " + type_name(src2));
-      const size_t n = device_ref(env, src2, "gradOutput").count;
-      if (n != size_t(p.y_elems()))
-        range_error(env, cc::codes::kInvalidShape, "the gradOutput DeviceTensor has " + std::to_string(n) +
-                                                       " elements, expected " + std::to_string(p.y_elems()));
-      a.src2_device = src2;
+      a.src2_device = device_arg(src2, "gradOutput", p.y_elems());
     } else {
       a.src2 = float_array(env, src2, "gradOutput.data");
       check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,

@@ -110,48 +110,63 @@ Napi::Value CudaDownload(const Napi::CallbackInfo& info) {
 
 void require_cuda() { cc::cuda::require_available(); }
 
-size_t cuda_workspace_bytes(const cc::ConvProblem& p) {
-  return p.direction == cc::Direction::Forward ? cc::cuda::workspace_bytes(p, {}) : 0;
-}
+size_t cuda_workspace_bytes(const cc::ConvProblem& p) { return cc::cuda::workspace_bytes(p); }
 
-// The GPU kernels compute the forward direction (native/cuda); the backward directions plug in here
-// and in cuda_computes when they land.
-bool cuda_computes(cc::Direction d) { return d == cc::Direction::Forward; }
+// The GPU kernels compute every direction (native/cuda).
+bool cuda_computes(cc::Direction) { return true; }
 
-const char* cuda_unsupported(const cc::ConvProblem& p) {
-  if (cuda_computes(p.direction)) return nullptr;
-  return p.direction == cc::Direction::BackwardData
-             ? "this build's GPU path has no backward-data kernels (conv2dTranspose, the input gradient): use device 'cpu'"
-             : "this build's GPU path has no backward-weights kernels (the weight and bias gradients): use device 'cpu'";
-}
-
-DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev, const DeviceRef& src2_dev) {
-  if (const char* why = cuda_unsupported(p)) throw cc::Error(cc::ErrorKind::Range, cc::codes::kInvalidOption, why);
-  (void)src2_dev;
-  const float* w = host.w;
-  const float* bias = host.bias;
+DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev,
+                   const DeviceRef& src2_dev) {
   if (!src_dev.buf) {
-    cc::cuda::conv2d_host(p, host.src, w, bias, host.dst);
+    cc::cuda::run_host(p, host);
     return {};
   }
-  const DeviceRef& x_dev = src_dev;
-  // Weights arrive from the host each call (OIHW or HWIO); they are small next to activations.
+  const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
+  cc::RunArgs d;
+  d.src = buffer(src_dev)->data();
+  d.src2 = src2_dev.buf ? buffer(src2_dev)->data() : nullptr;
+  // Weights and bias arrive from the host each call (OIHW or HWIO); they are small next to activations.
   std::vector<float> oihw;
-  if (p.weight_layout == cc::WeightLayout::HWIO) {
-    oihw.resize(size_t(p.w_elems()));
-    cc::hwio_to_oihw(w, oihw.data(), p.Cout, p.Cg, p.KH, p.KW);
-    w = oihw.data();
+  std::unique_ptr<Buffer> dw, db;
+  if (!bwd_w) {
+    const float* w = host.w;
+    if (p.weight_layout == cc::WeightLayout::HWIO) {
+      oihw.resize(size_t(p.w_elems()));
+      cc::hwio_to_oihw(w, oihw.data(), p.Cout, p.Cg, p.KH, p.KW);
+      w = oihw.data();
+    }
+    dw.reset(new Buffer(size_t(p.w_elems()) * sizeof(float)));
+    cc::cuda::upload(dw->data(), w, size_t(p.w_elems()));
+    d.w = dw->data();
+    if (host.bias) {
+      db.reset(new Buffer(size_t(p.bias_elems()) * sizeof(float)));
+      cc::cuda::upload(db->data(), host.bias, size_t(p.bias_elems()));
+      d.bias = db->data();
+    }
+    auto out = std::make_shared<Buffer>(size_t(p.dst_elems()) * sizeof(float));
+    d.dst = out->data();
+    cc::cuda::run_device(p, d);
+    return DeviceRef{std::move(out), size_t(p.dst_elems())};
   }
-  Buffer dw(size_t(p.w_elems()) * sizeof(float));
-  cc::cuda::upload(dw.data(), w, size_t(p.w_elems()));
-  std::unique_ptr<Buffer> db;
-  if (bias) {
+  // Backward-weights: the weight gradient and the bias gradient come back to the host, like the weights.
+  if (host.dst) {
+    dw.reset(new Buffer(size_t(p.w_elems()) * sizeof(float)));
+    d.dst = dw->data();
+  }
+  if (host.dst2) {
     db.reset(new Buffer(size_t(p.Cout) * sizeof(float)));
-    cc::cuda::upload(db->data(), bias, size_t(p.Cout));
+    d.dst2 = db->data();
   }
-  auto y = std::make_shared<Buffer>(size_t(p.y_elems()) * sizeof(float));
-  cc::cuda::conv2d_device(p, buffer(x_dev)->data(), dw.data(), db ? db->data() : nullptr, y->data());
-  return DeviceRef{std::move(y), size_t(p.y_elems())};
+  cc::cuda::run_device(p, d);
+  if (db) cc::cuda::download(host.dst2, db->data(), size_t(p.Cout));
+  if (dw && p.weight_layout == cc::WeightLayout::HWIO) {
+    oihw.resize(size_t(p.w_elems()));
+    cc::cuda::download(oihw.data(), dw->data(), oihw.size());
+    cc::oihw_to_hwio(oihw.data(), host.dst, p.Cout, p.Cg, p.KH, p.KW);
+  } else if (dw) {
+    cc::cuda::download(host.dst, dw->data(), size_t(p.w_elems()));
+  }
+  return {};
 }
 
 Napi::Object cuda_status_object(Napi::Env env) {
@@ -190,7 +205,6 @@ void require_cuda() {
 }
 
 bool cuda_computes(cc::Direction) { return false; }
-const char* cuda_unsupported(const cc::ConvProblem&) { return kNotBuilt; }
 
 DeviceRef run_cuda(const cc::ConvProblem&, const cc::RunArgs&, const DeviceRef&, const DeviceRef&) {
   throw cc::Error(cc::ErrorKind::Generic, cc::codes::kNoCuda, std::string("CUDA is not available: ") + kNotBuilt);

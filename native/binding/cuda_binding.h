@@ -35,11 +35,8 @@ void require_cuda();
 // Device workspace the GPU path allocates for p, in bytes (0 without CUDA).
 size_t cuda_workspace_bytes(const cc::ConvProblem& p);
 
-// Why the GPU path cannot compute p (a direction it lacks), or null when it can. plan_call refuses
-// such a call with ERR_CHANNELCONV_INVALID_OPTION before anything runs.
-const char* cuda_unsupported(const cc::ConvProblem& p);
-
-// The directions the GPU path computes (backendInfo().cuda.directions).
+// The directions the GPU path computes (backendInfo().cuda.directions): every one in a build with
+// CUDA, none without.
 bool cuda_computes(cc::Direction d);
 
 // Runs p on the GPU with the tensors of cc::run (`host`: host memory, p's layouts). A device input

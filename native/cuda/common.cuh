@@ -64,5 +64,26 @@ class Stream {
 namespace cc {
 namespace cuda {
 __host__ __device__ inline int64_t ceil_div_d(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Sum of v over the block's 256 threads, always added in the same tree order (the same bits on every
+// run); every thread of the block must call it; the result is returned to all of them.
+__device__ inline double block_sum256(double v) {
+  __shared__ double part[256];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (unsigned w = 128; w > 0; w >>= 1) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  const double r = part[0];
+  __syncthreads();  // part is reused by the next call
+  return r;
+}
+// f rounded to bfloat16 (to nearest, ties to even, as __float2bfloat16; NaN stays NaN), as a float.
+__device__ inline float bf16_round(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return f;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return __uint_as_float(u & 0xffff0000u);
+}
 }  // namespace cuda
 }  // namespace cc

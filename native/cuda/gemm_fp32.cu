@@ -1,4 +1,5 @@
-// Tiled float32 SGEMM for the convolution: C[M x N] = A[M x Kd] * B[Kd x N] per (image, group).
+// Tiled float32 SGEMM for the convolution: C[M x N] = A[M x Kd] * B[Kd x N] per (batch, group), the
+// operands from the loaders of kernels.cuh (every direction).
 // 128x128 block tile, K step 8, 256 threads each holding an 8x8 register tile; A and B tiles are
 // prefetched into registers while the current tile is multiplied from the other shared-memory buffer
 // (double buffering: one __syncthreads per K step). Plain FMAs: exact float32, no tensor cores.
@@ -12,11 +13,11 @@ namespace {
 
 constexpr int BN = 128, BK = 8, THREADS = 256;
 
-// sgemm: A [M, Kd] (weight slice), B [Kd, N] (dense or gathered) -> C [M, N] + bias, per z = (image, group).
+// sgemm: A [M, Kd], B [Kd, N] (loaded or gathered) -> C [M, N] + bias, per z = (batch, group).
 // BM = 128, or 64 when M <= 64 (half the FMAs of a 128-row tile would be padding). Each thread owns
 // RM blocks of 4 rows (64 apart) by 2 blocks of 4 columns (64 apart).
-template <class BP, int BM>
-__global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
+template <class AP, class BP, int BM>
+__global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, AP ap, BP bp) {
   constexpr int RM = BM / 64;
   __shared__ __align__(16) float As[2][BK][BM];  // A transposed: a column of the tile is contiguous
   __shared__ __align__(16) float Bs[2][BK][BN];
@@ -26,7 +27,7 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
   const int a_m = tid / 2, a_k = (tid % 2) * 4;  // load A: one row, 4 consecutive k
   const int b_k = tid / 32, b_n = (tid % 32) * 4;  // load B: one k, 4 consecutive columns
   const int64_t tilesM = ceil_div_d(p.M, BM), tilesN = ceil_div_d(p.N, BN);
-  const int64_t Z = p.images * p.groups, K = p.M * p.groups;
+  const int64_t Z = p.batches * p.groups, K = p.M * p.groups;
   const int64_t ksteps = ceil_div_d(p.Kd, BK);
 
   for (int64_t z = blockIdx.z; z < Z; z += gridDim.z)
@@ -34,9 +35,16 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
       for (int64_t tn = blockIdx.x; tn < tilesN; tn += gridDim.x) {
         const int64_t img = z / p.groups, g = z - img * p.groups;
         const int64_t m0 = tm * BM, n0 = tn * BN;
-        const float* A = p.A + g * p.M * p.Kd;
+        const ALoader<AP> al(ap, img, g, p.M, p.Kd);
         const BLoader<BP> bl(bp, img, g, n0 + b_n, p.N, p.Kd);
         float ra[4] = {0.f, 0.f, 0.f, 0.f}, rb[4];
+        auto fetch = [&](int64_t k0) {
+          if (a_loader) al.load(m0 + a_m, k0 + a_k, ra);
+          bl.load(k0 + b_k, rb);
+          if (p.round_bf16)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) ra[j] = bf16_round(ra[j]), rb[j] = bf16_round(rb[j]);
+        };
         float acc[RM * 4][8];
 #pragma unroll
         for (int i = 0; i < RM * 4; ++i)
@@ -44,8 +52,7 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
           for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
 
         __syncthreads();  // the previous tile's last reads of the shared buffers are done
-        if (a_loader) load_a4(A, p.M, p.Kd, p.a_vec, m0 + a_m, a_k, ra);
-        bl.load(b_k, rb);
+        fetch(0);
         if (a_loader)
 #pragma unroll
           for (int j = 0; j < 4; ++j) As[0][a_k + j][a_m] = ra[j];
@@ -55,11 +62,7 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
         int cur = 0;
         for (int64_t ks = 0; ks < ksteps; ++ks) {
           const bool more = ks + 1 < ksteps;
-          if (more) {  // next tile's global loads are in flight during the FMAs below
-            const int64_t k0 = (ks + 1) * BK;
-            if (a_loader) load_a4(A, p.M, p.Kd, p.a_vec, m0 + a_m, k0 + a_k, ra);
-            bl.load(k0 + b_k, rb);
-          }
+          if (more) fetch((ks + 1) * BK);  // next tile's global loads are in flight during the FMAs below
 #pragma unroll
           for (int kk = 0; kk < BK; ++kk) {
             float a[RM * 4], b[8];
@@ -103,25 +106,24 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, BP bp) {
       }
 }
 
-template <class BP, int BM>
-void launch_bm(const GemmProblem& p, const BP& b, cudaStream_t s) {
-  const dim3 grid(clamp_grid(ceil_div(p.N, BN), 0x7fffffff), clamp_grid(ceil_div(p.M, BM)),
-                  clamp_grid(p.images * p.groups));
-  auto* kernel = sgemm_kernel<BP, BM>;
-  CC_LAUNCH(kernel, grid, THREADS, 0, s)(p, b);
+template <class AP, class BP, int BM>
+void launch_bm(const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
+  auto* kernel = sgemm_kernel<AP, BP, BM>;
+  CC_LAUNCH(kernel, gemm_grid(p, BM, BN), THREADS, 0, s)(p, a, b);
   CC_CUDA_LAUNCH_CHECK("sgemm_kernel");
-}
-
-template <class BP>
-void launch(const GemmProblem& p, const BP& b, cudaStream_t s) {
-  if (p.M <= 64) launch_bm<BP, 64>(p, b, s);
-  else launch_bm<BP, 128>(p, b, s);
 }
 
 }  // namespace
 
-void launch_sgemm(const GemmProblem& p, const DenseB& b, cudaStream_t s) { launch(p, b, s); }
-void launch_sgemm(const GemmProblem& p, const ImplicitB& b, cudaStream_t s) { launch(p, b, s); }
+template <class AP, class BP>
+void launch_sgemm(const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
+  if (p.M <= 64) launch_bm<AP, BP, 64>(p, a, b, s);
+  else launch_bm<AP, BP, 128>(p, a, b, s);
+}
+
+#define CC_INSTANTIATE(A, B) template void launch_sgemm<A, B>(const GemmProblem&, const A&, const B&, cudaStream_t);
+CC_GEMM_OPERANDS(CC_INSTANTIATE)
+#undef CC_INSTANTIATE
 
 }  // namespace cuda
 }  // namespace cc

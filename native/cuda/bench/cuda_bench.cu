@@ -1,7 +1,8 @@
-// Native CUDA benchmark (no Node): the shapes of bench/shapes.json (S1-S7 and S1 at batch 64)
-// through every GPU algorithm and
-// precision, timed with CUDA events after warm-up (median of the timed runs), in GFLOP/s and as a
-// fraction of the fp32 peak: the datasheet figure (--peak, default 67000 GFLOP/s, H200/H100 SXM)
+// Native CUDA benchmark (no Node): the shapes of bench/shapes.json (S1-S7 and S1 at batch 64) in
+// every direction (forward; backward-data, the transposed convolution's kernel; backward-weights,
+// the weight gradient alone) through every GPU algorithm and precision, timed with CUDA events after
+// warm-up (median of the timed runs), in GFLOP/s (2 * multiply-adds, the same in every direction) and
+// as a fraction of the fp32 peak: the datasheet figure (--peak, default 67000 GFLOP/s, H200/H100 SXM)
 // and the rate of an FMA-only kernel measured here first. --json PATH writes the same as JSON.
 // Usage: channelconv_cuda_bench [--json PATH] [--peak GFLOPS] [--reps N] [--cases S1,S3,...]
 #include <cuda_runtime.h>
@@ -29,11 +30,23 @@ struct Variant {
 };
 const Variant kVariants[] = {
     {"implicit_fp32", cc::cuda::Algo::Implicit, cc::Precision::FP32},
-    {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::Precision::FP32},
+    {"im2col_fp32", cc::cuda::Algo::Im2colGemm, cc::Precision::FP32},  // backward-data: GEMM + col2im
     {"implicit_tf32", cc::cuda::Algo::Implicit, cc::Precision::TF32},
     {"im2col_tf32", cc::cuda::Algo::Im2colGemm, cc::Precision::TF32},
+    {"implicit_bf16", cc::cuda::Algo::Implicit, cc::Precision::BF16},
+    {"im2col_bf16", cc::cuda::Algo::Im2colGemm, cc::Precision::BF16},
     {"auto_fp32", cc::cuda::Algo::Auto, cc::Precision::FP32},  // what the addon runs (depthwise: direct)
     {"auto_tf32", cc::cuda::Algo::Auto, cc::Precision::TF32},
+    {"auto_bf16", cc::cuda::Algo::Auto, cc::Precision::BF16},
+};
+// Result keys: the variant's name for forward, prefixed for the backward directions.
+const struct {
+  cc::Direction direction;
+  const char* prefix;
+} kDirections[] = {
+    {cc::Direction::Forward, ""},
+    {cc::Direction::BackwardData, "bwd_data_"},
+    {cc::Direction::BackwardWeights, "bwd_weights_"},
 };
 
 // fma_peak: 8 independent FMA chains per thread, nothing but FMAs in the loop.
@@ -121,7 +134,7 @@ int main(int argc, char** argv) {
     cudaStream_t stream;
     CC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     bool first_case = true;
-    std::printf("%-6s %-14s %10s %10s %8s %8s\n", "shape", "variant", "ms(median)", "GFLOP/s", "%sheet", "%meas");
+    std::printf("%-6s %-26s %10s %10s %8s %8s\n", "shape", "variant", "ms(median)", "GFLOP/s", "%sheet", "%meas");
     for (const ccbench::Shape& c : ccbench::kShapes) {
       if (!only.empty() && only.find(std::string(",") + c.id + ",") == std::string::npos) continue;
       cc::ConvRequest r;
@@ -129,48 +142,62 @@ int main(int argc, char** argv) {
       r.stride[0] = r.stride[1] = c.stride;
       for (auto& p : r.pad) p = c.pad;
       cc::set_sizes(r, c.N, c.C, c.H, c.W, c.Cout, c.KH, c.KW);
-      cc::ConvProblem s = cc::resolve(r);
-      const double flops = 2.0 * s.macs();
-      std::vector<float> hx(size_t(s.x_elems())), hw(size_t(s.w_elems()));
-      for (float& v : hx) v = U(rng);
-      for (float& v : hw) v = U(rng);
-      cc::cuda::Buffer x(hx.size() * 4), w(hw.size() * 4), y(size_t(s.y_elems()) * 4);
-      cc::cuda::upload(x.data(), hx.data(), hx.size());
-      cc::cuda::upload(w.data(), hw.data(), hw.size());
+      const cc::ConvProblem forward = cc::resolve(r);
+      const double flops = 2.0 * forward.macs();
+      cc::cuda::Buffer x(size_t(forward.x_elems()) * 4), w(size_t(forward.w_elems()) * 4), dy(size_t(forward.y_elems()) * 4);
+      cc::cuda::Buffer y(size_t(forward.y_elems()) * 4), dx(size_t(forward.x_elems()) * 4), dw(size_t(forward.w_elems()) * 4);
+      for (const cc::cuda::Buffer* b : {&x, &w, &dy}) {
+        std::vector<float> h(b->bytes() / 4);
+        for (float& v : h) v = U(rng);
+        cc::cuda::upload(b->data(), h.data(), h.size());
+      }
       json += std::string(first_case ? "" : ",") + "\n    {\"id\": \"" + c.id + "\", \"flops\": " +
               std::to_string(flops) + ", \"results\": {";
       first_case = false;
       bool first_v = true;
-      for (const Variant& v : kVariants) {
-        cc::cuda::ConvOptions o;
-        o.algo = v.algo;
-        o.stream = stream;
-        s.precision = v.precision;
-        for (int i = 0; i < 3; ++i) cc::cuda::conv2d_device(s, x.data(), w.data(), nullptr, y.data(), o);
-        CC_CUDA_CHECK(cudaStreamSynchronize(stream));
-        std::vector<float> ms;
-        for (int r = 0; r < reps; ++r) {
-          CC_CUDA_CHECK(cudaEventRecord(e0, stream));
-          cc::cuda::conv2d_device(s, x.data(), w.data(), nullptr, y.data(), o);
-          CC_CUDA_CHECK(cudaEventRecord(e1, stream));
-          CC_CUDA_CHECK(cudaEventSynchronize(e1));
-          float t = 0;
-          CC_CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
-          ms.push_back(t);
-        }
-        std::sort(ms.begin(), ms.end());
-        const double med = ms[ms.size() / 2];
-        const double gflops = flops / (med * 1e-3) / 1e9;
-        std::printf("%-6s %-14s %10.4f %10.1f %7.1f%% %7.1f%%\n", c.id, v.name, med, gflops, 100 * gflops / peak,
-                    100 * gflops / measured_peak);
-        char buf[256];
-        std::snprintf(buf, sizeof buf, "%s\"%s\": {\"msMedian\": %.6f, \"msMin\": %.6f, \"gflops\": %.3f}",
-                      first_v ? "" : ", ", v.name, med, ms.front(), gflops);
-        json += buf;
-        first_v = false;
-        if (!std::strcmp(c.id, "S1")) {
-          std::snprintf(buf, sizeof buf, ",\n  \"S1_%s_gflops\": %.3f", v.name, gflops);
-          s1_fields += buf;
+      for (const auto& dir : kDirections) {
+        cc::ConvProblem s = forward;
+        s.direction = dir.direction;
+        cc::RunArgs a;
+        if (dir.direction == cc::Direction::Forward) a.src = x.data(), a.w = w.data(), a.dst = y.data();
+        else if (dir.direction == cc::Direction::BackwardData) a.src = dy.data(), a.w = w.data(), a.dst = dx.data();
+        else a.src = x.data(), a.src2 = dy.data(), a.dst = dw.data();
+        for (const Variant& v : kVariants) {
+          // Backward-weights has no columns variant (it would run the implicit one again).
+          if (dir.direction == cc::Direction::BackwardWeights && v.algo == cc::cuda::Algo::Im2colGemm) continue;
+          cc::cuda::ConvOptions o;
+          o.algo = v.algo;
+          o.stream = stream;
+          s.precision = v.precision;
+          cc::cuda::Buffer ws(std::max<size_t>(cc::cuda::workspace_bytes(s, o), 4));
+          o.workspace = ws.data();
+          for (int i = 0; i < 3; ++i) cc::cuda::run_device(s, a, o);
+          CC_CUDA_CHECK(cudaStreamSynchronize(stream));
+          std::vector<float> ms;
+          for (int r = 0; r < reps; ++r) {
+            CC_CUDA_CHECK(cudaEventRecord(e0, stream));
+            cc::cuda::run_device(s, a, o);
+            CC_CUDA_CHECK(cudaEventRecord(e1, stream));
+            CC_CUDA_CHECK(cudaEventSynchronize(e1));
+            float t = 0;
+            CC_CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
+            ms.push_back(t);
+          }
+          std::sort(ms.begin(), ms.end());
+          const double med = ms[ms.size() / 2];
+          const double gflops = flops / (med * 1e-3) / 1e9;
+          const std::string key = std::string(dir.prefix) + v.name;
+          std::printf("%-6s %-26s %10.4f %10.1f %7.1f%% %7.1f%%\n", c.id, key.c_str(), med, gflops, 100 * gflops / peak,
+                      100 * gflops / measured_peak);
+          char buf[256];
+          std::snprintf(buf, sizeof buf, "%s\"%s\": {\"msMedian\": %.6f, \"msMin\": %.6f, \"gflops\": %.3f}",
+                        first_v ? "" : ", ", key.c_str(), med, ms.front(), gflops);
+          json += buf;
+          first_v = false;
+          if (!std::strcmp(c.id, "S1")) {
+            std::snprintf(buf, sizeof buf, ",\n  \"S1_%s_gflops\": %.3f", key.c_str(), gflops);
+            s1_fields += buf;
+          }
         }
       }
       json += "}}";

@@ -99,6 +99,16 @@ using ccemu::threadIdx;
 
 template <class T>
 inline T __ldg(const T* p) { return *p; }
+inline uint32_t __float_as_uint(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 inline void __syncthreads() {
   ccemu::Sched& s = ccemu::sched();
   swapcontext(&s.ctx[s.cur], &s.main);
