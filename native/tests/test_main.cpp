@@ -321,6 +321,36 @@ void pointwise_padding(uint64_t seed) {
       }
 }
 
+// Pointwise batches that plan() folds into one image (NHWC, or NCHW with one pixel: a dense layer
+// [N, C, 1, 1]) and one it must not fold (NCHW with several pixels): every algorithm against the
+// reference, groups, bias and relu, thread counts 1 and 2; the fold happens exactly where it may.
+void pointwise_batches(uint64_t seed) {
+  Rng r(seed ^ 0x6a09e667f3bcc909ULL);
+  struct Case { cc::Layout layout; int64_t H, W; bool folds; };
+  for (const Case c : {Case{cc::Layout::NCHW, 1, 1, true}, Case{cc::Layout::NHWC, 1, 1, true},
+                       Case{cc::Layout::NHWC, 3, 5, true}, Case{cc::Layout::NCHW, 3, 5, false}})
+    for (int64_t groups : {1, 3}) {
+      const int64_t N = r.range(2, 9), C = 3 * r.range(1, 40), Cout = 3 * r.range(1, 45);
+      const cc::ConvProblem p = problem(N, C, c.H, c.W, Cout, 1, 1, [&](cc::ConvRequest& q) {
+        q.layout = c.layout;
+        q.groups = groups;
+        q.epilogue.bias = true;
+        q.epilogue.act = r.range(0, 1) ? cc::Activation::Relu : cc::Activation::None;
+      });
+      const cc::Plan pl = cc::plan(p);
+      check((pl.problem.N == 1) == c.folds && pl.problem.OW * pl.problem.OH * pl.problem.N == N * c.H * c.W,
+            "plan folds the batch of " + cc::describe(p) + (c.folds ? "" : " not"));
+      const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+      const auto ref = reference(p, x, w, bias.data());
+      for (int a : runnable(p))
+        for (int threads : {1, 2}) {
+          const double err = rel_error(forward(p, x, w, bias.data(), threads, a), ref);
+          check(err <= 1e-5, std::string(kernel_name()) + " " + cc::algorithm_names()[size_t(a)] + " pointwise batch " +
+                                 cc::describe(p) + " threads " + std::to_string(threads) + ": rel err " + std::to_string(err));
+        }
+    }
+}
+
 // Few small images (a late layer at N = 1): the team splits the output channels; both thread counts
 // must agree with the reference, M not a multiple of MR, strides 1 and 2.
 void channel_split(uint64_t seed) {
@@ -757,6 +787,7 @@ int main(int argc, char** argv) {
       prepared_weights(seed, cc::Precision::FP32);
       channel_split(seed);
       pointwise_padding(seed);
+      pointwise_batches(seed);
     }
     bf16_rounding();
     bf16_sweep(seed, sweep_cases / 2);
