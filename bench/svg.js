@@ -91,4 +91,4 @@ function chart(report) {
   return out.join('\n') + '\n';
 }
 
-module.exports = { chart };
+module.exports = { chart, niceStep, esc };
