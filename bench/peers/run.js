@@ -6,13 +6,12 @@
 // The peers live in this folder's package.json and are installed here on first use.
 // Options: npm run bench:peers -- --help (USAGE below).
 'use strict';
-const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const lib = require('../lib');
+const { ensurePeers } = require('./install');
 
-const here = __dirname;
 const TOLERANCE = 1e-4;
 const MIN_SAMPLE_MS = 0.05; // a timed sample is a batch of calls lasting at least this, as in the native suite
 const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threads N] [--budget SECONDS] [--tfjs-cpu-cap SECONDS] [--ort-spin] [--json FILE]
@@ -47,6 +46,8 @@ ${lib.shapesHelp('                         ')}
                        average, versions, and per shape and contender the median, min, max, samples,
                        callsPerSample, GFLOP/s, ratio and error); bench/markdown.js turns it into the
                        tables of docs/PERF.md
+  --train              instead: train LeNet (npm run train) with channelconv and with TensorFlow.js on
+                       the same digits, weights and batches; npm run bench:peers -- --train --help
   --help               this text`;
 
 function fail(msg) {
@@ -79,29 +80,6 @@ function parseArgs(argv) {
   o.warmupMs = o.quick ? 100 : 250; // untimed calls per contender and shape (the JIT needs more than the native suite's 20 ms)
   o.minRounds = o.quick ? 2 : 5;
   return o;
-}
-
-// Installs this folder's package.json (exact versions) unless what is installed already matches it.
-// ONNXRUNTIME_NODE_INSTALL=skip: the CPU binaries ship inside the npm package; nothing is downloaded.
-function ensurePeers() {
-  const want = JSON.parse(fs.readFileSync(path.join(here, 'package.json'), 'utf8')).dependencies;
-  const installed = (name) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(here, 'node_modules', name, 'package.json'), 'utf8')).version;
-    } catch {
-      return null;
-    }
-  };
-  const missing = Object.keys(want).filter((n) => installed(n) !== want[n]);
-  if (missing.length === 0) return;
-  const lock = fs.existsSync(path.join(here, 'package-lock.json'));
-  console.error(`bench:peers: installing ${missing.join(', ')} into bench/peers/node_modules (npm ${lock ? 'ci' : 'install'})`);
-  const r = spawnSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
-    cwd: here,
-    stdio: ['ignore', 2, 2],
-    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
-  });
-  if (r.status !== 0) throw new Error('installing the peers failed (see above)');
 }
 
 /** Shape data shared by all contenders: R input sets (rotated), one weight, one bias. */
@@ -297,6 +275,8 @@ function printShape(r) {
 }
 
 async function main() {
+  // --train: the LeNet training comparison (its own options: bench/peers/train.js).
+  if (process.argv.includes('--train')) return require('./train').main(process.argv.slice(2).filter((a) => a !== '--train'));
   const o = parseArgs(process.argv.slice(2));
   let shapes;
   try {
