@@ -55,6 +55,8 @@ export interface NativeCudaStatus {
   compiled: boolean;
   available: boolean;
   reason?: string;
+  /** The directions the GPU path computes ('forward', 'backward_data', 'backward_weights'); [] without CUDA. */
+  directions: ('forward' | 'backward_data' | 'backward_weights')[];
   devices: { name: string; computeCapability: string; memoryBytes: number }[];
 }
 
@@ -74,11 +76,13 @@ export interface Binding {
    * Plans (from the cache when the request repeats), checks the arrays and runs, writing the results
    * into desc. src: the input (forward: x, backward-data: gradOutput, backward-weights: x) or a device
    * handle (device 'cuda'); w: the weight or a prepared layer (backward-weights: null or a layer);
-   * dst: the output (length from the plan; null for a device input); src2: gradOutput of
-   * backward-weights; dst2: its bias gradient. Returns a device handle for a device input.
+   * dst: the output (length from the plan; null for a device input of forward / backward-data);
+   * src2: gradOutput of backward-weights (a device handle when src is one); dst2: its bias gradient.
+   * Returns a device handle for a device input of forward / backward-data (backward-weights writes
+   * its host outputs).
    */
   run(desc: NativeDesc, src: Float32Array | NativeDeviceHandle, w: Float32Array | NativeLayer | null,
-      bias: Float32Array | null, dst: Float32Array | null, src2?: Float32Array | null,
+      bias: Float32Array | null, dst: Float32Array | null, src2?: Float32Array | NativeDeviceHandle | null,
       dst2?: Float32Array | null): NativeDeviceHandle | undefined;
   /**
    * As run, on the libuv pool; argument errors throw synchronously. The host arrays are copied when
@@ -86,7 +90,7 @@ export interface Binding {
    * given, are only checked (length, overlap): the caller copies the result into them.
    */
   runAsync(desc: NativeDesc, src: Float32Array | NativeDeviceHandle, w: Float32Array | NativeLayer | null,
-           bias: Float32Array | null, dst: Float32Array | null, src2?: Float32Array | null,
+           bias: Float32Array | null, dst: Float32Array | null, src2?: Float32Array | NativeDeviceHandle | null,
            dst2?: Float32Array | null): Promise<NativeAsyncResult>;
   /** (weight, bias, desc of a forward CPU request with an input the layer accepts) */
   Layer: new (weight: Float32Array, bias: Float32Array | null, desc: NativeDesc) => NativeLayer;

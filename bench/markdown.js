@@ -57,6 +57,12 @@ function peers(rep) {
   }
   out.push('');
   out.push('×r = that contender\'s median time / channelconv conv2dSync\'s: above 1, channelconv is faster.');
+  // Where a sample was a batch (a call shorter than 50 µs), how many calls it held.
+  const batched = rep.results.filter((r) => r.contenders.some((c) => c.callsPerSample > 1));
+  if (batched.length) {
+    out.push(`Calls per timed sample (each sample a batch of at least 50 µs): ${batched.map((r) =>
+      `${r.shape}: ${r.contenders.map((c) => `${c.name} ${c.callsPerSample}`).join(', ')}`).join('; ')}.`);
+  }
   return out.join('\n');
 }
 

@@ -1,5 +1,5 @@
-// The hand-made filter bank: 7 filters of 3 channels each, all K×K so that the whole bank is one
-// weight tensor [7, 3, K, K] and one conv2d call. Smaller filters sit at the centre of their K×K
+// The hand-made filter bank: 8 filters of 3 channels each, all K×K so that the whole bank is one
+// weight tensor [8, 3, K, K] and one conv2d call. Smaller filters sit at the centre of their K×K
 // kernel with zeros around them (the 1×1 colour filters are a single centre tap).
 'use strict';
 
@@ -67,7 +67,9 @@ const third = (p) => p.map((v) => v / 3);
 
 // Each filter: one plane per input channel (R, G, B). The spatial filters weight the three channels
 // equally (they look at brightness, the mean of R, G and B); the colour filters look at no neighbours
-// and only mix channels, like a 1×1 convolution.
+// and only mix channels, like a 1×1 convolution; the colour-opponent edge has different slices: the
+// vertical edge on R, the same edge negated on G, nothing on B, summed, it sees where red turns to
+// green, which has no brightness edge, and not a white edge, where R and G cancel.
 function makeBank() {
   const s = Math.SQRT1_2;
   const spatial = (p) => [third(p), third(p), third(p)];
@@ -113,6 +115,12 @@ function makeBank() {
       label: 'BLUENESS 1×1',
       responds: 'blue minus the mean of red and green, per pixel (no neighbours)',
       planes: [centreTap(-0.5), centreTap(-0.5), centreTap(1)],
+    },
+    {
+      name: 'red-green edges',
+      label: 'RED-GREEN EDGES',
+      responds: 'red minus green changing from left to right (+: redder to the right); blind to brightness edges',
+      planes: [orientedEdge(1, 0), orientedEdge(1, 0).map((v) => -v), new Float64Array(K * K)],
     },
   ];
 }

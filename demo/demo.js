@@ -122,16 +122,17 @@ async function runDemo(opts = {}) {
   const channelsPng = grid(channelPanels, channelPanels.length, pw, ph, []);
 
   const fmt = (v) => (Math.abs(v) < 0.005 ? '0' : v.toFixed(2));
-  // Under each feature panel: the filter's three slices (cropped to their non-zero box, enlarged
-  // to TILE px), the planes that meet the R, G and B channels before the sum.
-  const TILE = 35;
+  // Under each feature panel: the filter's three slices, the planes that meet the R, G and B channels
+  // before the sum, each drawn whole at one pixel per tap (TILE = K): a 1×1 filter is the one centre
+  // pixel of its zero-padded K×K kernel, as its label says.
+  const TILE = K;
   const footH = TILE + 8;
+  const filterTiles = []; // where each filter's R, G, B tiles are drawn: [{ x, y, size }] per filter
   const filterFoot = (f) => (img, x, y) => {
-    const [r0, c0, kh, kw] = support(f);
     let cx = x;
     drawText(img, 'FILTER', cx, y + 6 + (TILE - 7) / 2, DIM, 1);
     cx += textWidth('FILTER', 1) + 8;
-    slices(img, cx, y + 6, { count: 3, kh, kw, tile: TILE, labels: ['R', 'G', 'B'], value: (i, r, c) => f.planes[i][(r0 + r) * K + c0 + c] });
+    filterTiles.push(slices(img, cx, y + 6, { count: 3, kh: K, kw: K, tile: TILE, labels: ['R', 'G', 'B'], value: (i, r, c) => f.planes[i][r * K + c] }).tiles);
   };
   const featurePanels = [
     {
@@ -153,17 +154,17 @@ async function runDemo(opts = {}) {
       };
     }),
   ];
-  const cols = Math.min(4, featurePanels.length);
+  const cols = Math.min(featurePanels.length <= 8 ? 4 : 3, featurePanels.length);
   // No timing in the picture: it is committed to the repo, and one run's time on a shared CPU says
   // little (features.json has it).
-  const title = `ONE CONV2D CALL: X [1,3,${H},${W}] * K [${weight.shape.join(',')}] -> Y [${out.shape.join(',')}]`;
+  const title = `ONE CONV2D CALL: X[1,3,${H},${W}] * K[${weight.shape.join(',')}] -> Y[${out.shape.join(',')}]`;
   const [co, ci, kh, kw] = weight.shape;
   const header = [
     [title, INK, textWidth(title, 2) <= cols * pw + (cols - 1) * GAP ? 2 : 1],
     [`X: INPUT, K: THE FILTER BANK (${co} FILTERS OF ${ci} SLICES), Y: OUTPUT. ` +
       `COST ${ci}·${co}·${kh}·${kw}·${H}·${W} = ${(cost.macs / 1e9).toPrecision(3)}E9 MULTIPLY-ADDS.`, DIM, 1],
     ['EACH OUTPUT CHANNEL = ONE FILTER: ITS R, G, B SLICES MEET THE R, G, B CHANNELS AND ARE SUMMED; THE OUTPUT CHANNELS ARE STACKED.', DIM, 1],
-    ['COLOURS: ORANGE +, BLUE -, BLACK 0; EACH CHANNEL (AND EACH FILTER) SCALED BY ITS OWN LARGEST |VALUE|', DIM, 1],
+    ['COLOURS: ORANGE +, BLUE -, BLACK 0; EACH CHANNEL (AND EACH FILTER) SCALED BY ITS OWN LARGEST |VALUE|; FILTERS AT 1 PIXEL PER TAP', DIM, 1],
   ];
   const featuresPng = grid(featurePanels, cols, pw, ph, header, footH);
 
@@ -226,7 +227,7 @@ async function runDemo(opts = {}) {
   for (const c of json.channels) log(`  channel ${c.index} ${c.name.padEnd(16)} min ${c.min.toFixed(3).padStart(7)}  max ${c.max.toFixed(3).padStart(7)}`);
   log(`wrote ${paths.channels}, ${paths.features}, ${paths.json}`);
   // Where each panel is, at what scale: lets the test check the pictures pixel by pixel.
-  const layout = { scale: s, channels: channelsPng.rects, features: featuresPng.rects };
+  const layout = { scale: s, channels: channelsPng.rects, features: featuresPng.rects, filterTiles };
   return { paths, json, output: out, image, layout };
 }
 

@@ -28,4 +28,4 @@ export function slices(img: Canvas, x: number, y: number, o: {
   tile: number;
   value: (i: number, row: number, col: number) => number;
   labels?: string[];
-}): number;
+}): { tiles: { x: number; y: number; size: number }[]; end: number };

@@ -10,17 +10,15 @@ const DIM = [150, 155, 165];
 const GAP = 10;
 const MARGIN = 12;
 
-// Display colour map for signed responses: 0 is black, positive goes through orange to pale yellow,
-// negative through blue to pale cyan. t is the value divided by the channel's largest |value|.
-// The ramps are close to linear in brightness up to 0.75, so weak responses stay dim.
-const POS = [[0, [0, 0, 0]], [0.75, [235, 115, 20]], [1, [255, 240, 200]]];
-const NEG = [[0, [0, 0, 0]], [0.75, [35, 110, 240]], [1, [200, 235, 255]]];
+// Display colour map for signed responses: 0 is black, +1 (the channel's largest |value|) full orange,
+// -1 full blue, linear in between, so weak responses stay dim and the strongest ones are the colours
+// the legend names (never a pale tint that could pass for the white of the input). t is the value
+// divided by the channel's largest |value|.
+const POS = [255, 140, 20];
+const NEG = [40, 120, 255];
 function diverging(t) {
-  const ramp = t >= 0 ? POS : NEG;
   const a = Math.min(1, Math.abs(t));
-  const i = a <= ramp[1][0] ? 0 : 1;
-  const f = (a - ramp[i][0]) / (ramp[i + 1][0] - ramp[i][0]);
-  return ramp[i][1].map((v, c) => Math.round(v + (ramp[i + 1][1][c] - v) * f));
+  return (t >= 0 ? POS : NEG).map((v) => Math.round(v * a));
 }
 
 /**
@@ -69,13 +67,15 @@ function fit(text, width, scale) {
  * Draws one filter's slices side by side, joined by '+': slice i meets input channel i and the
  * results are summed. Each slice is kh×kw values value(i, row, col), enlarged by an integer factor into
  * a black tile×tile square whose top-left corner is at y, coloured by `diverging` scaled by the largest
- * |value| of the whole filter. labels[i], when given, precedes slice i. Returns the x after the last tile.
+ * |value| of the whole filter. labels[i], when given, precedes slice i. Returns where the tiles are
+ * ({ x, y, size } each) and the x after the last one.
  */
 function slices(img, x, y, { count, kh, kw, tile, value, labels }) {
   const z = Math.max(1, Math.floor(tile / Math.max(kh, kw)));
   let wmax = 0;
   for (let i = 0; i < count; i++) for (let r = 0; r < kh; r++) for (let c = 0; c < kw; c++) wmax = Math.max(wmax, Math.abs(value(i, r, c)));
   const textY = y + Math.floor((tile - 7) / 2);
+  const tiles = [];
   let cx = x;
   for (let i = 0; i < count; i++) {
     if (labels) {
@@ -86,13 +86,14 @@ function slices(img, x, y, { count, kh, kw, tile, value, labels }) {
     const ox = cx + Math.floor((tile - kw * z) / 2);
     const oy = y + Math.floor((tile - kh * z) / 2);
     paint(img, ox, oy, kw, kh, z, (sx, sy) => diverging(wmax > 0 ? value(i, sy, sx) / wmax : 0));
+    tiles.push({ x: cx, y, size: tile });
     cx += tile;
     if (i < count - 1) {
       drawText(img, '+', cx + 6, textY, DIM, 1);
       cx += 17;
     }
   }
-  return cx;
+  return { tiles, end: cx };
 }
 
 module.exports = { BG, INK, DIM, GAP, MARGIN, diverging, grid, fit, slices };

@@ -18,7 +18,8 @@ const SCENE = {
   diamond: { center: [190.5, 54.5], radius: 40, color: [1, 1, 1] }, // |x-cx| + |y-cy| <= r: four diagonal edges
   blue: { rect: [136, 112, 244, 180], color: [0, 0, 1] }, // a large pure blue area
   blob: { center: [52.5, 143.5], radius: 11, color: [1, 1, 1] }, // a round blob, the blob detector's size
-  red: { rect: [12, 166, 100, 180], color: [1, 0, 0] }, // a red band: same grey as the green and blue areas
+  red: { rect: [12, 166, 56, 180], color: [1, 0, 0] }, // a red band: same grey as the green and blue areas ...
+  greenBand: { rect: [56, 166, 100, 180], color: [0, 1, 0] }, // ... turning green at x = 56: no brightness edge
 };
 
 /**
@@ -56,6 +57,7 @@ function syntheticImage() {
   rect(SCENE.horizontalBar);
   rect(SCENE.blue);
   rect(SCENE.red);
+  rect(SCENE.greenBand);
   const d = SCENE.diamond;
   shape((px, py) => Math.abs(px - d.center[0]) + Math.abs(py - d.center[1]) <= d.radius, d.color);
   const b = SCENE.blob;

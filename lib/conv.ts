@@ -1,13 +1,13 @@
-// conv2d / conv2dSync / convCost: validation in TS, the arithmetic and the kernels in native code,
-// through the one call path (call.ts).
+// conv2d / conv2dSync / convCost and the transposed convolution (conv2dTranspose, its sync form and
+// cost): validation in TS, the arithmetic and the kernels in native code, through the one call path
+// (call.ts). A transposed convolution is the same call with op 'transpose': the native resolver
+// reads its input and weight as the backward-data problem of a convolution.
 import type { NativeDesc } from '../binding';
-import { algorithmOf, newLastRequest, plan, runAsync, runDevice, runSync } from './call';
-import { DESC_LEN, dstShapeOf, dstSizeOf, planOf, slot, writeRequest, type Request } from './desc';
-import { AUTO_CUDA_MIN_MACS, autoPrefersCuda, cudaStatus, DeviceTensor, isDeviceTensor, requireCuda } from './device';
-import { defaultThreads } from './backend';
-import { codes, rangeError } from './errors';
+import { algorithmOf, newLastRequest, plan, route as routeCall, runAsync, runDevice, runSync } from './call';
+import { DESC_LEN, dstShapeOf, dstSizeOf, planOf, writeRequest, type Request } from './desc';
+import { DeviceTensor, isDeviceTensor } from './device';
 import { native } from './native';
-import { normalizeOptions, type Conv2dOptions, type NormalizedOptions } from './options';
+import { normalizeOptions, transposeOptions, type Conv2dOptions, type Conv2dTransposeOptions, type NormalizedOptions } from './options';
 import { readShape, readTensor, type Tensor } from './tensor';
 
 /** A conv2d result on the host, with the device and the algorithm that computed it. */
@@ -39,13 +39,14 @@ const syncDesc = new Float64Array(DESC_LEN);
 const syncLast = newLastRequest();
 
 interface CallArgs {
+  op: 'conv' | 'transpose';
   input: Tensor | DeviceTensor;
   weight: Tensor;
   opts: NormalizedOptions;
 }
 
 // Snapshots: every property is read once, so getters cannot change a value between check and use.
-function readArgs(inputArg: unknown, weightArg: unknown, options: unknown): CallArgs {
+function readArgs(inputArg: unknown, weightArg: unknown, options: unknown, op: CallArgs['op'] = 'conv'): CallArgs {
   let input: Tensor | DeviceTensor;
   if (isDeviceTensor(inputArg)) {
     readShape(inputArg.shape, 'input.shape', [3, 4]);
@@ -54,49 +55,26 @@ function readArgs(inputArg: unknown, weightArg: unknown, options: unknown): Call
   } else {
     input = readTensor(inputArg, 'input', [3, 4]);
   }
-  return { input, weight: readTensor(weightArg, 'weight', [4]), opts: normalizeOptions(options) };
+  const weight = readTensor(weightArg, 'weight', [4]);
+  const opts = op === 'transpose' ? normalizeOptions(options, transposeOptions, true) : normalizeOptions(options);
+  return { op, input, weight, opts };
 }
 
-function request({ input, weight, opts }: CallArgs, device: 'cpu' | 'cuda'): Request {
+function request(op: CallArgs['op'], inputShape: number[], weightShape: number[], opts: NormalizedOptions,
+  device: 'cpu' | 'cuda'): Request {
   return {
-    op: 'conv', direction: 'forward', inputShape: input.shape, weightShape: weight.shape, geometry: opts.geometry,
+    op, direction: op === 'transpose' ? 'backward_data' : 'forward', inputShape, weightShape, geometry: opts.geometry,
     bias: opts.bias !== null, activation: opts.activation, precision: opts.precision, device,
     threads: opts.threads, algorithm: device === 'cuda' ? -1 : opts.algorithm,
   };
 }
 
-// Writes the call's request into desc for the device it runs on. DeviceTensor inputs always run on
-// the GPU; 'auto' consults the cost model only above AUTO_CUDA_MIN_MACS, so small calls (and every
-// 'cpu' call) never initialise CUDA.
 function route(desc: NativeDesc, last: Float64Array | null, args: CallArgs): 'cpu' | 'cuda' {
   const { input, weight, opts } = args;
-  let device: 'cpu' | 'cuda' = 'cpu';
-  if (input instanceof DeviceTensor) {
-    if (opts.device === 'cpu') {
-      throw rangeError(codes.INVALID_OPTION, "options.device is 'cpu' but the input is a DeviceTensor; call toHost() first");
-    }
-    if (opts.geometry.layout !== 'NCHW') {
-      throw rangeError(codes.INVALID_OPTION, "DeviceTensor inputs are NCHW: options.layout must be 'NCHW'");
-    }
-    if (opts.out !== null) throw rangeError(codes.INVALID_OPTION, 'options.out cannot be used with a DeviceTensor input');
-    requireCuda('a DeviceTensor input');
-    device = 'cuda';
-  } else if (opts.device === 'cuda') {
-    requireCuda("device 'cuda'");
-    device = 'cuda';
-  }
-  if (device === 'cuda' && opts.algorithm >= 0) {
-    throw rangeError(codes.INVALID_OPTION, "options.algorithm names a CPU algorithm; on the GPU it must be 'auto'");
-  }
-  writeRequest(desc, request(args, device));
-  if (opts.device !== 'auto' || input instanceof DeviceTensor) return device;
-  plan(desc, last);
-  const macs = desc[slot.macs];
-  if (macs < AUTO_CUDA_MIN_MACS) return 'cpu';
-  const bytes = 4 * (input.data.length + weight.data.length + dstSizeOf(desc));
-  if (!autoPrefersCuda(macs, bytes, opts.threads || defaultThreads()) || !cudaStatus().available) return 'cpu';
-  writeRequest(desc, request(args, 'cuda'));
-  return 'cuda';
+  return routeCall(desc, last, {
+    request: (device) => request(args.op, input.shape, weight.shape, opts, device), deviceInput: input instanceof DeviceTensor, opts,
+    hostBytes: (d) => 4 * ((input as Tensor).data.length + weight.data.length + dstSizeOf(d)),
+  });
 }
 
 /**
@@ -109,7 +87,10 @@ export function conv2dSync(input: DeviceTensor, weight: Tensor, options?: Conv2d
 export function conv2dSync(input: Tensor, weight: Tensor, options?: Conv2dOptions): ConvOutput;
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor;
 export function conv2dSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): ConvOutput | DeviceTensor {
-  const args = readArgs(input, weight, options);
+  return callSync(readArgs(input, weight, options));
+}
+
+function callSync(args: CallArgs): ConvOutput | DeviceTensor {
   const device = route(syncDesc, syncLast, args);
   const { weight: w, opts } = args;
   if (args.input instanceof DeviceTensor) {
@@ -131,7 +112,10 @@ export function conv2d(input: DeviceTensor, weight: Tensor, options?: Conv2dOpti
 export function conv2d(input: Tensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput>;
 export function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor>;
 export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dOptions): Promise<ConvOutput | DeviceTensor> {
-  const args = readArgs(input, weight, options);
+  return callAsync(readArgs(input, weight, options));
+}
+
+async function callAsync(args: CallArgs): Promise<ConvOutput | DeviceTensor> {
   const desc = new Float64Array(DESC_LEN);
   const device = route(desc, null, args);
   const { weight: w, opts } = args;
@@ -150,16 +134,44 @@ export async function conv2d(input: Tensor | DeviceTensor, weight: Tensor, optio
  * the workspace a call allocates and the algorithm it would run.
  */
 export function convCost(inputShape: number[], weightShape: number[], options?: Conv2dOptions): ConvCost {
+  return cost(inputShape, weightShape, options, 'conv');
+}
+
+function cost(inputShape: unknown, weightShape: unknown, options: unknown, op: CallArgs['op']): ConvCost {
   const inShape = readShape(inputShape, 'inputShape', [3, 4]);
   const wShape = readShape(weightShape, 'weightShape', [4]);
-  const opts = normalizeOptions(options);
-  const desc = writeRequest(new Float64Array(DESC_LEN), {
-    op: 'conv', direction: 'forward', inputShape: inShape, weightShape: wShape, geometry: opts.geometry,
-    bias: opts.bias !== null, activation: opts.activation, precision: opts.precision, device: 'cpu',
-    threads: opts.threads, algorithm: opts.algorithm,
-  });
+  const opts = op === 'transpose' ? normalizeOptions(options, transposeOptions, true) : normalizeOptions(options);
+  const desc = writeRequest(new Float64Array(DESC_LEN), request(op, inShape, wShape, opts, 'cpu'));
   plan(desc);
   return costOf(desc);
+}
+
+/**
+ * 2-D transposed convolution (PyTorch conv_transpose2d, ONNX ConvTranspose; the input gradient of
+ * conv2d with the same geometry). input [N, Cin, H, W] (NHWC: [N, H, W, Cin]; rank 3 without N);
+ * weight [Cin, Cout/groups, KH, KW] ('IOHW'; 'HWOI': [KH, KW, Cout/groups, Cin]). Returns
+ * [N, Cout, OH, OW] with OH = (H - 1)·stride - (top + bottom) + dilation·(KH - 1) + outputPadding + 1
+ * ('same': OH = H·stride). Bias and relu are applied in the kernel. Blocks the calling thread; see
+ * conv2dTranspose for the asynchronous form.
+ */
+export function conv2dTransposeSync(input: DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): DeviceTensor;
+export function conv2dTransposeSync(input: Tensor, weight: Tensor, options?: Conv2dTransposeOptions): ConvOutput;
+export function conv2dTransposeSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): ConvOutput | DeviceTensor;
+export function conv2dTransposeSync(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): ConvOutput | DeviceTensor {
+  return callSync(readArgs(input, weight, options, 'transpose'));
+}
+
+/** As conv2dTransposeSync, on the libuv thread pool (inputs copied when the call starts, as conv2d). */
+export function conv2dTranspose(input: DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): Promise<DeviceTensor>;
+export function conv2dTranspose(input: Tensor, weight: Tensor, options?: Conv2dTransposeOptions): Promise<ConvOutput>;
+export function conv2dTranspose(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): Promise<ConvOutput | DeviceTensor>;
+export async function conv2dTranspose(input: Tensor | DeviceTensor, weight: Tensor, options?: Conv2dTransposeOptions): Promise<ConvOutput | DeviceTensor> {
+  return callAsync(readArgs(input, weight, options, 'transpose'));
+}
+
+/** Cost of a transposed convolution without running it (as convCost). */
+export function convTransposeCost(inputShape: number[], weightShape: number[], options?: Conv2dTransposeOptions): ConvCost {
+  return cost(inputShape, weightShape, options, 'transpose');
 }
 
 /** A ConvCost from a planned descriptor. */

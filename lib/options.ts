@@ -15,9 +15,10 @@ export type Padding =
 /**
  * An algorithm of the registry (backendInfo().algorithms), or 'auto' (the default): the first that
  * can run the problem and prefers it, in registry order. Forcing one that cannot run the problem is a
- * RangeError (ERR_CHANNELCONV_INVALID_OPTION) listing those that can.
+ * RangeError (ERR_CHANNELCONV_INVALID_OPTION) listing those that can. 'winograd_4x4' (F(4x4, 3x3)) and
+ * 'winograd_2x2' (F(2x2, 3x3) and F(2x2, 5x5)) run stride-1 undilated 3x3 (and 5x5) layers.
  */
-export type Algorithm = 'auto' | 'direct' | 'implicit_gemm' | 'packed_gemm';
+export type Algorithm = 'auto' | 'direct' | 'winograd_4x4' | 'winograd_2x2' | 'implicit_gemm' | 'packed_gemm';
 
 export interface Conv2dOptions {
   /** Per output channel, length Cout. */
@@ -178,7 +179,11 @@ export function geometryOf(o: Record<string, unknown>, transpose = false): Geome
 
 /** Validates conv2d's `options` (undefined or a plain object) and normalises it. Throws TypeError / RangeError. */
 export function normalizeOptions(options: unknown, known: readonly string[] = knownOptions, transpose = false): NormalizedOptions {
-  const o = snapshot(options, known);
+  return normalizeSnapshot(snapshot(options, known), transpose);
+}
+
+/** The options of a snapshot (options absent from `known` were refused by snapshot and read as absent here). */
+export function normalizeSnapshot(o: Record<string, unknown>, transpose = false): NormalizedOptions {
   return {
     geometry: geometryOf(o, transpose),
     threads: o.threads === undefined ? 0 : checkInt('options.threads', o.threads, 1, 1024),
@@ -189,4 +194,62 @@ export function normalizeOptions(options: unknown, known: readonly string[] = kn
     precision: oneOf('options.precision', o.precision, ['fp32', 'tf32'] as const, 'fp32'),
     algorithm: o.algorithm === undefined ? -1 : algorithmOption(o.algorithm),
   };
+}
+
+/**
+ * conv2dTranspose's options: conv2d's, with the transposed convolution's padding ('valid' | 'same',
+ * where 'same' gives output = input x stride), outputPadding and weight layouts.
+ */
+export interface Conv2dTransposeOptions extends Omit<Conv2dOptions, 'padding' | 'weightLayout'> {
+  /** Per output channel, length weight.shape[1] x groups (IOHW) or weight.shape[2] x groups (HWOI). */
+  bias?: Float32Array;
+  /** Removed from the full output, as in PyTorch and ONNX; 'same': output = input x stride. Default 0. */
+  padding?: 'valid' | 'same' | number | [number, number] | [number, number, number, number];
+  /** Extra rows / columns at the bottom / right, below max(stride, dilation) on each axis. Default 0. */
+  outputPadding?: number | [number, number];
+  /** 'IOHW' [Cin, Cout/groups, KH, KW] (PyTorch, ONNX) or 'HWOI' [KH, KW, Cout/groups, Cin] (TensorFlow). Default 'IOHW'. */
+  weightLayout?: 'IOHW' | 'HWOI';
+}
+
+export const transposeOptions = [...knownOptions, 'outputPadding'] as const;
+
+/** The gradients conv2dBackward computes: of the input, of the weight, of the bias. */
+export type Gradient = 'input' | 'weight' | 'bias';
+const GRADIENTS: readonly Gradient[] = ['input', 'weight', 'bias'];
+
+/** conv2dBackward's options: the forward call's geometry and run options, and which gradients to compute. */
+export interface Conv2dBackwardOptions extends Pick<Conv2dOptions,
+  'stride' | 'padding' | 'dilation' | 'groups' | 'layout' | 'weightLayout' | 'device' | 'threads' | 'precision' | 'algorithm'> {
+  /** Default all three; a gradient not listed is not computed. */
+  needs?: Gradient[];
+}
+
+export const backwardOptions = [
+  'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'precision', 'algorithm', 'needs',
+] as const;
+
+/**
+ * options.needs (or a layer's `needs` argument, named `name`): which gradients to compute, each
+ * listed at most once; default all three. An empty list computes nothing (the shapes are still checked).
+ */
+export function needsOf(v: unknown, name = 'options.needs'): Set<Gradient> {
+  if (v === undefined) return new Set(GRADIENTS);
+  if (!guarded(name, () => Array.isArray(v))) throw typeError(name, "an array of 'input' | 'weight' | 'bias'", v);
+  return guarded(name, () => {
+    const a = v as unknown[];
+    if (a.length > GRADIENTS.length) {
+      throw rangeError(codes.INVALID_OPTION, `${name} lists each of 'input', 'weight', 'bias' at most once; got ${a.length} entries`);
+    }
+    const out = new Set<Gradient>();
+    for (let i = 0; i < a.length; i++) {
+      const g = a[i];
+      if (typeof g !== 'string') throw typeError(`${name}[${i}]`, "'input' | 'weight' | 'bias'", g);
+      if (!(GRADIENTS as readonly string[]).includes(g)) {
+        throw rangeError(codes.INVALID_OPTION, `${name}[${i}] must be one of 'input', 'weight', 'bias', got ${describe(g)}`);
+      }
+      if (out.has(g as Gradient)) throw rangeError(codes.INVALID_OPTION, `${name} lists '${g}' twice`);
+      out.add(g as Gradient);
+    }
+    return out;
+  });
 }

@@ -1,13 +1,15 @@
 // Prepared layers: createConv2d copies the weight once (packing it for the algorithms that pack, on
-// first use); run / runSync then convolve any input whose channels match, through the same call path
-// as conv2d (call.ts) with the layer in place of the weight.
+// first use); run / runSync then convolve any input whose channels match, and backward /
+// backwardSync give the gradients, through the same call paths as conv2d and conv2dBackward with the
+// layer in place of the weight.
 import type { NativeDesc, NativeLayer } from '../binding';
 import { newLastRequest, plan, runAsync, runSync, algorithmOf } from './call';
+import { gradients, gradientsAsync, newDescs, readActivation, type Conv2dGradients } from './backward';
 import { costOf, type ConvCost } from './conv';
 import { DESC_LEN, dstShapeOf, writeRequest, type Request } from './desc';
 import { codes, plainError, rangeError } from './errors';
 import { native } from './native';
-import { knownOptions, normalizeOptions, type Conv2dOptions } from './options';
+import { knownOptions, needsOf, normalizeOptions, type Conv2dOptions, type Gradient } from './options';
 import { readShape, readTensor, type Tensor } from './tensor';
 
 /** createConv2d's options: conv2d's, less `out` (each call returns a new output). */
@@ -23,6 +25,15 @@ export interface Conv2dLayer {
   run(input: Tensor): Promise<LayerOutput>;
   /** As conv2dSync(input, weight, options). */
   runSync(input: Tensor): LayerOutput;
+  /**
+   * As conv2dBackwardSync(input, weight, gradOutput, { ...options, needs }) with the layer's weight
+   * and geometry (options.algorithm applies to the forward pass only: the backward parts take
+   * 'auto'). The layer's bias and relu do not enter: mask gradOutput by output > 0 for relu. The
+   * input gradient reuses the layer's weights, packed once for it.
+   */
+  backwardSync(input: Tensor, gradOutput: Tensor, needs?: Gradient[]): Conv2dGradients;
+  /** As backwardSync, on the libuv pool (as conv2dBackward). */
+  backward(input: Tensor, gradOutput: Tensor, needs?: Gradient[]): Promise<Conv2dGradients>;
   /** As convCost(inputShape, weight.shape, options); workspaceBytes excludes the packed weight. */
   cost(inputShape: number[]): ConvCost;
   /** Frees the packed weight now (runs in flight finish first); later calls throw ERR_CHANNELCONV_DISPOSED. */
@@ -67,6 +78,17 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
   const syncLast = newLastRequest();
   let disposed = false;
 
+  // The backward parts: the layer's geometry and run options, algorithm 'auto'.
+  const bwdOpts = { ...opts, algorithm: -1 };
+  const bwdDescs = newDescs();
+  const bwdLasts = { backward_data: newLastRequest(), backward_weights: newLastRequest() };
+  const backwardArgs = (input: unknown, gradOutput: unknown, needs: unknown) => {
+    if (disposed) throw disposedError();
+    const x = readActivation(input, 'input', false), dy = readActivation(gradOutput, 'gradOutput', false);
+    return { input: x, gradOutput: dy, opts: bwdOpts, needs: needsOf(needs, 'needs') };
+  };
+  const layerWeight = { shape: w, data: handle };
+
   const describe = (input: unknown, d: NativeDesc): Tensor => {
     if (disposed) throw disposedError();
     const t = readTensor(input, 'input', [3, 4]);
@@ -86,6 +108,14 @@ export function createConv2d(weight: Tensor, options?: Conv2dLayerOptions): Conv
       plan(d, null, handle);
       const shape = dstShapeOf(d), algorithm = algorithmOf(d);
       return { data: await runAsync(d, x.data, handle, null, null), shape, algorithm };
+    },
+    backwardSync(input: Tensor, gradOutput: Tensor, needs?: Gradient[]): Conv2dGradients {
+      const a = backwardArgs(input, gradOutput, needs);
+      return gradients(a, layerWeight, bwdDescs, bwdLasts) as Conv2dGradients;
+    },
+    async backward(input: Tensor, gradOutput: Tensor, needs?: Gradient[]): Promise<Conv2dGradients> {
+      const a = backwardArgs(input, gradOutput, needs);
+      return (await gradientsAsync(a, layerWeight)) as Conv2dGradients;
     },
     cost(inputShape: number[]): ConvCost {
       if (disposed) throw disposedError();

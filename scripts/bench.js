@@ -11,7 +11,7 @@ const path = require('path');
 const lib = require('../bench/lib');
 
 const { root } = lib;
-const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--budget SECONDS] [--json FILE] [--svg FILE]
+const USAGE = `usage: npm run bench -- [--quick] [--shapes S1,S3] [--threads N[,M]] [--budget SECONDS] [--no-backward] [--json FILE] [--svg FILE]
 
 Builds what is out of date, then times each layer shape in the native benchmark executable
 (build/channelconv_bench: the kernels the addon calls, no Node in the loop; oneDNN beside them where
@@ -29,6 +29,9 @@ ${lib.shapesHelp('                     ')}
   --threads N[,M]  threads per call (default: all cores, or OMP_NUM_THREADS); a list such as 1,2 runs
                    every shape at each count
   --budget SECONDS timed seconds per shape and thread count (default 2, with --quick 0.2)
+  --no-backward    skip the backward rows (by default every shape but S6 also times a training step's
+                   backward pass: the input gradient, the weight and bias gradients, and both, as
+                   conv2dBackward runs them; oneDNN's backward primitives beside them where built)
   --json FILE      also write the full report as JSON (schema channelconv-bench/1: machine, measured
                    peak, per-shape results, Node-API overhead, the cost table); bench/markdown.js turns
                    it into the tables of docs/PERF.md
@@ -40,9 +43,9 @@ thread count.`;
 
 function parseArgs(argv) {
   return {
-    quick: false, shapes: '', threads: '', budget: '', json: '', svg: '',
+    quick: false, noBackward: false, shapes: '', threads: '', budget: '', json: '', svg: '',
     ...lib.parseArgs(argv, {
-      flags: { '--quick': 'quick' },
+      flags: { '--quick': 'quick', '--no-backward': 'noBackward' },
       values: { '--shapes': 'shapes', '--threads': 'threads', '--budget': 'budget', '--json': 'json', '--svg': 'svg' },
     }, USAGE, fail),
   };
@@ -60,6 +63,7 @@ function runNative(o, exe) {
   if (o.shapes) args.push('--shapes', o.shapes);
   if (o.threads) args.push('--threads', o.threads);
   if (o.budget) args.push('--budget', o.budget);
+  if (o.noBackward) args.push('--no-backward');
   const r = spawnSync(exe, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${path.basename(exe)} exited with ${r.status}`);
   return JSON.parse(r.stdout);
@@ -208,6 +212,18 @@ function printReport(rep) {
     r.samples, r.vsOurs === undefined ? '' : `x${r.vsOurs.toFixed(2)}`,
   ]);
   out.push(lib.table(['shape', 'layer', 'device', 'contender', 'threads', 'median', 'min - max', 'GFLOP/s', 'of peak', 'n', 'time / ours'], rows));
+  if (rep.backward && rep.backward.length) {
+    // Our forward 'auto' row of the same shape and threads: the backward pass in units of it.
+    const fwd = (r) => rep.results.find((f) => f.shape === r.shape && f.threads === r.threads && f.api === 'native');
+    out.push('');
+    out.push('Backward pass (after the forward pass of a training step; fp32, NCHW): gradInput = backward_data, gradWeight + gradBias = backward_weights, both = backward');
+    out.push(lib.table(['shape', 'part', 'contender', 'threads', 'median', 'min - max', 'GFLOP/s', 'x our forward', 'time / ours'],
+      rep.backward.map((r) => [
+        r.shape, r.direction === 'backward' ? 'both' : r.direction === 'backward_data' ? 'gradInput' : 'gradWeight + gradBias',
+        contender(r), r.threads, lib.fmtTime(r.ms), `${lib.fmtTime(r.msMin)} - ${lib.fmtTime(r.msMax)}`, r.gflops.toFixed(1),
+        fwd(r) ? `x${(r.ms / fwd(r).ms).toFixed(2)}` : '', `x${r.vsOurs.toFixed(2)}`,
+      ])));
+  }
   if (rep.nodeApi) {
     const a = rep.nodeApi;
     const f = (v) => (v === null ? 'n/a' : `${v.toFixed(2)} µs`);
@@ -275,6 +291,7 @@ async function main() {
     gpu: info.cuda.available ? info.cuda.devices : null,
     peak: native.peak,
     results,
+    backward: native.backward || [],
     nodeApi,
     projection: projection(results, Math.max(...threadList)),
   };

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Soak: tens of thousands of mixed calls (sync, async in batches, out/bias/layouts, lecture
 // functions, convCost, rejected bad inputs, arrays detached during async calls) for SOAK_SECONDS
-// (default 30). After a warm-up (a fifth of the time) RSS and V8's external-memory count are
-// sampled after a full GC; at the end they must not have grown by more than SOAK_MAX_GROWTH_MB
-// (default 48; a third of that in the second half) and 1 MB respectively. Every result is checked against a reference.
+// (default 30). After a warm-up (a fifth of the time) RSS and the native memory the addon has
+// reported to V8 (binding.externalMemory(): the addon's own running total, which other memory the
+// process frees does not move) are sampled after a full GC, with no call in flight; at the end they
+// must not have grown by more than SOAK_MAX_GROWTH_MB (default 48; a third of that in the second
+// half) and 1 MB respectively. This process runs nothing but the soak, so its RSS is the soak's. Every result is checked against a reference.
 // Run with --expose-gc (npm run test:soak does). Exit status 1 on any failure.
 'use strict';
 const path = require('path');

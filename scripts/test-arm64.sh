@@ -90,15 +90,8 @@ out=$("${qemu[@]}" "$cache/native/channelconv_tests" "$seed" 2>&1)
 status=$?
 set -e
 echo "$out" | grep -v '^ok' | tail -n 40
-line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1 || true)
-if [ -n "$line" ]; then
-  passed=$(( passed + $(echo "$line" | cut -d' ' -f1) ))
-  failed=$(( failed + $(echo "$line" | cut -d' ' -f3) ))
-fi
-if [ -z "$line" ] || { [ $status -ne 0 ] && grep -q ' 0 failed' <<<"$line"; }; then
-  echo "test:arm64: the native tests crashed or failed without saying (exit $status)"
-  failed=$(( failed + 1 ))
-fi
+read -r p f < <(node scripts/counts.js native "$status" <<<"$out")
+passed=$(( passed + p )); failed=$(( failed + f ))
 grep -q '^kernel set neon$' <<<"$out" || { echo "test:arm64: the native tests did not run the neon kernel set"; failed=$(( failed + 1 )); }
 
 # --- 4. the arm64 prebuild and the vitest suites ---------------------------------------------------
@@ -119,33 +112,22 @@ if [ "$(cat "$stage/.lock" 2>/dev/null)" != "$lock_sum" ]; then
   echo "$lock_sum" >"$stage/.lock"
 fi
 # A copy (not links: the addon is found relative to lib/), with the arm64 prebuild and no build/.
-rm -rf "$stage/lib" "$stage/test" "$stage/dist" "$stage/prebuilds" "$stage/build"
+rm -rf "$stage/lib" "$stage/test" "$stage/dist" "$stage/bench" "$stage/prebuilds" "$stage/build"
 cp -r lib test dist binding.d.ts tsconfig.json vitest.config.mts "$stage/"
+mkdir -p "$stage/bench" && cp bench/*.js bench/shapes.json "$stage/bench/"  # the tests' helpers use bench/lib.js
 mkdir -p "$stage/prebuilds/linux-arm64" && cp "$prebuild" "$stage/prebuilds/linux-arm64/"
 report=$cache/vitest.json
 rm -f "$report"
 set +e
-# One thread pool worker (vitest's process pools would exec the arm64 Node: no binfmt_misc needed).
+# vitest's default pool forks child Node processes, which qemu-user cannot start without binfmt_misc:
+# one worker thread instead.
 (cd "$stage" && CHANNELCONV_SEED=$seed "${qemu[@]}" "$node_arm64" node_modules/vitest/vitest.mjs run \
   --pool=threads --maxWorkers=1 --reporter=default --reporter=json --outputFile.json="$report" $suites)
 status=$?
 set -e
-if [ -f "$report" ]; then
-  counts=$(node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const empty = (r.testResults || []).filter((f) => f.status === "failed" && !(f.assertionResults || []).length).length;
-    for (const f of r.testResults || [])
-      for (const a of f.assertionResults || [])
-        if (a.status === "skipped" || a.status === "pending" || a.status === "todo")
-          console.error(`skipped test: ${require("path").basename(f.name)} > ${a.fullName}`);
-    console.log(r.numPassedTests, r.numFailedTests + empty);' "$report" 2> >(tee "$cache/skipped.txt" >&2))
-  passed=$(( passed + ${counts% *} ))
-  failed=$(( failed + ${counts#* } ))
-  [ $status -eq 0 ] || [ "${counts#* }" != 0 ] || failed=$(( failed + 1 ))
-else
-  echo "test:arm64: vitest wrote no report (exit $status)"
-  failed=$(( failed + 1 ))
-fi
+read -r p f < <(node scripts/counts.js vitest "$report" "$status" 2>"$cache/skipped.txt")
+passed=$(( passed + p )); failed=$(( failed + f ))
+grep -v '^skipped test: ' "$cache/skipped.txt" || true
 
 # --- 5. the packed tarball, installed and loaded on arm64 --------------------------------------------
 phase "the tarball on arm64: npm install --ignore-scripts by the emulated Node, no compiler on PATH"
@@ -199,9 +181,9 @@ echo "test:arm64: suites not run under emulation:"
 for f in test/*.test.ts; do
   case " $suites " in *" $f "*) ;; *) echo "  $f: $(why "$f")";; esac
 done
-if [ -s "$cache/skipped.txt" ]; then
+if grep -q '^skipped test: ' "$cache/skipped.txt"; then
   echo "test:arm64: tests skipped inside the suites run (they start a child Node: qemu-user without binfmt_misc cannot exec the arm64 binary):"
-  sed 's/^skipped test: /  /' "$cache/skipped.txt"
+  sed -n 's/^skipped test: /  /p' "$cache/skipped.txt"
 fi
 echo "test:arm64: seed $seed, $(( SECONDS - t_all ))s"
 echo "arm64: $passed passed, $failed failed"

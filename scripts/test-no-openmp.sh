@@ -25,21 +25,15 @@ res=$("$out/channelconv_tests" 2>&1)
 status=$?
 set -e
 grep -v '^ok' <<<"$res" | tail -n 40
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' <<<"$res" | tail -1 || true)
-if [ -n "$line" ]; then
-  passed=$(( passed + ${line%% *} ))
-  failed=$(( failed + $(cut -d' ' -f3 <<<"$line") ))
-fi
-if [ -z "$line" ] || { [ $status -ne 0 ] && grep -q ' 0 failed' <<<"$line"; }; then
-  echo "test:no-openmp: the native tests crashed or failed without saying (exit $status)"
-  failed=$(( failed + 1 ))
-fi
+read -r p f < <(node scripts/counts.js native "$status" <<<"$res")
+passed=$(( passed + p )); failed=$(( failed + f ))
 
 echo "== test:no-openmp: vitest suites on that addon"
 npm run --silent build:ts
 stage=$out/stage
 rm -rf "$stage" && mkdir -p "$stage/build/Release"
 cp -r lib test dist binding.d.ts tsconfig.json vitest.config.mts package.json "$stage/"
+mkdir -p "$stage/bench" && cp bench/*.js bench/shapes.json "$stage/bench/"  # the tests' helpers use bench/lib.js
 ln -s "$root/node_modules" "$stage/node_modules"
 cp "$out/Release/channelconv.node" "$stage/build/Release/"
 # The runtime and the budget, from the staged package: the pool, and OMP_NUM_THREADS honoured.
@@ -55,18 +49,8 @@ set +e
 (cd "$stage" && node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$report" $suites)
 status=$?
 set -e
-if [ -f "$report" ]; then
-  counts=$(node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const empty = (r.testResults || []).filter((f) => f.status === "failed" && !(f.assertionResults || []).length).length;
-    console.log(r.numPassedTests, r.numFailedTests + empty);' "$report")
-  passed=$(( passed + ${counts% *} ))
-  failed=$(( failed + ${counts#* } ))
-  [ $status -eq 0 ] || [ "${counts#* }" != 0 ] || failed=$(( failed + 1 ))
-else
-  echo "test:no-openmp: vitest wrote no report (exit $status)"
-  failed=$(( failed + 1 ))
-fi
+read -r p f < <(node scripts/counts.js vitest "$report" "$status")
+passed=$(( passed + p )); failed=$(( failed + f ))
 skipped=()
 for f in test/*.test.ts; do case " $suites " in *" $f "*) ;; *) skipped+=("$f");; esac; done
 echo "test:no-openmp: suites not run (packaging, GPU, speed and memory-limit suites run on the default build in npm test): ${skipped[*]:-none}"

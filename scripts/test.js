@@ -6,6 +6,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { nativeCounts, vitestCounts } = require('./counts');
 
 const root = path.join(__dirname, '..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
@@ -33,12 +34,9 @@ function native(file, args) {
   const r = spawnSync(file, args, { cwd: root, encoding: 'utf8' });
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
-  const m = /(\d+) passed, (\d+) failed/.exec(r.stdout);
-  if (m) {
-    passed += Number(m[1]);
-    failed += Number(m[2]);
-  }
-  if (!m || (r.status !== 0 && Number(m[2]) === 0)) failed += 1;
+  const c = nativeCounts(r.stdout, r.status);
+  passed += c.passed;
+  failed += c.failed;
   return r.stdout;
 }
 const seedArgs = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
@@ -66,18 +64,11 @@ if (built) {
   const json = path.join(os.tmpdir(), `channelconv-vitest-${process.pid}.json`);
   const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${json}`];
   const r = run(bin('vitest'), vitestArgs.concat(process.argv.slice(2).filter((a) => !/^\d+$/.test(a))));
-  try {
-    const report = JSON.parse(fs.readFileSync(json, 'utf8'));
-    passed += report.numPassedTests;
-    failed += report.numFailedTests;
-    // A suite that failed to load has no failed tests of its own: count it.
-    failed += (report.testResults || []).filter((f) => f.status === 'failed' && (f.assertionResults || []).length === 0).length;
-    fs.unlinkSync(json);
-  } catch (e) {
-    console.error(`could not read vitest's JSON report: ${e.message}`);
-    failed += 1;
-  }
-  if (r.status !== 0 && failed === 0) failed += 1;
+  const c = vitestCounts(json, r.status);
+  if (c.error) console.error(c.error);
+  passed += c.passed;
+  failed += c.failed;
+  fs.rmSync(json, { force: true });
 }
 
 console.log(`${passed} passed, ${failed} failed`);

@@ -237,3 +237,39 @@ describe('per-core configuration', () => {
     expect(r.stderr).toContain(`CHANNELCONV_CPU_CONFIG='pentium' is not a known configuration; valid values: ${CONFIGS.join(', ')}`);
   });
 });
+
+describe('algorithms by name', () => {
+  it('every registry entry that can run a stride-1 3x3 / 5x5 layer, forced, matches the reference; the others refuse', async () => {
+    const r = rng(seed + 41);
+    const names = backendInfo().algorithms;
+    expect(names).toEqual(expect.arrayContaining(['direct', 'winograd_4x4', 'winograd_2x2', 'implicit_gemm', 'packed_gemm']));
+    for (const [xs, ws, padding] of [[[2, 19, 13, 17], [21, 19, 3, 3], 1], [[1, 7, 11, 9], [5, 7, 5, 5], 2]] as [number[], number[], number][]) {
+      const x = { data: r.floats(xs.reduce((a, b) => a * b)), shape: xs };
+      const w = { data: r.floats(ws.reduce((a, b) => a * b)), shape: ws };
+      const bias = r.floats(ws[0]);
+      const ref = refConv(x, w, { padding: [padding, padding, padding, padding], bias }).data;
+      const ran: string[] = [];
+      for (const algorithm of names) {
+        const opts = { padding, bias, algorithm: algorithm as never };
+        if (algorithm === 'winograd_4x4' && ws[2] === 5) {
+          expect(() => conv2dSync(x, w, opts)).toThrow(/cannot run this problem.*valid here: 'auto'/);
+          continue;
+        }
+        const y = conv2dSync(x, w, opts);
+        expect(y.algorithm).toBe(algorithm);
+        expect(relError(y.data, ref), `${algorithm} ${ws}`).toBeLessThanOrEqual(1e-5);
+        expect(relError((await conv2d(x, w, opts)).data, ref)).toBeLessThanOrEqual(1e-5);
+        ran.push(algorithm);
+      }
+      expect(ran).toContain('winograd_2x2');
+    }
+  });
+
+  it("'auto' takes Winograd for a ResNet 3x3 layer and for the lecture's 5x5 layer, and reports it", () => {
+    const tile = backendInfo().cpu.config.winogradTile;
+    expect(convCost([8, 64, 56, 56], [64, 64, 3, 3], { padding: 1 }).algorithm).toBe(`winograd_${tile}x${tile}`);
+    expect(convCost([1, 100, 64, 64], [100, 100, 5, 5], { padding: 2 }).algorithm).toBe('winograd_2x2');
+    expect(convCost([8, 64, 56, 56], [64, 64, 3, 3], { padding: 1, stride: 2 }).algorithm).toBe('implicit_gemm');
+    expect(convCost([8, 56, 56, 64], [64, 64, 3, 3], { padding: 1, layout: 'NHWC' }).algorithm).toBe('implicit_gemm');
+  });
+});

@@ -64,22 +64,22 @@ describe('demo on the synthetic picture', () => {
   it('runs and writes the three files', () => {
     expect(errors).toEqual([]);
     expect(status).toBe(0);
-    expect(logged.join('\n')).toMatch(/one conv2d call: \[1,3,192,256\] \* \[7,3,35,35\] -> \[1,7,192,256\]/);
+    expect(logged.join('\n')).toMatch(/one conv2d call: \[1,3,192,256\] \* \[8,3,35,35\] -> \[1,8,192,256\]/);
     for (const f of ['channels.png', 'features.png', 'features.json']) expect(fs.existsSync(path.join(out, f))).toBe(true);
   });
 
   it('features.json: shapes, the bank, timing, per-channel min/max', () => {
     expect(json.input).toMatchObject({ source: 'synthetic', shape: [1, 3, 192, 256], decodedSize: [256, 192] });
-    expect(json.conv2d.weightShape).toEqual([7, 3, 35, 35]);
-    expect(json.conv2d.outputShape).toEqual([1, 7, 192, 256]);
-    expect(json.conv2d.macs).toBe(7 * 3 * 35 * 35 * 192 * 256);
+    expect(json.conv2d.weightShape).toEqual([8, 3, 35, 35]);
+    expect(json.conv2d.outputShape).toEqual([1, 8, 192, 256]);
+    expect(json.conv2d.macs).toBe(8 * 3 * 35 * 35 * 192 * 256);
     expect(json.conv2d.runsMs).toHaveLength(3); // the CLI times 3 calls and reports the median
     expect(json.conv2d.ms).toBe([...json.conv2d.runsMs].sort((a: number, b: number) => a - b)[1]);
     expect(json.conv2d.ms).toBeGreaterThan(0);
     expect(json.channels.map((c: any) => c.name)).toEqual([
-      'vertical edges', 'horizontal edges', 'diagonal / edges', 'diagonal \\ edges', 'blob', 'greenness', 'blueness',
+      'vertical edges', 'horizontal edges', 'diagonal / edges', 'diagonal \\ edges', 'blob', 'greenness', 'blueness', 'red-green edges',
     ]);
-    expect(json.filters).toHaveLength(7);
+    expect(json.filters).toHaveLength(8);
     for (const f of json.filters) {
       expect(f.weights).toHaveLength(3); // one slice per input channel
       expect(f.weights[0]).toHaveLength(f.support.rows[1] - f.support.rows[0]);
@@ -103,12 +103,12 @@ describe('demo on the synthetic picture', () => {
     expect(channels.width).toBe(2 * 12 + 5 * 256 + 4 * 10);
     expect(channels.height).toBeGreaterThan(192 + 24);
     expect(channels.height).toBeLessThan(192 + 100);
-    // features: input + 7 channels in a 4×2 grid.
-    expect(features.width).toBe(2 * 12 + 4 * 256 + 3 * 10);
-    expect(features.height).toBeGreaterThan(2 * 192 + 40);
-    expect(features.height).toBeLessThan(2 * 192 + 300);
+    // features: input + 8 channels in a 3×3 grid.
+    expect(features.width).toBe(2 * 12 + 3 * 256 + 2 * 10);
+    expect(features.height).toBeGreaterThan(3 * 192 + 60);
+    expect(features.height).toBeLessThan(3 * 192 + 400);
     expect(result.layout.channels).toHaveLength(5);
-    expect(result.layout.features).toHaveLength(8);
+    expect(result.layout.features).toHaveLength(9);
   });
 
   it('docs/images holds the pictures this demo makes', () => {
@@ -170,6 +170,77 @@ describe('demo on the synthetic picture', () => {
     expect(pixel(img, vert.x + 121, vert.y + 100)).toEqual(diverging(-1));
   });
 
+  it('the colours are the legend\'s: full-scale + is orange (not a pale tint), - blue, 0 black, linear between', () => {
+    const [r, g, b] = diverging(1);
+    expect(r).toBeGreaterThan(200); // orange: strong red, half green, little blue; far from white
+    expect(g).toBeGreaterThan(90);
+    expect(g).toBeLessThan(170);
+    expect(b).toBeLessThan(60);
+    const [nr, , nb] = diverging(-1);
+    expect(nb).toBeGreaterThan(200);
+    expect(nr).toBeLessThan(80);
+    expect(diverging(0)).toEqual([0, 0, 0]);
+    expect(diverging(2)).toEqual(diverging(1)); // clamped
+    expect(diverging(0.5)).toEqual(diverging(1).map((v: number) => Math.round(v / 2)));
+    // In the picture: the greenness channel's maximum (the green area) is drawn in that orange.
+    const img = readPng(path.join(out, 'features.png'));
+    const green = (result.layout.features as Rect[])[6];
+    expect(pixel(img, green.x + 50, green.y + 40)).toEqual([r, g, b]);
+  });
+
+  it('filter thumbnails are the whole 35×35 kernel at one pixel per tap: a 1×1 filter is one centre pixel', () => {
+    const img = readPng(path.join(out, 'features.png'));
+    const tiles = result.layout.filterTiles as { x: number; y: number; size: number }[][];
+    expect(tiles).toHaveLength(8);
+    // The box of the non-black pixels of a tile.
+    const box = (t: { x: number; y: number; size: number }) => {
+      let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+      for (let y = 0; y < t.size; y++)
+        for (let x = 0; x < t.size; x++)
+          if (pixel(img, t.x + x, t.y + y).some((v) => v > 0)) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+      return [x0, y0, x1 - x0 + 1, y1 - y0 + 1];
+    };
+    for (const filter of [5, 6]) {
+      for (const t of tiles[filter]) {
+        expect(t.size).toBe(35);
+        expect(box(t)).toEqual([17, 17, 1, 1]); // the centre tap of the zero-padded 35×35 kernel
+      }
+    }
+    // The vertical edge filter's label says 3×35×7: its thumbnail is 7 taps wide, 35 high.
+    expect(box(tiles[0][0])).toEqual([14, 0, 7, 35]);
+    // The red-green edge filter's B slice is all zero: a black tile.
+    expect(box(tiles[7][2])[2]).toBe(-Infinity);
+  });
+
+  it('the red-green edge filter: different slices, summed, find what the brightness filters cannot', () => {
+    // Its slices differ: the vertical edge on R, the same edge negated on G, zero on B.
+    const [R, G, B] = json.filters[7].weights as number[][][];
+    expect(R.flat().some((v) => v !== 0)).toBe(true);
+    expect(G).toEqual(R.map((row) => row.map((v) => (v === 0 ? 0 : -v))));
+    expect(B.flat().every((v) => v === 0)).toBe(true);
+    const [x0, y0, x1, y1] = SCENE.red.rect;
+    const mid = Math.floor((y0 + y1) / 2);
+    // Where the red band turns green (x = 56): R - G falls by 2, no brightness change. The channel's
+    // strongest response (its minimum) is there; the vertical brightness edge filter sees nothing.
+    const c7 = json.channels[7];
+    expect([x1 - 1, x1]).toContain(c7.argmin[0]);
+    expect(c7.argmin[1]).toBeGreaterThanOrEqual(y0);
+    expect(c7.argmin[1]).toBeLessThan(y1);
+    expect(ch(7, x1, mid)).toBeLessThan(-1.2); // the band is only 14 px high: not the full -2
+    expect(Math.abs(ch(0, x1, mid))).toBeLessThan(0.02);
+    // Black to green (the green area's left edge): -1; green to black (its right edge): +1; black to
+    // red (the band's left end): +; the white bar's edges, where R and G rise together: 0.
+    const [gx0, gy0, gx1, gy1] = SCENE.green.rect;
+    const gmid = Math.floor((gy0 + gy1) / 2);
+    expect(ch(7, gx0, gmid)).toBeCloseTo(-1, 3);
+    expect(ch(7, gx1 - 1, gmid)).toBeCloseTo(1, 3);
+    expect(ch(7, x0, mid)).toBeGreaterThan(0.5);
+    const [bx0, , bx1] = SCENE.verticalBar.rect;
+    expect(Math.abs(ch(7, bx0, 100))).toBeLessThan(1e-4);
+    expect(Math.abs(ch(7, bx1 - 1, 100))).toBeLessThan(1e-4);
+    expect(ch(0, bx0, 100)).toBeCloseTo(1, 2); // which the brightness filter sees at full strength
+  });
+
   it('one conv2d call: within each filter the three channels are summed', () => {
     // Greenness is G - (R + B) / 2 at every pixel; blueness is B - (R + G) / 2.
     const x = result.image.data;
@@ -183,7 +254,7 @@ describe('demo on the synthetic picture', () => {
   });
 
   it('vertical and horizontal edge channels peak on vertical and horizontal edges', () => {
-    const rects = [SCENE.green, SCENE.verticalBar, SCENE.horizontalBar, SCENE.blue, SCENE.red].map((s: any) => s.rect);
+    const rects = [SCENE.green, SCENE.verticalBar, SCENE.horizontalBar, SCENE.blue, SCENE.red, SCENE.greenBand].map((s: any) => s.rect);
     // Pixel x - 1 and x straddle a vertical edge at x.
     const onVertical = ([x, y]: number[]) =>
       rects.some(([x0, y0, x1, y1]: number[]) => y >= y0 && y < y1 && [x0, x1].some((e) => x === e || x === e - 1));
@@ -251,10 +322,10 @@ describe('demo on image files', () => {
     const r = await runDemo({ input: file, outDir, timingRuns: 1 });
     expect(MAX_SIDE).toBe(320);
     expect(r.json.input).toMatchObject({ source: file, format: 'png', decodedSize: [400, 100], shape: [1, 3, 80, 320] });
-    expect(r.json.conv2d.outputShape).toEqual([1, 7, 80, 320]);
+    expect(r.json.conv2d.outputShape).toEqual([1, 8, 80, 320]);
     const channels = readPng(path.join(outDir, 'channels.png'));
     expect(channels.width).toBe(2 * 12 + 5 * 320 + 4 * 10);
-    expect(readPng(path.join(outDir, 'features.png')).width).toBe(2 * 12 + 4 * 320 + 3 * 10);
+    expect(readPng(path.join(outDir, 'features.png')).width).toBe(2 * 12 + 3 * 320 + 2 * 10);
     const [gx, gy] = r.json.channels[5].argmax;
     const [bx] = r.json.channels[6].argmax;
     expect(gx).toBeLessThan(160);
@@ -279,7 +350,7 @@ describe('demo on image files', () => {
     expect(r.json.input).toMatchObject({ format: 'jpeg', decodedSize: [48, 40], shape: [1, 3, 40, 48] });
     expect(r.layout.scale).toBe(5); // floor(256 / 48)
     const features = readPng(path.join(outDir, 'features.png'));
-    expect(features.width).toBe(2 * 12 + 4 * 240 + 3 * 10);
+    expect(features.width).toBe(2 * 12 + 3 * 240 + 2 * 10);
     const [x, y] = r.json.channels[4].argmax;
     expect(Math.hypot(x + 0.5 - 24, y + 0.5 - 20)).toBeLessThanOrEqual(1.5);
   });

@@ -7,7 +7,8 @@
 import * as vm from 'vm';
 import { describe, expect, it } from 'vitest';
 import {
-  backendInfo, conv2d, conv2dSync, convCost, corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1, tensor, toNested,
+  backendInfo, conv2d, conv2dBackward, conv2dBackwardSync, conv2dSync, conv2dTranspose, conv2dTransposeSync, convBackwardCost,
+  convCost, convTransposeCost, corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1, createConv2d, tensor, toNested,
   type Tensor,
 } from '../lib/index';
 import { ALIAS, CHAN, classOf, GROUPS, LARGE, OPT, OUT, SHAPE, T, UNKNOWN, refConv, relError, rng, seedFromEnv } from './helpers';
@@ -291,6 +292,175 @@ describe('hostile inputs: convCost', () => {
     expect(c.outputShape).toEqual([3, 5, 5]);
     c.outputShape.push(9);
     expect(convCost([2, 5, 5], [3, 2, 3, 3], { padding: 'same' }).outputShape).toEqual([3, 5, 5]);
+  });
+});
+
+// --- conv2dTranspose / conv2dTransposeSync / convTransposeCost -----------------------------------
+// A good call: input [3, 5, 5], weight IOHW [3, 2, 3, 3] -> output [2, 7, 7].
+const XT = (): Tensor => ({ data: r.floats(3 * 25), shape: [3, 5, 5] });
+const EMPTY = 'ERR_CHANNELCONV_EMPTY_OUTPUT';
+const transposeCases: ConvCase[] = [
+  ['input undefined', inp(undefined), W, none, T, 'input'],
+  ['input.data Float64Array', inp({ data: new Float64Array(75), shape: [3, 5, 5] }), W, none, T, 'input.data'],
+  ['input.data detached', () => ({ data: detached(75), shape: [3, 5, 5] }), W, none, T, 'input.data'],
+  ['input rank 5', inp({ data: new Float32Array(75), shape: [1, 1, 3, 5, 5] }), W, none, SHAPE, 'input.shape'],
+  ['weight a revoked Proxy', XT, revoked, none, T, 'weight'],
+  ['weight rank 3', XT, inp({ data: new Float32Array(54), shape: [3, 2, 9] }), none, SHAPE, 'weight.shape'],
+  ['input channels != weight.shape[0]', inp({ data: data50(), shape: [2, 5, 5] }), W, none, CHAN, 'weight.shape[0]'],
+  ['HWOI weight: input channels != weight.shape[3]', XT, inp({ data: new Float32Array(54), shape: [3, 3, 3, 2] }), opts({ weightLayout: 'HWOI' }), CHAN, 'weight.shape[3]'],
+  ['weight.shape[0] not divisible by groups', XT, W, opts({ groups: 2 }), GROUPS, 'groups'],
+  ['weightLayout "OIHW" (a convolution\'s)', XT, W, opts({ weightLayout: 'OIHW' }), OPT, 'options.weightLayout'],
+  ['weightLayout "HWIO" (a convolution\'s)', XT, W, opts({ weightLayout: 'HWIO' }), OPT, 'options.weightLayout'],
+  ['weightLayout 1', XT, W, opts({ weightLayout: 1 }), T, 'options.weightLayout'],
+  ['padding "same_lower" (not a transposed padding)', XT, W, opts({ padding: 'same_lower' }), OPT, 'options.padding'],
+  ['padding -1', XT, W, opts({ padding: -1 }), OPT, 'options.padding'],
+  ['padding that empties the output', XT, W, opts({ padding: 4 }), EMPTY, 'output would be empty'],
+  ['outputPadding NaN', XT, W, opts({ stride: 2, outputPadding: NaN }), OPT, 'options.outputPadding'],
+  ['outputPadding -1', XT, W, opts({ stride: 2, outputPadding: -1 }), OPT, 'options.outputPadding'],
+  ['outputPadding "1"', XT, W, opts({ stride: 2, outputPadding: '1' }), T, 'options.outputPadding'],
+  ['outputPadding [1]', XT, W, opts({ stride: 2, outputPadding: [1] }), OPT, 'options.outputPadding'],
+  ['outputPadding [0, 1n]', XT, W, opts({ stride: 2, outputPadding: [0, 1n] }), T, 'options.outputPadding[1]'],
+  ['outputPadding null', XT, W, opts({ outputPadding: null }), T, 'options.outputPadding'],
+  ['outputPadding 1 with stride 1', XT, W, opts({ outputPadding: 1 }), OPT, 'outputPadding[0] must be below max(stride, dilation) = 1'],
+  ['outputPadding = stride', XT, W, opts({ stride: [1, 3], outputPadding: [0, 3] }), OPT, 'outputPadding[1] must be below'],
+  ['outputPadding with padding "same"', XT, W, opts({ stride: 2, padding: 'same', outputPadding: 1 }), OPT, "padding 'same'"],
+  ['outputPadding 2^31', XT, W, opts({ stride: 2, outputPadding: 2 ** 31 }), OPT, 'options.outputPadding'],
+  ['unknown option "output_padding"', XT, W, opts({ output_padding: 1 }), UNKNOWN, 'output_padding'],
+  ['stride 0', XT, W, opts({ stride: 0 }), OPT, 'options.stride'],
+  ['stride 2^31 - 1 makes the output too large', XT, W, opts({ stride: 2 ** 31 - 1 }), LARGE, 'output'],
+  ['dilation [1, NaN]', XT, W, opts({ dilation: [1, NaN] }), OPT, 'options.dilation[1]'],
+  ['bias length 3 (the input channels)', XT, W, opts({ bias: new Float32Array(3) }), SHAPE, 'options.bias has 3 elements, expected 2'],
+  ['bias a plain array', XT, W, opts({ bias: [0, 0] }), T, 'options.bias'],
+  ['activation "sigmoid"', XT, W, opts({ activation: 'sigmoid' }), OPT, 'options.activation'],
+  ['out one too short', XT, W, opts({ out: new Float32Array(97) }), OUT, 'options.out'],
+  ['out is the input', () => { const d = r.floats(200); return { data: d.subarray(0, 75), shape: [3, 5, 5] }; }, W, none, T, 'input'],
+  ['algorithm "packed_gemm" (forward only)', XT, W, opts({ algorithm: 'packed_gemm' }), OPT, "has no backward_data implementation"],
+  ['algorithm "winograd"', XT, W, opts({ algorithm: 'winograd' }), OPT, 'options.algorithm'],
+  ['device cuda without CUDA', XT, W, opts({ device: 'cuda' }), 'ERR_CHANNELCONV_NO_CUDA', 'cuda'],
+  ['options an array', XT, W, opts([]), T, 'options'],
+];
+// 'out is the input' above is a valid call with a fresh output: replaced by a real alias case.
+transposeCases.splice(transposeCases.findIndex((c) => c[0] === 'out is the input'), 1);
+
+describe('hostile inputs: conv2dTranspose and conv2dTransposeSync', () => {
+  for (const [label, input, weight, options, code, name] of transposeCases) {
+    it(`${label} -> ${code}`, async () => {
+      await expectBoth((sync) => (sync ? conv2dTransposeSync : conv2dTranspose)(input() as never, weight() as never, options() as never), code, name);
+    });
+  }
+  it('out sharing memory with the input -> ' + ALIAS, async () => {
+    const buf = r.floats(200);
+    const input = { data: buf.subarray(0, 75), shape: [3, 5, 5] };
+    await expectBoth((sync) => (sync ? conv2dTransposeSync : conv2dTranspose)(input, W(), { out: buf.subarray(50, 148) }), ALIAS, 'options.out');
+  });
+  it('convTransposeCost checks the same', () => {
+    for (const [label, , , options, code, name] of transposeCases) {
+      if (/^(input|weight|out|bias|device|HWOI)|the input/.test(label)) continue;
+      let err: unknown;
+      try { convTransposeCost([3, 5, 5], [3, 2, 3, 3], options() as never); } catch (e) { err = e; }
+      expect(err, label).toBeInstanceOf(classOf(code));
+      expect((err as { code: string }).code, label).toBe(code);
+      expect((err as Error).message, label).toContain(name);
+    }
+    expect(() => convTransposeCost([3, 5, 5] as never, undefined as never)).toThrow(expect.objectContaining({ code: T }));
+  });
+});
+
+// --- conv2dBackward / conv2dBackwardSync / convBackwardCost / layer.backward -----------------------
+// A good call: input [2, 5, 5], weight [3, 2, 3, 3], gradOutput [3, 3, 3].
+const GY = (): Tensor => ({ data: r.floats(27), shape: [3, 3, 3] });
+type BackwardCase = [string, () => unknown, () => unknown, () => unknown, () => unknown, string, string];
+const gyv = (v: unknown) => () => v;
+const backwardCases: BackwardCase[] = [
+  ['input undefined', inp(undefined), W, GY, none, T, 'input'],
+  ['input.data detached', () => ({ data: detached(50), shape: [2, 5, 5] }), W, GY, none, T, 'input.data'],
+  ['weight a string', X, inp('w'), GY, none, T, 'weight'],
+  ['weight.data one too short', X, inp({ data: new Float32Array(53), shape: [3, 2, 3, 3] }), GY, none, SHAPE, 'weight.data'],
+  ['gradOutput undefined', X, W, gyv(undefined), none, T, 'gradOutput'],
+  ['gradOutput a Float32Array', X, W, gyv(new Float32Array(27)), none, T, 'gradOutput'],
+  ['gradOutput.data Float64Array', X, W, gyv({ data: new Float64Array(27), shape: [3, 3, 3] }), none, T, 'gradOutput.data'],
+  ['gradOutput.data detached', X, W, () => ({ data: detached(27), shape: [3, 3, 3] }), none, T, 'gradOutput.data'],
+  ['gradOutput.data one too long', X, W, gyv({ data: new Float32Array(28), shape: [3, 3, 3] }), none, SHAPE, 'gradOutput.data'],
+  ['gradOutput.shape getter throws', X, W, () => throwingGetter('shape', { data: new Float32Array(27) }), none, T, 'gradOutput'],
+  ['gradOutput.shape with a Symbol', X, W, gyv({ data: new Float32Array(27), shape: [3, Symbol('s'), 3] }), none, T, 'gradOutput.shape[1]'],
+  ['gradOutput rank 2', X, W, gyv({ data: new Float32Array(27), shape: [3, 9] }), none, SHAPE, 'gradOutput.shape'],
+  ['gradOutput of the wrong shape', X, W, gyv({ data: new Float32Array(27), shape: [3, 9, 1] }), none, SHAPE, 'gradOutput.shape must be [3, 3, 3], the forward output'],
+  ['gradOutput of another rank', X, W, gyv({ data: new Float32Array(27), shape: [1, 3, 3, 3] }), none, SHAPE, 'got [1, 3, 3, 3]'],
+  ['gradOutput for other options (padding 1)', X, W, GY, opts({ padding: 1 }), SHAPE, 'must be [3, 5, 5]'],
+  ['unknown option bias', X, W, GY, opts({ bias: new Float32Array(3) }), UNKNOWN, '"bias"'],
+  ['unknown option out', X, W, GY, opts({ out: new Float32Array(50) }), UNKNOWN, '"out"'],
+  ['unknown option activation', X, W, GY, opts({ activation: 'relu' }), UNKNOWN, '"activation"'],
+  ['unknown option outputPadding', X, W, GY, opts({ outputPadding: 0 }), UNKNOWN, '"outputPadding"'],
+  ['needs a string', X, W, GY, opts({ needs: 'input' }), T, 'options.needs'],
+  ['needs null', X, W, GY, opts({ needs: null }), T, 'options.needs'],
+  ['needs a Set', X, W, GY, opts({ needs: new Set(['input']) }), T, 'options.needs'],
+  ['needs an unknown word', X, W, GY, opts({ needs: ['input', 'output'] }), OPT, "options.needs[1] must be one of 'input', 'weight', 'bias'"],
+  ['needs "Input" (case matters)', X, W, GY, opts({ needs: ['Input'] }), OPT, 'options.needs[0]'],
+  ['needs a number', X, W, GY, opts({ needs: [1] }), T, 'options.needs[0]'],
+  ['needs a Symbol', X, W, GY, opts({ needs: [Symbol('input')] }), T, 'options.needs[0]'],
+  ['needs with a hole', X, W, GY, opts({ needs: new Array(1) }), T, 'options.needs[0]'],
+  ['needs twice the same', X, W, GY, opts({ needs: ['weight', 'weight'] }), OPT, "lists 'weight' twice"],
+  ['needs four entries', X, W, GY, opts({ needs: ['input', 'weight', 'bias', 'input'] }), OPT, 'at most once'],
+  ['needs a 1e6-entry array', X, W, GY, () => ({ needs: new Array(1e6).fill('input') }), OPT, 'at most once'],
+  ['needs with a throwing index getter', X, W, GY, () => ({ needs: Object.defineProperty(['input'], 0, { get: boom }) }), T, 'options.needs'],
+  ['needs a revoked Proxy', X, W, GY, () => ({ needs: revoked() }), T, 'options.needs'],
+  ['stride NaN', X, W, GY, opts({ stride: NaN }), OPT, 'options.stride'],
+  ['padding "SAME"', X, W, GY, opts({ padding: 'SAME' }), OPT, 'options.padding'],
+  ['weightLayout "IOHW" (a transposed convolution\'s)', X, W, GY, opts({ weightLayout: 'IOHW' }), OPT, 'options.weightLayout'],
+  ['groups not dividing', X, W, GY, opts({ groups: 2 }), GROUPS, 'groups'],
+  ['channel mismatch', inp({ data: new Float32Array(75), shape: [3, 5, 5] }), W, GY, none, CHAN, 'the input has 3 channels'],
+  ['algorithm "packed_gemm" (forward only)', X, W, GY, opts({ algorithm: 'packed_gemm' }), OPT, 'has no backward_data implementation'],
+  ['algorithm "packed_gemm", weight gradient only', X, W, GY, opts({ algorithm: 'packed_gemm', needs: ['weight'] }), OPT, 'has no backward_weights implementation'],
+  ['device cuda without CUDA', X, W, GY, opts({ device: 'cuda' }), 'ERR_CHANNELCONV_NO_CUDA', 'cuda'],
+  ['options a number', X, W, GY, opts(3), T, 'options'],
+];
+
+describe('hostile inputs: conv2dBackward and conv2dBackwardSync', () => {
+  for (const [label, input, weight, gy, options, code, name] of backwardCases) {
+    it(`${label} -> ${code}`, async () => {
+      await expectBoth((sync) => (sync ? conv2dBackwardSync : conv2dBackward)(input() as never, weight() as never, gy() as never, options() as never), code, name);
+    });
+  }
+  it('input and gradOutput may share memory (they are only read); the gradients stay the reference ones', async () => {
+    const buf = r.floats(50);
+    const x = { data: buf, shape: [2, 5, 5] }, w = W(), gy = { data: buf.subarray(0, 27), shape: [3, 3, 3] };
+    const a = conv2dBackwardSync(x, w, gy), b = await conv2dBackward(x, w, gy);
+    expect(a.gradWeight!.data).toEqual(b.gradWeight!.data);
+    expect(a.gradInput!.data.every(Number.isFinite)).toBe(true);
+  });
+  it('convBackwardCost checks shapes and options as conv2dBackward does', () => {
+    for (const [label, , , , options, code, name] of backwardCases) {
+      if (/^(input|weight|gradOutput|channel mismatch|device)/.test(label)) continue;
+      let err: unknown;
+      try { convBackwardCost([2, 5, 5], [3, 2, 3, 3], options() as never); } catch (e) { err = e; }
+      if (code === SHAPE) { expect(err, label).toBeUndefined(); continue; } // no gradOutput to check
+      expect(err, label).toBeInstanceOf(classOf(code));
+      expect((err as { code: string }).code, label).toBe(code);
+      expect((err as Error).message, label).toContain(name);
+    }
+    expect(() => convBackwardCost([2n, 5, 5] as never, [3, 2, 3, 3])).toThrow(expect.objectContaining({ code: T, message: expect.stringContaining('inputShape[0]') }));
+    expect(() => convBackwardCost([2, 5, 5], [3, 2, 3] as never)).toThrow(expect.objectContaining({ code: SHAPE, message: expect.stringContaining('weightShape') }));
+  });
+  it('a prepared layer\'s backward checks its arguments, and refuses once disposed', async () => {
+    const layer = createConv2d(W(), { bias: r.floats(3), activation: 'relu' });
+    const cases: [string, () => unknown, string, string][] = [
+      ['needs "all"', () => layer.backwardSync(X(), GY(), 'all' as never), T, 'needs'],
+      ['needs an unknown word', () => layer.backwardSync(X(), GY(), ['grad'] as never), OPT, 'needs[0]'],
+      ['gradOutput of the wrong shape', () => layer.backwardSync(X(), { data: new Float32Array(27), shape: [3, 1, 9] }), SHAPE, 'gradOutput.shape must be [3, 3, 3]'],
+      ['input channel mismatch', () => layer.backwardSync({ data: new Float32Array(75), shape: [3, 5, 5] }, GY()), CHAN, 'this layer expects 2'],
+      ['gradOutput undefined', () => layer.backwardSync(X(), undefined as never), T, 'gradOutput'],
+    ];
+    for (const [label, call, code, name] of cases) {
+      let err: unknown;
+      try { call(); } catch (e) { err = e; }
+      expect(err, label).toBeInstanceOf(classOf(code));
+      expect((err as { code: string }).code, label).toBe(code);
+      expect((err as Error).message, label).toContain(name);
+    }
+    await expect(layer.backward(X(), GY(), ['bias', 'bias'])).rejects.toMatchObject({ code: OPT });
+    layer.dispose();
+    expect(() => layer.backwardSync(X(), GY())).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_DISPOSED' }));
+    await expect(layer.backward(X(), GY())).rejects.toMatchObject({ code: 'ERR_CHANNELCONV_DISPOSED' });
   });
 });
 
@@ -606,7 +776,8 @@ describe('random hostile arguments (property test)', () => {
       default: return anyScalar();
     }
   };
-  const keys = ['bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out', 'strid', ''];
+  const keys = ['bias', 'stride', 'padding', 'dilation', 'groups', 'layout', 'weightLayout', 'device', 'threads', 'out', 'strid', '',
+    'outputPadding', 'needs', 'activation', 'algorithm'];
   const optionsish = (): unknown => {
     if (r.next() < 0.2) return anyScalar();
     const o: Record<string, unknown> = {};
@@ -621,6 +792,12 @@ describe('random hostile arguments (property test)', () => {
     () => ['conv2dSync', () => conv2dSync(tensorish() as never, tensorish() as never, optionsish() as never)],
     () => ['conv2d', () => conv2d(tensorish() as never, tensorish() as never, optionsish() as never)],
     () => ['convCost', () => convCost(r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, optionsish() as never)],
+    () => ['conv2dTransposeSync', () => conv2dTransposeSync(tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['conv2dTranspose', () => conv2dTranspose(tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['convTransposeCost', () => convTransposeCost(r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, optionsish() as never)],
+    () => ['conv2dBackwardSync', () => conv2dBackwardSync(tensorish() as never, tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['conv2dBackward', () => conv2dBackward(tensorish() as never, tensorish() as never, tensorish() as never, optionsish() as never)],
+    () => ['convBackwardCost', () => convBackwardCost(r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, r.next() < 0.5 ? r.pick(shapes) : anyScalar() as never, optionsish() as never)],
     () => ['corr2d', () => corr2d(tensorish() as never, tensorish() as never)],
     () => ['corr2dMultiIn', () => corr2dMultiIn(tensorish() as never, tensorish() as never)],
     () => ['corr2dMultiInOut', () => corr2dMultiInOut(tensorish() as never, tensorish() as never)],
@@ -672,6 +849,8 @@ describe('messages stay short whatever the input', () => {
     ['a cyclic padding', () => convCost([1, 1, 1], [1, 1, 1, 1], { padding: [cyclic, 1] as never })],
     ['a 1 MB layout word', () => conv2dSync(X(), W(), { layout: huge as never })],
     ['a 1 MB option name', () => conv2dSync(X(), W(), { [huge.slice(0, 1e5)]: 1 } as never)],
+    ['a 1 MB needs word', () => conv2dBackwardSync(X(), W(), { data: new Float32Array(27), shape: [3, 3, 3] }, { needs: [huge as never] })],
+    ['a cyclic outputPadding', () => conv2dTransposeSync(X(), W(), { outputPadding: cyclic as never })],
   ];
   for (const [label, call] of calls) {
     it(`${label}: a coded error with a message under 300 characters`, () => {

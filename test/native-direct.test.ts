@@ -178,6 +178,116 @@ describe('native binding called directly', () => {
   });
 });
 
+// The backward directions and the transposed convolution, raw: the same descriptor with direction
+// 1 (backward-data: src = gradOutput [3, 3, 3], dst = gradInput [2, 4, 4]) or 2 (backward-weights:
+// src = input, src2 = gradOutput, dst = gradWeight [3, 2, 2, 2], dst2 = gradBias [3], weight null),
+// or op 1 (transposed: input [3, 3, 3], weight IOHW [3, 2, 2, 2] -> [2, 4, 4]).
+const bwdDesc = (dir: 'backward_data' | 'backward_weights', edit?: (d: Float64Array) => void, bias = dir === 'backward_weights') => {
+  const d = writeRequest(new Float64Array(DESC_LEN), { ...request(), direction: dir, bias });
+  edit?.(d);
+  return d;
+};
+const tDesc = (edit?: (d: Float64Array) => void) => {
+  const d = writeRequest(new Float64Array(DESC_LEN), { ...request(), op: 'transpose', direction: 'backward_data', inputShape: [3, 3, 3], weightShape: [3, 2, 2, 2] });
+  edit?.(d);
+  return d;
+};
+const goodData = (): Args => [bwdDesc('backward_data'), r.floats(27), r.floats(24), null, new Float32Array(32), null, null];
+const goodWeights = (): Args => [bwdDesc('backward_weights'), r.floats(32), null, null, new Float32Array(24), r.floats(27), new Float32Array(3)];
+const goodT = (): Args => [tDesc(), r.floats(27), r.floats(24), null, new Float32Array(32), null, null];
+const edit = (base: () => Args, i: number, v: unknown) => (): Args => { const a = base(); a[i] = v; return a; };
+const backwardCases: [string, () => Args, string, string][] = [
+  ['backward-data: gradOutput one too short', edit(goodData, 1, new Float32Array(26)), SHAPE, 'gradOutput.data has 26 elements, expected 27 for its shape [3, 3, 3]'],
+  ['backward-data: gradOutput a Float64Array', edit(goodData, 1, new Float64Array(27)), T, 'gradOutput.data must be a Float32Array'],
+  ['backward-data: gradOutput detached', edit(goodData, 1, detached(27)), T, 'gradOutput.data'],
+  ['backward-data: weight missing', edit(goodData, 2, null), T, 'weight.data'],
+  ['backward-data: gradInput one too long', edit(goodData, 4, new Float32Array(33)), OUT, 'gradInput has 33 elements, expected 32 for output shape [2, 4, 4]'],
+  ['backward-data: gradInput null on a sync call', edit(goodData, 4, null), T, 'gradInput'],
+  ['backward-data: a bias of the input channels is checked', edit(goodData, 3, new Float32Array(3)), SHAPE, 'options.bias has 3 elements, expected 2'],
+  ['backward-data: gradInput is gradOutput', () => { const a = goodData(); const buf = r.floats(64); a[1] = buf.subarray(0, 27); a[4] = buf.subarray(20, 52); return a; }, ALIAS, 'gradInput must not share memory'],
+  ['backward-data: a second input', edit(goodData, 5, new Float32Array(27)), T, 'backward-weights only'],
+  ['backward-data: forced packed_gemm', () => { const a = goodData(); a[0] = bwdDesc('backward_data', (d) => { d[slot.algorithm] = b.backendInfo().algorithms.indexOf('packed_gemm'); }); return a; }, OPT, 'has no backward_data implementation'],
+  ['backward-data: skip weights', () => { const a = goodData(); a[0] = bwdDesc('backward_data', (d) => { d[slot.skipWeights] = 1; }); return a; }, OPT, 'backward-weights only'],
+  ['backward-weights: a weight passed', edit(goodWeights, 2, r.floats(24)), T, 'weight must be null for backward-weights'],
+  ['backward-weights: a bias passed', edit(goodWeights, 3, r.floats(3)), T, 'bias must be null for backward-weights'],
+  ['backward-weights: gradOutput missing', edit(goodWeights, 5, null), T, 'gradOutput.data must be a Float32Array'],
+  ['backward-weights: gradOutput a plain array', edit(goodWeights, 5, new Array(27).fill(0)), T, 'gradOutput.data'],
+  ['backward-weights: gradOutput one too long', edit(goodWeights, 5, new Float32Array(28)), SHAPE, 'gradOutput.data has 28 elements, expected 27 for the forward output shape [3, 3, 3]'],
+  ['backward-weights: gradOutput detached', edit(goodWeights, 5, detached(27)), T, 'gradOutput.data'],
+  ['backward-weights: gradWeight one too short', edit(goodWeights, 4, new Float32Array(23)), OUT, 'gradWeight has 23 elements, expected 24'],
+  ['backward-weights: gradBias one too long', edit(goodWeights, 6, new Float32Array(4)), OUT, 'gradBias has 4 elements, expected 3'],
+  ['backward-weights: gradBias an Int32Array', edit(goodWeights, 6, new Int32Array(3)), T, 'gradBias'],
+  ['backward-weights: gradBias missing on a sync call', edit(goodWeights, 6, null), T, 'gradBias'],
+  ['backward-weights: gradBias without the bias flag', () => { const a = goodWeights(); a[0] = bwdDesc('backward_weights', undefined, false); return a; }, T, 'does not compute'],
+  ['backward-weights: gradWeight with skip weights', () => { const a = goodWeights(); a[0] = bwdDesc('backward_weights', (d) => { d[slot.skipWeights] = 1; }); return a; }, T, 'does not compute'],
+  ['backward-weights: gradWeight is the input', () => { const a = goodWeights(); const buf = r.floats(40); a[1] = buf.subarray(0, 32); a[4] = buf.subarray(10, 34); return a; }, ALIAS, 'gradWeight must not share memory'],
+  ['backward-weights: gradBias inside gradOutput', () => { const a = goodWeights(); const buf = r.floats(27); a[5] = buf; a[6] = buf.subarray(5, 8); return a; }, ALIAS, 'gradBias must not share memory'],
+  ['backward-weights: gradBias inside gradWeight', () => { const a = goodWeights(); const buf = new Float32Array(24); a[4] = buf; a[6] = buf.subarray(0, 3); return a; }, ALIAS, 'gradWeight and gradBias must not share memory'],
+  ['backward-weights: relu', () => { const a = goodWeights(); a[0] = bwdDesc('backward_weights', (d) => { d[slot.activation] = 1; }); return a; }, OPT, 'not to the weight gradient'],
+  ['backward-weights: forced packed_gemm', () => { const a = goodWeights(); a[0] = bwdDesc('backward_weights', (d) => { d[slot.algorithm] = b.backendInfo().algorithms.indexOf('packed_gemm'); }); return a; }, OPT, 'has no backward_weights implementation'],
+  ['backward-weights: skip weights 2', () => { const a = goodWeights(); a[0] = bwdDesc('backward_weights', (d) => { d[slot.skipWeights] = 2; }); return a; }, OPT, `slot ${slot.skipWeights}`],
+  ['transposed: input channels != weight.shape[0]', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.input] = 2; }); a[1] = r.floats(18); return a; }, CHAN, 'weight.shape[0]'],
+  ['transposed: outputPadding 1 with stride 1', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.outputPadding] = 1; }); return a; }, OPT, 'outputPadding[0] must be below max(stride, dilation) = 1'],
+  ['transposed: outputPadding NaN', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.outputPadding + 1] = NaN; }); return a; }, OPT, `slot ${slot.outputPadding + 1}`],
+  ['transposed: outputPadding -1', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.outputPadding] = -1; }); return a; }, OPT, 'outputPadding[0] must be >= 0'],
+  ['transposed: padding empties the output', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.pad] = 3; d[slot.pad + 1] = 3; }); return a; }, EMPTY, 'output would be empty'],
+  ['transposed: output past 2^31 (stride)', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.stride] = 2 ** 31 - 1; d[slot.stride + 1] = 2 ** 31 - 1; }); return a; }, LARGE, 'output'],
+  ['transposed: out one too short', edit(goodT, 4, new Float32Array(31)), OUT, 'options.out has 31 elements, expected 32'],
+  ['transposed: bias of the input channels', edit(goodT, 3, new Float32Array(3)), SHAPE, 'options.bias has 3 elements, expected 2'],
+  ['transposed: same padding with outputPadding', () => { const a = goodT(); a[0] = tDesc((d) => { d[slot.padMode] = 2; d[slot.stride] = 2; d[slot.outputPadding] = 1; }); return a; }, OPT, "padding 'same'"],
+];
+
+describe('native binding called directly: the backward directions and the transposed convolution', () => {
+  for (const [label, args, code, text] of backwardCases) {
+    it(`${label} -> ${code}`, () => {
+      for (const name of ['run', 'runAsync']) {
+        const a = args();
+        if (name === 'runAsync' && /null on a sync call|missing on a sync call/.test(label)) continue;
+        let err: unknown;
+        try {
+          ((b as unknown as Record<string, (...x: unknown[]) => unknown>)[name])(...a);
+        } catch (e) {
+          err = e;
+        }
+        expect(err, `${name}: ${label}`).toBeInstanceOf(classOf(code));
+        expect((err as { code: string }).code, name).toBe(code);
+        expect((err as Error).message, name).toContain(text);
+      }
+    });
+  }
+
+  it('good calls of each direction give the reference result, sync and async', async () => {
+    const x = r.floats(32), w = r.floats(24), gy = r.floats(27);
+    const fwd = refConv({ data: x, shape: [2, 4, 4] }, { data: w, shape: [3, 2, 2, 2] });
+    // backward-weights against <x, gw> = <conv(x, w)...>: the gradient is linear in x; check by the
+    // adjoint identity with the forward reference, and the bias gradient by the sum of gy.
+    const gw = new Float32Array(24), gb = new Float32Array(3);
+    b.run(bwdDesc('backward_weights'), x, null, null, gw, gy, gb);
+    let lhs = 0, rhs = 0;
+    for (let i = 0; i < 27; i++) lhs += fwd.data[i] * gy[i];
+    for (let i = 0; i < 24; i++) rhs += w[i] * gw[i];
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * Math.max(1, Math.abs(lhs)));
+    for (let k = 0; k < 3; k++) expect(gb[k]).toBeCloseTo(gy.slice(9 * k, 9 * k + 9).reduce((s, v) => s + v, 0), 5);
+    const [agw, agb] = (await b.runAsync(bwdDesc('backward_weights'), x, null, null, null, gy)) as [Float32Array, Float32Array];
+    expect(agw).toEqual(gw);
+    expect(agb).toEqual(gb);
+    // The bias gradient alone: no weight gradient array, sync and async.
+    const only = new Float32Array(3);
+    b.run(bwdDesc('backward_weights', (d) => { d[slot.skipWeights] = 1; }), x, null, null, null, gy, only);
+    expect(only).toEqual(gb);
+    expect(await b.runAsync(bwdDesc('backward_weights', (d) => { d[slot.skipWeights] = 1; }), x, null, null, null, gy)).toEqual([null, gb]);
+    // backward-data and the transposed convolution are the same problem: the same result.
+    const gx = new Float32Array(32), tx = new Float32Array(32);
+    b.run(bwdDesc('backward_data'), gy, w, null, gx);
+    b.run(tDesc(), gy, w, null, tx);
+    expect(tx).toEqual(gx);
+    let rx = 0;
+    for (let i = 0; i < 32; i++) rx += x[i] * gx[i];
+    expect(Math.abs(lhs - rx)).toBeLessThan(1e-4 * Math.max(1, Math.abs(lhs)));
+    expect(await b.runAsync(tDesc(), gy, w, null, null)).toEqual(tx);
+  });
+});
+
 describe('native Layer called directly', () => {
   const make = (): NativeLayer => new b.Layer(r.floats(24), null, desc());
   it('checks its arguments', () => {

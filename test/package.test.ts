@@ -1,10 +1,8 @@
 // The package loads by its name through require and import, as one module instance, with types.
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { canSpawnNode } from './helpers';
-import { anchors, links } from './markdown';
 
 const root = path.join(__dirname, '..');
 const node = (code: string, type: 'commonjs' | 'module') =>
@@ -43,42 +41,5 @@ describe('package entry points', () => {
     expect(info.cpu.threads).toBeGreaterThanOrEqual(1);
     expect(typeof info.cuda.compiled).toBe('boolean');
     if (!info.cuda.available) expect(info.cuda.reason).toMatch(/\w/);
-  });
-});
-
-// The canonical home; the README's links into it must name files this repository has, so that they
-// work on GitHub, on the registry's page and in node_modules (where docs/ is not shipped).
-const REPO = 'channelconv/channelconv';
-
-describe('package metadata and README links', () => {
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-
-  it('package.json names the repository, its home page and where to file issues', () => {
-    expect(pkg.repository).toEqual({ type: 'git', url: `git+https://github.com/${REPO}.git` });
-    expect(pkg.homepage).toBe(`https://github.com/${REPO}#readme`);
-    expect(pkg.bugs).toEqual({ url: `https://github.com/${REPO}/issues` });
-  });
-
-  it('every README link is an anchor of a heading, or absolute; links into the repository name tracked files', () => {
-    const tracked = new Set(execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n'));
-    const heads = anchors(readme);
-    const found = links(readme);
-    expect(found.length).toBeGreaterThan(5);
-    const blob = new RegExp(`^https://github\\.com/${REPO}/(?:blob|tree)/main/([^#?]+)`);
-    const raw = new RegExp(`^https://raw\\.githubusercontent\\.com/${REPO}/main/([^#?]+)`);
-    for (const l of found) {
-      const where = `README.md:${l.line}: ${l.target}`;
-      if (l.target.startsWith('#')) {
-        expect(heads.has(l.target.slice(1)), where).toBe(true);
-        continue;
-      }
-      expect(l.target, `${where} (relative: breaks in node_modules and on the registry page)`).toMatch(/^https?:\/\//);
-      const inRepo = blob.exec(l.target) || raw.exec(l.target);
-      if (l.image) expect(raw.test(l.target), `${where}: images from raw.githubusercontent.com`).toBe(true);
-      if (inRepo) expect(tracked.has(decodeURIComponent(inRepo[1])), `${where}: not a file of this repository`).toBe(true);
-    }
-    // The README shows the pictures and links the docs (the test sees them).
-    expect(found.filter((l) => l.image).length).toBeGreaterThanOrEqual(2);
   });
 });

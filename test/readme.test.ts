@@ -1,17 +1,20 @@
-// The README's TypeScript examples compile as a user would compile them: every ```ts block is a module
-// importing 'channelconv' (this package, its built dist/ types), type-checked under strict with
-// TypeScript 5.9 (the devDependency `typescript`) and TypeScript 7 (`typescript7`, npm:typescript@7),
-// in each moduleResolution the README promises. A block that is not meant to compile says so on the
-// line before its fence: `<!-- readme-ts: fails TSxxxx (why) -->` (it must fail, with that error) or
-// `<!-- readme-ts: skip (why) -->`. The blocks that compile are also run (ESM, Node): they must not
-// throw.
-import { spawnSync } from 'child_process';
+// The README as a newcomer meets it: its links work wherever it is read (GitHub, the registry's page,
+// node_modules), package.json names the repository it links to, the messages it quotes are the ones
+// the calls give, and its TypeScript examples compile as a user would compile them: every ```ts block
+// is a module importing 'channelconv' (this package, its built dist/ types), type-checked under strict
+// with TypeScript 5.9 (the devDependency `typescript`) and TypeScript 7 (`typescript7`,
+// npm:typescript@7), in each moduleResolution the README promises. A block that is not meant to
+// compile says so on the line before its fence: `<!-- readme-ts: fails TSxxxx (why) -->` (it must
+// fail, with that error) or `<!-- readme-ts: skip (why) -->`. The blocks that compile are also run
+// (ESM, Node): they must not throw. Not run on staged copies of the package (sanitize.sh, test-arm64.sh):
+// it needs the README and the git checkout.
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as cc from '../lib/index';
-import { codeBlocks, type CodeBlock } from './markdown';
+import { anchors, codeBlocks, links, type CodeBlock } from './markdown';
 
 const root = path.join(__dirname, '..');
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -142,10 +145,58 @@ describe('the messages the README quotes are the ones the calls give', () => {
       message(() => cc.conv2dSync(t([2, 3, 8, 8]), w, { bias: new Float32Array(3) })));
   });
 
+  it('a gradOutput of the wrong shape', () => {
+    quoted("gradOutput.shape must be [1, 4, 8, 8], the forward output's shape for this input, weight and options; got [1, 4, 6, 6]",
+      message(() => cc.conv2dBackwardSync(t([1, 3, 8, 8]), t([4, 3, 3, 3]), t([1, 4, 6, 6]), { padding: 1 })));
+  });
+
   it("CUDA's 'no driver' reason, where this machine has no driver", () => {
     const info = cc.backendInfo().cuda;
     if (!info.compiled || info.available || !/^no NVIDIA driver found/.test(info.reason ?? '')) return;
     quoted(info.reason!, info.reason!);
     quoted(info.reason!.slice(0, info.reason!.indexOf(':')), message(() => cc.conv2dSync(t([1, 1, 1, 1]), t([1, 1, 1, 1]), { device: 'cuda' })));
+  });
+});
+
+// The canonical home; the README's links into it must name files this repository has, so that they
+// work on GitHub, on the registry's page and in node_modules (where docs/ is not shipped).
+const REPO = 'channelconv/channelconv';
+
+describe('package metadata and README links', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+  it('no command installs the unpublished name: `npm install channelconv` only where the README says it is not published yet', () => {
+    const lines = readme.split('\n');
+    const uses = lines.map((l, i) => [l, i + 1] as const).filter(([l]) => /\bnpm (install|i|add) channelconv(?![\w.@/-])/.test(l));
+    expect(uses.length).toBeGreaterThan(0);
+    for (const [l, n] of uses) expect(l, `README.md:${n}`).toMatch(/not on the npm registry|published/);
+  });
+
+  it('package.json names the repository, its home page and where to file issues', () => {
+    expect(pkg.repository).toEqual({ type: 'git', url: `git+https://github.com/${REPO}.git` });
+    expect(pkg.homepage).toBe(`https://github.com/${REPO}#readme`);
+    expect(pkg.bugs).toEqual({ url: `https://github.com/${REPO}/issues` });
+  });
+
+  it('every README link is an anchor of a heading, or absolute; links into the repository name tracked files', () => {
+    const tracked = new Set(execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8' }).split('\n'));
+    const heads = anchors(readme);
+    const found = links(readme);
+    expect(found.length).toBeGreaterThan(5);
+    const blob = new RegExp(`^https://github\\.com/${REPO}/(?:blob|tree)/main/([^#?]+)`);
+    const raw = new RegExp(`^https://raw\\.githubusercontent\\.com/${REPO}/main/([^#?]+)`);
+    for (const l of found) {
+      const where = `README.md:${l.line}: ${l.target}`;
+      if (l.target.startsWith('#')) {
+        expect(heads.has(l.target.slice(1)), where).toBe(true);
+        continue;
+      }
+      expect(l.target, `${where} (relative: breaks in node_modules and on the registry page)`).toMatch(/^https?:\/\//);
+      const inRepo = blob.exec(l.target) || raw.exec(l.target);
+      if (l.image) expect(raw.test(l.target), `${where}: images from raw.githubusercontent.com`).toBe(true);
+      if (inRepo) expect(tracked.has(decodeURIComponent(inRepo[1])), `${where}: not a file of this repository`).toBe(true);
+    }
+    // The README shows the pictures and links the docs (the test sees them).
+    expect(found.filter((l) => l.image).length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -40,6 +40,22 @@ struct APack {
 APack a_pack(const ConvProblem& p, const KernelSet& k);
 inline int64_t a_packed_floats(const ConvProblem& p, const APack& a) { return p.groups * a.Mp * a.Kd; }
 
+// The backward directions' entries compute in fp32 (tf32 on the CPU is fp32 too); bf16 is a forward
+// precision. Their unsupported() starts with this.
+inline const char* backward_unsupported(const ConvProblem& p) {
+  return p.precision == Precision::BF16 ? "the backward directions compute in fp32 only (bf16 is a forward precision)"
+                                        : nullptr;
+}
+
+// Element (n, c, h, w) of an activation tensor of C channels and H x W pixels in `layout` lies at
+// n*s.n + c*s.c + h*s.h + w*s.w (s = act_strides(...)): how the layout-generic kernels index.
+struct ActStrides {
+  int64_t n, c, h, w;
+};
+inline ActStrides act_strides(Layout layout, int64_t C, int64_t H, int64_t W) {
+  return layout == Layout::NHWC ? ActStrides{H * W * C, 1, W * C, C} : ActStrides{C * H * W, H * W, W, 1};
+}
+
 // Algorithm hooks for that packed format (one format per precision: a prepared layer keeps each).
 const void* gemm_a_format(const ConvProblem& p);
 size_t gemm_a_bytes(const Plan& pl);

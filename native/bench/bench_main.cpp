@@ -2,8 +2,12 @@
 // the layer shapes of bench/shapes.json, and measures the machine's fp32 FMA peak with each kernel
 // set's probe to report each shape as a fraction of it.
 // Usage: channelconv_bench [--shapes S1,S3] [--threads N[,M...]] [--quick] [--budget SECONDS]
-//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--json FILE|-]
+//                          [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] [--no-backward]
+//                          [--json FILE|-]
 // Prints a table on stdout (or JSON with --json -); progress on stderr when it is a terminal.
+// Besides the forward rows: the backward pass of each shape but the tiny one (the input gradient, the
+// weight gradient with the bias gradient, and both, as conv2dBackward runs them; fp32), unless
+// --no-backward.
 // Where the build has oneDNN (native/bench/onednn.cpp), its contenders run beside ours, alternating
 // sample by sample, and each row gives its time over ours.
 #include <unistd.h>
@@ -28,6 +32,7 @@
 #include "core/plan.h"
 #include "core/problem.h"
 #include "core/threads.h"
+#include "core/reference.h"
 #include "core/registry.h"
 #include "cpu/kernels.h"
 #include "cpu/ref/ops.h"
@@ -90,9 +95,11 @@ int64_t l3_bytes() {
 struct Options {
   std::vector<const BenchShape*> shapes;
   std::vector<int> threads;
+  bool accuracy = false;  // --accuracy: the error table of every algorithm by K instead of timings
   std::vector<std::string> algorithms{"auto"};  // our contenders: 'auto' and forced registry entries
   std::vector<cc::Precision> precisions{cc::Precision::FP32};  // each contender in each of these
   bool onednn = true;                           // oneDNN's contenders too, where the build has it
+  bool backward = true;                         // also the backward rows
   bool quick = false;
   double budget = 2.0;        // timed seconds per shape and thread count (each contender)
   double warmup = 0.25;       // seconds of untimed calls first
@@ -106,7 +113,8 @@ struct Options {
   std::fprintf(stderr,
                "%s\nusage: channelconv_bench [--shapes S1,S3] [--threads N[,M]] [--quick] "
                "[--budget SECONDS] [--algorithms auto[,NAME...]] [--precision fp32[,bf16]] [--no-onednn] "
-               "[--json FILE|-]\n",
+               "[--no-backward] [--json FILE|-]\n"
+               "       channelconv_bench --accuracy   (every algorithm's error against float64, by K)\n",
                err.c_str());
   std::exit(2);
 }
@@ -138,6 +146,8 @@ Options parse(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") o.quick = true;
     else if (a == "--no-onednn") o.onednn = false;
+    else if (a == "--no-backward") o.backward = false;
+    else if (a == "--accuracy") o.accuracy = true;
     else if (a == "--algorithms") {
       o.algorithms = split(value(i));
       for (const auto& n : o.algorithms)
@@ -318,6 +328,84 @@ double spot_check(const cc::ConvProblem& s, const float* x, const float* w, cons
   return err / scale;
 }
 
+// Spot-checks sampled elements of dx, dw and db (each may be null; NCHW, OIHW) against float64 sums
+// from the definition, as spot_check does for y.
+double spot_check_backward(const cc::ConvProblem& s, const float* x, const float* dy, const float* w, const float* dx,
+                           const float* dw, const float* db) {
+  const int64_t Kg = s.Kg();
+  double err = 0, scale = 1;
+  uint64_t r = 6789;
+  auto note = [&](double ref, float got) {
+    scale = std::max(scale, std::fabs(ref));
+    const double e = std::fabs(double(got) - ref);
+    err = std::isnan(e) ? INFINITY : std::max(err, e);
+  };
+  for (int i = 0; i < 32; ++i) {
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+    const uint64_t pick = r >> 17;
+    if (dx) {  // dx[n, c, ih, iw]
+      const int64_t idx = int64_t(pick % uint64_t(s.x_elems()));
+      const int64_t iw = idx % s.W, ih = idx / s.W % s.H, c = idx / (s.W * s.H) % s.Cin, n = idx / (s.W * s.H * s.Cin);
+      const int64_t g = c / s.Cg;
+      double acc = 0;
+      for (int64_t k = g * Kg; k < (g + 1) * Kg; ++k)
+        for (int64_t kh = 0; kh < s.KH; ++kh)
+          for (int64_t kw = 0; kw < s.KW; ++kw) {
+            const int64_t th = ih + s.pad_t - kh * s.dil_h, tw = iw + s.pad_l - kw * s.dil_w;
+            if (th < 0 || tw < 0 || th % s.stride_h || tw % s.stride_w) continue;
+            const int64_t oh = th / s.stride_h, ow = tw / s.stride_w;
+            if (oh >= s.OH || ow >= s.OW) continue;
+            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) *
+                   double(w[((k * s.Cg + c % s.Cg) * s.KH + kh) * s.KW + kw]);
+          }
+      note(acc, dx[idx]);
+    }
+    if (dw) {  // dw[k, c, kh, kw]
+      const int64_t idx = int64_t(pick % uint64_t(s.w_elems()));
+      const int64_t kw = idx % s.KW, kh = idx / s.KW % s.KH, c = idx / (s.KW * s.KH) % s.Cg, k = idx / (s.KW * s.KH * s.Cg);
+      const int64_t ci = k / Kg * s.Cg + c;
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t oh = 0; oh < s.OH; ++oh)
+          for (int64_t ow = 0; ow < s.OW; ++ow) {
+            const int64_t ih = oh * s.stride_h - s.pad_t + kh * s.dil_h, iw = ow * s.stride_w - s.pad_l + kw * s.dil_w;
+            if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+            acc += double(dy[((n * s.Cout + k) * s.OH + oh) * s.OW + ow]) * double(x[((n * s.Cin + ci) * s.H + ih) * s.W + iw]);
+          }
+      note(acc, dw[idx]);
+    }
+    if (db) {
+      const int64_t k = int64_t(pick % uint64_t(s.Cout));
+      double acc = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t q = 0; q < s.OH * s.OW; ++q) acc += double(dy[(n * s.Cout + k) * s.OH * s.OW + q]);
+      note(acc, db[k]);
+    }
+  }
+  return err / scale;
+}
+
+// What a row times: the forward convolution, or after it in a training step the input gradient
+// (backward-data), the weight gradient with the bias gradient (backward-weights), or both, as
+// conv2dBackward runs them (one plan each, one after the other).
+enum class Kind { Forward, Data, Weights, Both };
+const char* kind_name(Kind k) {
+  return k == Kind::Forward ? "forward" : k == Kind::Data ? "backward_data" : k == Kind::Weights ? "backward_weights" : "backward";
+}
+
+// The problems a row of kind k runs, from the forward problem f.
+std::vector<cc::ConvProblem> parts_of(const cc::ConvProblem& f, Kind k) {
+  cc::ConvProblem d = f, w = f;
+  d.direction = cc::Direction::BackwardData;
+  d.epilogue = cc::Epilogue{};
+  w.direction = cc::Direction::BackwardWeights;
+  w.epilogue = cc::Epilogue{true, cc::Activation::None};  // the bias gradient too
+  if (k == Kind::Forward) return {f};
+  if (k == Kind::Data) return {d};
+  if (k == Kind::Weights) return {w};
+  return {d, w};
+}
+
 // One contender of a shape: ours (an algorithm: 'auto' or forced) or a peer's (oneDNN).
 struct Contender {
   std::string api;   // "native" (ours) or the peer's label ("onednn", "onednn blocked", ...)
@@ -329,73 +417,133 @@ struct Contender {
   Timing t;
 };
 
-// Times every contender of shape s (each algorithm and peer in each precision) on the same rotated
-// inputs, alternating sample by sample (the order rotates each round), so a burst of load from other
-// processes hits all of them alike.
-std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const Options& o, const std::string& label) {
+// Times every contender of shape s's row of kind `kind` (each algorithm and peer in each precision;
+// the backward kinds in fp32) on the same rotated inputs, alternating sample by sample (the order
+// rotates each round), so a burst of load from other processes hits all of them alike.
+std::vector<Contender> time_shape(const cc::ConvProblem& s, Kind kind, int threads, const Options& o,
+                                  const std::string& label) {
+  const std::vector<cc::ConvProblem> parts = parts_of(s, kind);
+  const bool fwd = kind == Kind::Forward, data = kind == Kind::Data || kind == Kind::Both,
+             weights = kind == Kind::Weights || kind == Kind::Both;
   const int64_t xin = s.x_elems(), yout = s.y_elems();
-  const int64_t set_bytes = (xin + yout) * int64_t(sizeof(float));
+  // Per set: x (read by forward and backward-weights), dy (the backward kinds), y or dx (written).
+  const int64_t set_bytes = (xin + yout + (data ? xin : 0)) * int64_t(sizeof(float));
   // Rotate enough input/output sets that the footprint exceeds the last-level cache twice over (up to
   // a cap), so back-to-back calls do not find their operands already cached.
   const int64_t target = std::min(2 * l3_bytes(), o.rotate_cap);
   const int64_t sets = std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 1, 64);
 
-  FloatBuf w(s.w_elems()), bias(s.Cout);
+  FloatBuf w(s.w_elems()), bias(s.Cout), dw(s.w_elems()), db(s.Cout);
   fill_random(w.get(), s.w_elems(), 2);
   fill_random(bias.get(), s.Cout, 3);
-  std::vector<FloatBuf> xs, ys;
-  std::vector<cc::RunArgs> args;
+  std::vector<FloatBuf> xs, ys, dxs;  // ys: y (forward) or dy (backward)
+  std::vector<std::vector<cc::RunArgs>> args(parts.size());  // per part, per set
   for (int64_t i = 0; i < sets; ++i) {
     xs.emplace_back(xin);
     ys.emplace_back(yout);
-    if (i == 0) fill_random(xs[0].get(), xin, 1);
-    else std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
-    std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
-    cc::RunArgs a;
-    a.src = xs[i].get();
-    a.w = w.get();
-    a.bias = bias.get();
-    a.dst = ys[i].get();
-    args.push_back(a);
+    if (i == 0) {
+      fill_random(xs[0].get(), xin, 1);
+      if (!fwd) fill_random(ys[0].get(), yout, 4);
+    } else {
+      std::memcpy(xs[i].get(), xs[0].get(), size_t(xin) * sizeof(float));
+      if (!fwd) std::memcpy(ys[i].get(), ys[0].get(), size_t(yout) * sizeof(float));
+    }
+    if (fwd) std::fill(ys[i].get(), ys[i].get() + yout, NAN);  // touches every page before timing
+    if (data) {
+      dxs.emplace_back(xin);
+      std::fill(dxs[i].get(), dxs[i].get() + xin, NAN);
+    }
+    for (size_t k = 0; k < parts.size(); ++k) {
+      cc::RunArgs a;
+      switch (parts[k].direction) {
+        case cc::Direction::Forward: a.src = xs[i].get(); a.w = w.get(); a.bias = bias.get(); a.dst = ys[i].get(); break;
+        case cc::Direction::BackwardData: a.src = ys[i].get(); a.w = w.get(); a.dst = dxs[i].get(); break;
+        case cc::Direction::BackwardWeights: a.src = xs[i].get(); a.src2 = ys[i].get(); a.dst = dw.get(); a.dst2 = db.get(); break;
+      }
+      args[k].push_back(a);
+    }
   }
+  // Poisons what the row writes, so a stale result cannot pass the check.
+  auto poison = [&](int64_t i) {
+    if (fwd) std::fill(ys[i].get(), ys[i].get() + yout, NAN);
+    if (data) std::fill(dxs[i].get(), dxs[i].get() + xin, NAN);
+    if (weights) {
+      std::fill(dw.get(), dw.get() + s.w_elems(), NAN);
+      std::fill(db.get(), db.get() + s.Cout, NAN);
+    }
+  };
+  auto check = [&](const cc::ConvProblem& p, int64_t i) {
+    if (fwd) return spot_check(p, xs[i].get(), w.get(), bias.get(), ys[i].get());
+    return spot_check_backward(p, xs[i].get(), ys[i].get(), w.get(), data ? dxs[i].get() : nullptr,
+                               weights ? dw.get() : nullptr, weights ? db.get() : nullptr);
+  };
   // Ours, planned once with the workspace kept: what the addon does for a repeated call.
   std::vector<Contender> cs;
-  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size());
-  size_t planned = 0;  // our contenders so far: each its own workspace
+  auto ws = std::make_shared<std::vector<cc::Workspace>>(o.algorithms.size() * o.precisions.size() * parts.size());
+  size_t planned = 0;  // our plans so far: each its own workspace
   for (cc::Precision prec : o.precisions) {
+    if (!fwd && prec != cc::Precision::FP32) continue;
     cc::ConvProblem sp = s;
     sp.precision = prec;
     for (size_t k = 0; k < o.algorithms.size(); ++k) {
       cc::PlanOptions po;
       po.threads = threads;
       po.algorithm = o.algorithms[k] == "auto" ? -1 : cc::algorithm_index(o.algorithms[k].c_str());
-      cc::Plan pl;
+      std::vector<cc::Plan> pls;
       try {
-        pl = cc::plan(sp, po);
+        for (cc::ConvProblem part : parts) {
+          part.precision = prec;
+          pls.push_back(cc::plan(part, po));
+        }
       } catch (const std::exception&) {
         continue;  // a forced algorithm that cannot run this shape: no row
       }
-      void* scratch = (*ws)[planned++].get(pl.workspace_bytes);
+      std::vector<void*> scratch;
+      for (const cc::Plan& pl : pls) scratch.push_back((*ws)[planned++].get(pl.workspace_bytes));
       Contender c;
       c.api = "native";
       c.problem = sp;
-      c.algorithm = o.algorithms[k] == "auto" ? std::string("auto: ") + pl.algorithm->name : o.algorithms[k];
-      c.impl = pl.kernels->name;
-      c.call = [pl, scratch, &args](int64_t i) { cc::run(pl, args[size_t(i)], scratch); };
+      std::string names;
+      for (const cc::Plan& pl : pls) names += std::string(names.empty() ? "" : "+") + pl.algorithm->name;
+      c.algorithm = o.algorithms[k] == "auto" ? "auto: " + names : o.algorithms[k];
+      c.impl = pls[0].kernels->name;
+      c.call = [pls, scratch, &args](int64_t i) {
+        for (size_t part = 0; part < pls.size(); ++part) cc::run(pls[part], args[part][size_t(i)], scratch[part]);
+      };
       c.finish = [](int64_t) {};
       cs.push_back(std::move(c));
     }
-    if (o.onednn)
-      for (auto& d : ccbench::onednn_cases(sp, threads, args, nullptr)) {
+    if (o.onednn) {
+      // oneDNN's contenders of each part; a row of two parts pairs the cases of the same label.
+      std::vector<std::vector<ccbench::OnednnCase>> peer(parts.size());
+      for (size_t k = 0; k < parts.size(); ++k) {
+        cc::ConvProblem part = parts[k];
+        part.precision = prec;
+        peer[k] = ccbench::onednn_cases(part, threads, args[k], nullptr);
+      }
+      for (auto& d : peer[0]) {
+        std::vector<ccbench::OnednnCase*> chain{&d};
+        for (size_t k = 1; k < parts.size(); ++k)
+          for (auto& e : peer[k])
+            if (e.label == d.label) chain.push_back(&e);
+        if (chain.size() != parts.size()) continue;
         Contender c;
         c.api = d.label;
         c.problem = sp;
         c.algorithm = d.label.find("winograd") != std::string::npos ? "winograd" : "auto";
         c.impl = d.impl;
-        c.call = std::move(d.call);
-        c.finish = std::move(d.finish);
+        if (chain.size() == 1) {
+          c.call = std::move(d.call);
+          c.finish = std::move(d.finish);
+        } else {
+          auto a = std::make_shared<ccbench::OnednnCase>(std::move(*chain[0]));
+          auto b = std::make_shared<ccbench::OnednnCase>(std::move(*chain[1]));
+          c.call = [a, b](int64_t i) { a->call(i); b->call(i); };
+          c.finish = [a, b](int64_t i) { a->finish(i); b->finish(i); };
+        }
         cs.push_back(std::move(c));
       }
+    }
   }
 
   // Warm-up, which also sizes a sample: tiny calls are timed in batches of at least ~50 us, so the
@@ -414,13 +562,18 @@ std::vector<Contender> time_shape(const cc::ConvProblem& s, int threads, const O
     } while (seconds_since(w0) < o.warmup);
     const double per_call = seconds_since(w0) / double(warm_calls);
     c.t.calls_per_sample = std::max<int64_t>(1, int64_t(50e-6 / per_call));
-    // Check what the contender wrote (poisoned again first, so a stale result cannot pass).
-    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) std::fill(ys[i].get(), ys[i].get() + yout, NAN);
-    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) c.call(i);
-    for (int64_t i = 0; i < std::min<int64_t>(sets, next[k]); ++i) {
-      c.finish(i);
-      c.t.check_error =
-          std::max(c.t.check_error, spot_check(c.problem, xs[i].get(), w.get(), bias.get(), ys[i].get()));
+    // Check what the contender wrote (poisoned again first, so a stale result cannot pass; the
+    // weight gradient is one buffer for every set: checked after each set's call).
+    const int64_t checked = std::min<int64_t>(sets, next[k]);
+    for (int64_t i = 0; i < checked; ++i) poison(i);
+    for (int64_t i = 0; i < checked; ++i) {
+      if (weights) poison(i);
+      c.call(i);
+      if (weights || i == checked - 1)
+        for (int64_t j = weights ? i : 0; j <= i; ++j) {
+          c.finish(j);
+          c.t.check_error = std::max(c.t.check_error, check(c.problem, j));
+        }
     }
   }
 
@@ -472,8 +625,69 @@ std::string jnum(double v) {
   return b;
 }
 
+// The accuracy table (docs/PERF.md, "Winograd"): for stride-1 3x3 and 5x5 layers with K = Cg*KH*KW
+// multiply-adds per output from 27 to 4608, every forward algorithm that can run them, inputs and
+// weights uniform in [-1, 1] (as the native tests' sweep draws them), against the float64 reference:
+// the relative L2 error ||y - ref|| / ||ref|| (the accuracy contract) and the max-norm error the tests
+// bound (max |y - ref| / max(1, max |ref|)), the worst of 3 seeds. N = 1, 14 x 14 (padding 1 / 2),
+// 16 output channels, bias; 1 thread (the sums do not depend on the thread count).
+int accuracy_table() {
+  std::printf("%-14s %6s %6s %14s %14s\n", "algorithm", "kernel", "K", "rel L2 error", "max-norm error");
+  const auto& names = cc::algorithm_names();
+  for (int64_t k : {3, 5})
+    for (int64_t cg : {3, 8, 16, 32, 64, 128, 256, 512}) {
+      if (k == 5 && cg > 184) continue;  // K <= 4608
+      cc::ConvRequest r;
+      for (auto& p : r.pad) p = k / 2;
+      r.epilogue.bias = true;
+      cc::set_sizes(r, 1, cg, 14, 14, 16, k, k);
+      const cc::ConvProblem p = cc::resolve(r);
+      for (size_t a = 0; a < names.size(); ++a) {
+        double l2 = 0, mx = 0;
+        bool ran = false;
+        for (uint64_t seed = 1; seed <= 3; ++seed) {
+          std::vector<float> x(size_t(p.x_elems())), w(size_t(p.w_elems())), b(size_t(p.Cout)), y(size_t(p.y_elems()), NAN);
+          fill_random(x.data(), p.x_elems(), seed * 10 + 1);
+          fill_random(w.data(), p.w_elems(), seed * 10 + 2);
+          fill_random(b.data(), p.Cout, seed * 10 + 3);
+          std::vector<double> ref(size_t(p.y_elems()));
+          cc::conv2d_reference(p, x.data(), w.data(), b.data(), ref.data());
+          cc::PlanOptions po;
+          po.threads = 1;
+          po.algorithm = int(a);
+          cc::RunArgs args;
+          args.src = x.data();
+          args.w = w.data();
+          args.bias = b.data();
+          args.dst = y.data();
+          try {
+            cc::compute(p, args, po);
+          } catch (const std::exception&) {
+            break;  // this algorithm cannot run the layer
+          }
+          ran = true;
+          double num = 0, den = 0, emax = 0, rmax = 1;
+          for (size_t i = 0; i < y.size(); ++i) {
+            const double e = double(y[i]) - ref[i];
+            num += e * e;
+            den += ref[i] * ref[i];
+            emax = std::isnan(e) ? INFINITY : std::max(emax, std::fabs(e));
+            rmax = std::max(rmax, std::fabs(ref[i]));
+          }
+          l2 = std::max(l2, std::sqrt(num / den));
+          mx = std::max(mx, emax / rmax);
+        }
+        if (ran)
+          std::printf("%-14s %3lldx%-2lld %6lld %14.3g %14.3g\n", names[a], (long long)k, (long long)k,
+                      (long long)(cg * k * k), l2, mx);
+      }
+    }
+  return 0;
+}
+
 struct Result {
   const BenchShape* shape;
+  Kind kind;
   cc::ConvProblem cs;
   int threads;
   std::string api, algorithm, impl;
@@ -487,6 +701,7 @@ struct Result {
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (o.accuracy) return accuracy_table();
   try {
     // Peak: every supported probe at 1 thread and at each thread count used.
     std::vector<int> peak_threads{1};
@@ -513,29 +728,36 @@ int main(int argc, char** argv) {
       return best;
     };
 
-    std::vector<Result> results;
-    size_t done = 0;
+    // "results": the forward rows; "backward": the backward rows (their own list, so readers of the
+    // forward rows see one row per shape and contender as before).
+    std::vector<Result> results, backward;
+    std::vector<Kind> kinds{Kind::Forward};
+    if (o.backward) kinds.insert(kinds.end(), {Kind::Data, Kind::Weights, Kind::Both});
+    size_t done = 0, total = 0;
+    for (const BenchShape* b : o.shapes) total += o.threads.size() * (b->tiny ? 1 : kinds.size());
     for (const BenchShape* b : o.shapes)
-      for (int t : o.threads) {
-        ++done;
-        const std::string label = "[" + std::to_string(done) + "/" +
-                                  std::to_string(o.shapes.size() * o.threads.size()) + "] " + b->id +
-                                  " " + std::to_string(t) + "T";
-        const cc::ConvProblem cs = to_problem(*b);
-        const std::vector<Contender> timed = time_shape(cs, t, o, label);
-        for (const Contender& c : timed) {
-          Result r{b, c.problem, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
-          if (!(r.t.check_error <= 1e-3)) {
-            progress_done();
-            std::fprintf(stderr, "channelconv_bench: %s %s %s output is wrong (spot-check relative error %g)\n", b->id,
-                         c.api.c_str(), c.algorithm.c_str(), r.t.check_error);
-            return 1;
+      for (Kind kind : kinds)
+        for (int t : o.threads) {
+          if (b->tiny && kind != Kind::Forward) continue;
+          ++done;
+          const std::string label = "[" + std::to_string(done) + "/" + std::to_string(total) + "] " + b->id + " " +
+                                    (kind == Kind::Forward ? "" : std::string(kind_name(kind)) + " ") + std::to_string(t) + "T";
+          const cc::ConvProblem cs = to_problem(*b);
+          const std::vector<Contender> timed = time_shape(cs, kind, t, o, label);
+          for (const Contender& c : timed) {
+            Result r{b, kind, c.problem, t, c.api, c.algorithm, c.impl, c.t, 0, 0, 0};
+            if (!(r.t.check_error <= 1e-3)) {
+              progress_done();
+              std::fprintf(stderr, "channelconv_bench: %s %s %s %s output is wrong (spot-check relative error %g)\n",
+                           b->id, kind_name(kind), c.api.c_str(), c.algorithm.c_str(), r.t.check_error);
+              return 1;
+            }
+            const double macs = r.cs.macs() * (kind == Kind::Both ? 2 : 1);
+            r.gflops = 2.0 * macs / (r.t.median_ms * 1e-3) / 1e9;
+            r.vs_ours = timed.empty() ? 1.0 : r.t.median_ms / timed[0].t.median_ms;
+            (kind == Kind::Forward ? results : backward).push_back(r);
           }
-          r.gflops = 2.0 * r.cs.macs() / (r.t.median_ms * 1e-3) / 1e9;
-          r.vs_ours = timed.empty() ? 1.0 : r.t.median_ms / timed[0].t.median_ms;
-          results.push_back(r);
         }
-      }
     // Probe again after the shapes and keep the better figure: on a shared machine a burst of other
     // work during one probe would otherwise understate the peak and overstate every fraction.
     for (auto& pt : points)
@@ -545,10 +767,11 @@ int main(int argc, char** argv) {
                    std::to_string(pt.threads) + " thread(s)");
           pt.gflops = std::max(pt.gflops, probe_rate(probe_of(*k, pt.precision), pt.threads, o.probe_seconds));
         }
-    for (auto& r : results) {
-      std::string isa;
-      r.peak_fraction = r.gflops / peak_at(r.threads, r.cs.precision, &isa);
-    }
+    for (auto* list : {&results, &backward})
+      for (auto& r : *list) {
+        std::string isa;
+        r.peak_fraction = r.gflops / peak_at(r.threads, r.cs.precision, &isa);
+      }
     progress_done();
 
     std::string peak_isa, single_isa;
@@ -571,21 +794,26 @@ int main(int argc, char** argv) {
       js << (i ? ", " : "") << "{\"isa\": " << jstr(points[i].isa) << ", \"precision\": " << jstr(points[i].precision)
          << ", \"threads\": " << points[i].threads
          << ", \"gflops\": " << jnum(points[i].gflops) << "}";
-    js << "]},\n  \"results\": [\n";
-    for (size_t i = 0; i < results.size(); ++i) {
-      const Result& r = results[i];
+    for (const auto* list : {&results, &backward}) {
+    js << (list == &results ? "]},\n  \"results\": [\n" : ",\n  \"backward\": [\n");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const Result& r = (*list)[i];
       js << "    {\"shape\": " << jstr(r.shape->id) << ", \"name\": " << jstr(r.shape->name)
+         << ", \"direction\": " << jstr(kind_name(r.kind))
          << ", \"device\": \"cpu\", \"api\": " << jstr(r.api) << ", \"algorithm\": " << jstr(r.algorithm)
          << ", \"impl\": " << jstr(r.impl) << ", \"vsOurs\": " << jnum(r.vs_ours) << ", \"isa\": " << jstr(cc::kernels().name)
          << ", \"precision\": " << jstr(precision_name(r.cs.precision))
          << ", \"threads\": " << r.threads << ", \"ms\": " << jnum(r.t.median_ms) << ", \"msMin\": "
          << jnum(r.t.min_ms) << ", \"msMax\": " << jnum(r.t.max_ms) << ", \"samples\": " << r.t.samples
-         << ", \"callsPerSample\": " << r.t.calls_per_sample << ", \"macs\": " << jnum(r.cs.macs())
+         << ", \"callsPerSample\": " << r.t.calls_per_sample
+         << ", \"macs\": " << jnum(r.cs.macs() * (r.kind == Kind::Both ? 2 : 1))
          << ", \"gflops\": " << jnum(r.gflops) << ", \"peakFraction\": " << jnum(r.peak_fraction)
          << ", \"rotatedSets\": " << r.t.sets << ", \"footprintMiB\": " << jnum(r.t.footprint_mib)
-         << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < results.size() ? "," : "") << "\n";
+         << ", \"checkError\": " << jnum(r.t.check_error) << "}" << (i + 1 < list->size() ? "," : "") << "\n";
     }
-    js << "  ]\n}\n";
+    js << "  ]";
+    }
+    js << "\n}\n";
 
     if (o.json == "-") {
       std::fputs(js.str().c_str(), stdout);
@@ -607,14 +835,27 @@ int main(int argc, char** argv) {
     if (ccbench::onednn_version()) std::printf("peer: %s (x = its time / ours)\n", ccbench::onednn_version());
     std::printf("\n%-4s %-42s %-36s %3s %12s %21s %9s %7s %6s %7s\n", "id", "layer", "contender", "T", "median",
                 "min - max", "GFLOP/s", "% peak", "n", "x ours");
-    for (const Result& r : results) {
+    if (!backward.empty())
+      std::printf("(backward rows after the forward ones: gradInput = backward_data, gradWeight + gradBias = "
+                  "backward_weights, both = backward; x fwd: over our forward 'auto' row of the shape)\n");
+    std::vector<Result> rows = results;
+    rows.insert(rows.end(), backward.begin(), backward.end());
+    for (const Result& r : rows) {
       const double u = r.shape->tiny ? 1e3 : 1.0;
       const char* unit = r.shape->tiny ? "us" : "ms";
       char med[32], range[48];
       std::snprintf(med, sizeof med, "%.3f %s", r.t.median_ms * u, unit);
       std::snprintf(range, sizeof range, "%.3f - %.3f", r.t.min_ms * u, r.t.max_ms * u);
-      const std::string who = std::string(precision_name(r.cs.precision)) + " " +
-                              (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
+      std::string who = std::string(precision_name(r.cs.precision)) + " " +
+                        (r.api == "native" ? r.algorithm : r.api + " (" + r.impl + ")");
+      if (r.kind != Kind::Forward) {
+        double fwd = 0;  // our forward 'auto' row of this shape and thread count
+        for (const Result& f : results)
+          if (f.shape == r.shape && f.threads == r.threads && f.api == "native" && fwd == 0) fwd = f.t.median_ms;
+        char x[48];
+        std::snprintf(x, sizeof x, " [%.2fx fwd]", fwd > 0 ? r.t.median_ms / fwd : 0.0);
+        who = std::string(kind_name(r.kind)) + " " + who + x;
+      }
       std::printf("%-4s %-42s %-52s %3d %12s %21s %9.2f %6.1f%% %6lld %7.2f\n", r.shape->id, r.shape->name,
                   who.c_str(), r.threads, med, range, r.gflops, 100 * r.peak_fraction,
                   (long long)(r.t.samples * r.t.calls_per_sample), r.vs_ours);

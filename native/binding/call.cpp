@@ -175,7 +175,11 @@ const Planned& plan_call(Napi::Env env, double* d, const LayerState* layer) {
     c.plan = guard(env, [&] { return cc::plan(c.problem, o); });
   } else {
     guard(env, require_cuda);
+    if (const char* why = cuda_unsupported(c.problem))
+      range_error(env, cc::codes::kInvalidOption, std::string("options.device 'cuda' cannot run this call: ") + why);
   }
+  // The bias gradient alone runs no algorithm: no workspace.
+  if (c.skip_weights) c.plan.workspace_bytes = 0;
   if (c.device == Device::Cuda && r.algorithm >= 0) {
     range_error(env, cc::codes::kInvalidOption,
                 std::string("options.algorithm '") + cc::algorithm_names()[size_t(r.algorithm)] +
@@ -255,16 +259,26 @@ Arrays check_arrays(Napi::Env env, const Planned& c, const Napi::CallbackInfo& i
                           " but options.bias is " + (a.bias.present() ? "a Float32Array" : type_name(bias)));
   } else {
     if (!bias.IsNull() && !bias.IsUndefined()) type_error(env, "bias must be null for backward-weights");
-    a.src2 = float_array(env, src2, "gradOutput.data");
-    check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
-                 [&] { return "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank); });
+    if (!a.src_device.IsEmpty()) {  // both inputs on the device
+      if (!is_device_handle(src2))
+        type_error(env, "gradOutput must be a device handle when the input is one, got " + type_name(src2));
+      const size_t n = device_ref(env, src2, "gradOutput").count;
+      if (n != size_t(p.y_elems()))
+        range_error(env, cc::codes::kInvalidShape, "the gradOutput DeviceTensor has " + std::to_string(n) +
+                                                       " elements, expected " + std::to_string(p.y_elems()));
+      a.src2_device = src2;
+    } else {
+      a.src2 = float_array(env, src2, "gradOutput.data");
+      check_length(a.src2, p.y_elems(), "gradOutput.data", cc::codes::kInvalidShape,
+                   [&] { return "for the forward output shape " + dims_text(p, cc::Tensor::Y, rank); });
+    }
   }
   if (!bwd_w && !src2.IsNull() && !src2.IsUndefined())
     type_error(env, "the second input is for backward-weights only, got " + type_name(src2));
 
   // Outputs: required by a sync host call; an async call only checks them (it makes its own and the
   // caller copies them over when it completes).
-  const bool device_out = !a.src_device.IsEmpty();
+  const bool device_out = !a.src_device.IsEmpty() && !bwd_w;  // backward-weights writes host outputs
   const bool want_dst = !(bwd_w && c.skip_weights), want_dst2 = bwd_w && p.epilogue.bias;
   if (device_out) {
     if (!dst.IsNull() && !dst.IsUndefined())

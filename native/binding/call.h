@@ -77,7 +77,8 @@ struct Planned {
 // The arrays of one run, checked against its plan.
 struct Arrays {
   FloatView src, src2, w, bias, dst, dst2;
-  Napi::Value src_device;  // a device handle input (Device::Cuda), else empty
+  Napi::Value src_device;   // a device handle input (Device::Cuda), else empty
+  Napi::Value src2_device;  // backward-weights' gradOutput as a device handle (with src_device)
 };
 
 // The descriptor argument: a Float64Array of at least kDescLen elements.

@@ -133,16 +133,24 @@ Layer* layer_arg(Napi::Env env, Napi::Value v) {
 
 // ----- runs ----------------------------------------------------------------------------------------
 
-// layer: a prepared layer's weights, or null.
-void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
-             const float* bias, float* dst, float* dst2, void* workspace) {
+// The tensors of a run as cc::run takes them (the weight gradient is not written when only the bias
+// gradient is asked for).
+cc::RunArgs host_args(const Planned& c, const float* src, const float* src2, const float* w, const float* bias,
+                      float* dst, float* dst2) {
   cc::RunArgs a;
   a.src = src;
   a.src2 = src2;
   a.w = w;
   a.bias = bias;
-  a.dst = dst;
+  a.dst = c.skip_weights ? nullptr : dst;
   a.dst2 = dst2;
+  return a;
+}
+
+// layer: a prepared layer's weights, or null.
+void run_cpu(const Planned& c, const cc::PreparedWeights* layer, const float* src, const float* src2, const float* w,
+             const float* bias, float* dst, float* dst2, void* workspace) {
+  const cc::RunArgs a = host_args(c, src, src2, w, bias, dst, dst2);
   if (layer) cc::run_prepared(c.plan, *layer, a, workspace);
   else cc::run(c.plan, a, workspace);
 }
@@ -156,8 +164,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
   const Planned& c = plan_call(env, d, state);
   const Arrays a = check_arrays(env, c, info, 1, state != nullptr, false);
   if (c.device == Device::Cuda) {
-    DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
-    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, a.src.data, x_dev, a.w.data, a.bias.data, a.dst.data); });
+    const DeviceRef x_dev = a.src_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src_device, "input");
+    const DeviceRef x2_dev = a.src2_device.IsEmpty() ? DeviceRef{} : device_ref(env, a.src2_device, "gradOutput");
+    const cc::RunArgs h = host_args(c, a.src.data, a.src2.data, a.w.data, a.bias.data, a.dst.data, a.dst2.data);
+    const DeviceRef y = guard(env, [&] { return run_cuda(c.problem, h, x_dev, x2_dev); });
     return y.buf ? wrap_device(env, y) : env.Undefined();
   }
   // The thread's workspace, kept between calls: sync calls on one thread never overlap.
@@ -203,10 +213,11 @@ class RunJob {
     bias_ = copy(env, a.bias, "the bias copy of an async call");
     const cc::ConvProblem& p = call_.problem;
     if (!a.src_device.IsEmpty()) x_dev_ = device_ref(env, a.src_device, "input");
+    if (!a.src2_device.IsEmpty()) x2_dev_ = device_ref(env, a.src2_device, "gradOutput");
     const bool bwd_w = p.direction == cc::Direction::BackwardWeights;
     int64_t bytes = int64_t(src_.get_deleter().bytes + src2_.get_deleter().bytes + w_.get_deleter().bytes +
                             bias_.get_deleter().bytes);
-    if (!x_dev_.buf && !(bwd_w && call_.skip_weights)) {
+    if ((!x_dev_.buf || bwd_w) && !(bwd_w && call_.skip_weights)) {  // backward-weights: host outputs
       dst_ = block(env, size_t(p.dst_elems()), "the output buffer of an async call");
       bytes += int64_t(dst_.get_deleter().bytes);
     }
@@ -227,7 +238,8 @@ class RunJob {
 
   void execute() {
     if (call_.device == Device::Cuda) {
-      y_dev_ = run_cuda(call_.problem, src_.get(), x_dev_, w_.get(), bias_.get(), dst_.get());
+      y_dev_ = run_cuda(call_.problem, host_args(call_, src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get()),
+                        x_dev_, x2_dev_);
       return;
     }
     run_cpu(call_, weights_.get(), src_.get(), src2_.get(), w_.get(), bias_.get(), dst_.get(), dst2_.get(), ws_.get());
@@ -261,7 +273,7 @@ class RunJob {
   Planned call_;
   std::shared_ptr<const cc::PreparedWeights> weights_;  // a prepared layer's, or null
   Block src_, src2_, w_, bias_, dst_, dst2_, ws_;
-  DeviceRef x_dev_, y_dev_;
+  DeviceRef x_dev_, x2_dev_, y_dev_;
   Napi::ObjectReference layer_;  // keeps the layer alive (its weights are shared by call_ anyway)
   Reported reported_;
 };

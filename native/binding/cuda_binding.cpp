@@ -54,6 +54,15 @@ Napi::Value wrap_device(Napi::Env env, DeviceRef ref) {
 
 namespace {
 
+// backendInfo().cuda.directions: what cuda_computes says, by direction name.
+Napi::Array directions_array(Napi::Env env) {
+  Napi::Array a = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int d = 0; d < cc::kDirections; ++d)
+    if (cuda_computes(cc::Direction(d))) a.Set(n++, cc::direction_name(cc::Direction(d)));
+  return a;
+}
+
 Napi::Value CudaProbed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), cc::cuda::probed()); }
 
 // (data: Float32Array) -> handle. Synchronous: the copy is done when it returns.
@@ -105,12 +114,27 @@ size_t cuda_workspace_bytes(const cc::ConvProblem& p) {
   return p.direction == cc::Direction::Forward ? cc::cuda::workspace_bytes(p, {}) : 0;
 }
 
-DeviceRef run_cuda(const cc::ConvProblem& p, const float* x_host, const DeviceRef& x_dev, const float* w,
-                   const float* bias, float* y_host) {
-  if (!x_dev.buf) {
-    cc::cuda::conv2d_host(p, x_host, w, bias, y_host);
+// The GPU kernels compute the forward direction (native/cuda); the backward directions plug in here
+// and in cuda_computes when they land.
+bool cuda_computes(cc::Direction d) { return d == cc::Direction::Forward; }
+
+const char* cuda_unsupported(const cc::ConvProblem& p) {
+  if (cuda_computes(p.direction)) return nullptr;
+  return p.direction == cc::Direction::BackwardData
+             ? "this build's GPU path has no backward-data kernels (conv2dTranspose, the input gradient): use device 'cpu'"
+             : "this build's GPU path has no backward-weights kernels (the weight and bias gradients): use device 'cpu'";
+}
+
+DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev, const DeviceRef& src2_dev) {
+  if (const char* why = cuda_unsupported(p)) throw cc::Error(cc::ErrorKind::Range, cc::codes::kInvalidOption, why);
+  (void)src2_dev;
+  const float* w = host.w;
+  const float* bias = host.bias;
+  if (!src_dev.buf) {
+    cc::cuda::conv2d_host(p, host.src, w, bias, host.dst);
     return {};
   }
+  const DeviceRef& x_dev = src_dev;
   // Weights arrive from the host each call (OIHW or HWIO); they are small next to activations.
   std::vector<float> oihw;
   if (p.weight_layout == cc::WeightLayout::HWIO) {
@@ -145,6 +169,7 @@ Napi::Object cuda_status_object(Napi::Env env) {
     devs.Set(i, d);
   }
   o.Set("devices", devs);
+  o.Set("directions", directions_array(env));
   return o;
 }
 
@@ -164,7 +189,10 @@ void require_cuda() {
   throw cc::Error(cc::ErrorKind::Generic, cc::codes::kNoCuda, std::string("CUDA is not available: ") + kNotBuilt);
 }
 
-DeviceRef run_cuda(const cc::ConvProblem&, const float*, const DeviceRef&, const float*, const float*, float*) {
+bool cuda_computes(cc::Direction) { return false; }
+const char* cuda_unsupported(const cc::ConvProblem&) { return kNotBuilt; }
+
+DeviceRef run_cuda(const cc::ConvProblem&, const cc::RunArgs&, const DeviceRef&, const DeviceRef&) {
   throw cc::Error(cc::ErrorKind::Generic, cc::codes::kNoCuda, std::string("CUDA is not available: ") + kNotBuilt);
 }
 
@@ -174,6 +202,7 @@ Napi::Object cuda_status_object(Napi::Env env) {
   o.Set("available", false);
   o.Set("reason", kNotBuilt);
   o.Set("devices", Napi::Array::New(env));
+  o.Set("directions", Napi::Array::New(env));
   return o;
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "../core/plan.h"
 #include "../core/problem.h"
 
 namespace ccjs {
@@ -34,11 +35,20 @@ void require_cuda();
 // Device workspace the GPU path allocates for p, in bytes (0 without CUDA).
 size_t cuda_workspace_bytes(const cc::ConvProblem& p);
 
-// Runs p on the GPU. The input is x_host (host memory, in p.layout) or x_dev (device, NCHW); host
-// input writes y_host, device input returns the new device output. Throws cc::Error
-// (ERR_CHANNELCONV_NO_CUDA without a usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off
-// the main thread for anything large: it waits for the GPU.
-DeviceRef run_cuda(const cc::ConvProblem& p, const float* x_host, const DeviceRef& x_dev, const float* w,
-                   const float* bias, float* y_host);
+// Why the GPU path cannot compute p (a direction it lacks), or null when it can. plan_call refuses
+// such a call with ERR_CHANNELCONV_INVALID_OPTION before anything runs.
+const char* cuda_unsupported(const cc::ConvProblem& p);
+
+// The directions the GPU path computes (backendInfo().cuda.directions).
+bool cuda_computes(cc::Direction d);
+
+// Runs p on the GPU with the tensors of cc::run (`host`: host memory, p's layouts). A device input
+// (NCHW) replaces host.src (src_dev) and, for backward-weights, host.src2 (src2_dev). Forward and
+// backward-data with a device input return their output as a new device buffer (host.dst unused);
+// every other call writes host.dst (and host.dst2). Throws cc::Error (ERR_CHANNELCONV_NO_CUDA without
+// a usable GPU, ERR_CHANNELCONV_CUDA on a CUDA failure). Call it off the main thread for anything
+// large: it waits for the GPU.
+DeviceRef run_cuda(const cc::ConvProblem& p, const cc::RunArgs& host, const DeviceRef& src_dev,
+                   const DeviceRef& src2_dev);
 
 }  // namespace ccjs

@@ -67,6 +67,27 @@ std::string runnable_names(const Plan& base, int threads) {
 
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const class PreparedWeights* pw);
 
+// Backward-weights' bias gradient, whatever the algorithm: db[k] = sum of dy[:, k, :, :], each
+// channel summed in float64 in one fixed order (the same bits for any thread count). NHWC sums
+// blocks of 16 channels at a time so each cache line of dy is read once.
+void bias_gradient(const ConvProblem& p, const float* dy, float* db, int threads) {
+  const bool nhwc = p.layout == Layout::NHWC;
+  const int64_t cb = nhwc ? 16 : 1, pix = p.OH * p.OW, blocks = (p.Cout + cb - 1) / cb;
+  if (p.y_elems() < (int64_t(1) << 16)) threads = 1;
+  parallel_for(threads, blocks, [&](int64_t blk, int) {
+    const int64_t k0 = blk * cb, k1 = std::min(p.Cout, k0 + cb);
+    double acc[16] = {};
+    if (nhwc) {
+      for (int64_t i = 0; i < p.N * pix; ++i)
+        for (int64_t k = k0; k < k1; ++k) acc[k - k0] += double(dy[i * p.Cout + k]);
+    } else {
+      for (int64_t n = 0; n < p.N; ++n)
+        for (int64_t q = 0; q < pix; ++q) acc[0] += double(dy[(n * p.Cout + k0) * pix + q]);
+    }
+    for (int64_t k = k0; k < k1; ++k) db[k] = float(acc[k - k0]);
+  });
+}
+
 // A pointwise problem (1x1, stride 1, no padding) treats each pixel on its own, so when its pixels
 // lie channel-innermost one after the other (NHWC, or NCHW with one pixel per image: [N, C, 1, 1],
 // a dense layer) the batch is one image of N*H*W pixels: one GEMM instead of N thin ones (a dense
@@ -135,16 +156,18 @@ namespace {
 void run_impl(const Plan& pl, const RunArgs& args, void* workspace, const PreparedWeights* pw) {
   const ConvProblem& p = pl.problem;
   const Algorithm& algo = *pl.algorithm;
+  const bool bias_alone = p.direction == Direction::BackwardWeights && !args.dst;
+  std::optional<ThreadLease> lease;
+  if (pl.threads > 1) lease.emplace(pl.threads);
+  const int threads = lease ? lease->count() : 1;
+  if (p.direction == Direction::BackwardWeights && args.dst2) bias_gradient(p, args.src2, args.dst2, threads);
+  if (bias_alone) return;  // no workspace needed (the binding passes none)
   const Layout3 l = workspace_layout(pl);
   char* ws = static_cast<char*>(workspace);
   float* w_oihw = l.w_oihw ? reinterpret_cast<float*>(ws) : nullptr;
   float* packed = l.packed ? reinterpret_cast<float*>(ws + l.w_oihw) : nullptr;
   float* dw_oihw = l.dw_oihw ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed) : nullptr;
   float* scratch = l.scratch ? reinterpret_cast<float*>(ws + l.w_oihw + l.packed + l.dw_oihw) : nullptr;
-
-  std::optional<ThreadLease> lease;
-  if (pl.threads > 1) lease.emplace(pl.threads);
-  const int threads = lease ? lease->count() : 1;
 
   RunArgs a = args;
   if (pw) {

@@ -55,6 +55,7 @@ Plan plan(const ConvProblem& p, const PlanOptions& opt = {});
 //   forward:          src = x,  w,        bias [Cout] (epilogue), dst = y
 //   backward-data:    src = dy, w,        bias [Cin]  (epilogue), dst = dx
 //   backward-weights: src = x,  src2 = dy,                         dst = dw, dst2 = dbias [Cout] or null
+//                     (dst null: the bias gradient alone)
 // `packed` (instead of w): weights packed by prepack() for this plan's algorithm and kernel set.
 // dst must not overlap the inputs; it is fully overwritten.
 struct RunArgs {

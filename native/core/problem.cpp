@@ -111,6 +111,8 @@ ConvProblem resolve(const ConvRequest& r) {
   }
   checked_count("input", n, c, h, w);
   checked_count("weight", wo, wg, kh, kw);
+  if (!transpose && r.direction == Direction::BackwardWeights && r.epilogue.act != Activation::None)
+    throw_range(codes::kInvalidOption, "an activation applies to forward and transposed convolutions, not to the weight gradient");
 
   ConvProblem p;
   p.direction = transpose ? Direction::BackwardData : r.direction;

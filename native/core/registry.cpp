@@ -5,6 +5,9 @@
 namespace cc {
 namespace algos {
 extern const Algorithm kDirectForward, kImplicitGemmForward, kPackedGemmForward;
+extern const Algorithm kWinograd4x4Forward, kWinograd2x2Forward;
+extern const Algorithm kDirectBackwardData, kImplicitGemmBackwardData, kDirectBackwardWeights,
+    kImplicitGemmBackwardWeights;
 }
 
 namespace {
@@ -13,8 +16,14 @@ namespace {
 // prefers it.
 const Algorithm* const kRegistry[] = {
     &algos::kDirectForward,
+    &algos::kWinograd4x4Forward,
+    &algos::kWinograd2x2Forward,
     &algos::kImplicitGemmForward,
     &algos::kPackedGemmForward,
+    &algos::kDirectBackwardData,
+    &algos::kImplicitGemmBackwardData,
+    &algos::kDirectBackwardWeights,
+    &algos::kImplicitGemmBackwardWeights,
 };
 
 }  // namespace

@@ -54,6 +54,30 @@ using PackB = void (*)(const PackGeom& g, int64_t k0, int64_t kcb, int64_t q0, i
 // d[i] = s[i * inc] for i < n (stride-phase copies of the implicit GEMM's input rows).
 using Gather = void (*)(float* d, const float* s, int64_t inc, int64_t n);
 
+// Winograd F(m x m, r x r) transforms (native/algos/winograd.cpp runs them; written once in
+// ref/winograd.inl, compiled per ISA). Supported (m, r): (2, 3), (4, 3), (2, 5); alpha = m + r - 1.
+// A run: `count` (<= 64) tiles of one tile row, consecutive along W.
+struct WinoRun {
+  const float* x;           // input: element (c, ih, iw) at x[c*cs + ih*hs + iw*ws]
+  int64_t cs, hs, ws, H, W;
+  int64_t ih0, iw0;         // the first tile's patch corner (tile i's at iw0 + i*m); may be outside
+  float* y;                 // output: element (k, oh, ow) at y[k*ks + oh*ys + ow*yws]
+  int64_t ks, ys, yws, OH, OW;
+  int64_t oh0, ow0;         // the first tile's output corner
+  int64_t count;
+};
+// V[xi*vs + c*nr + j0 + i] = (BT d_{c,i} B)[xi] for xi < alpha^2, c < C, tile i < count.
+// scratch: wino_scratch_floats(alpha) floats.
+using WinoIn = void (*)(int m, int r, const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_t j0,
+                        float* scratch);
+// For k < K: tile i of output channel k (= y's channel k) from M[xi*ms + k*nr + j0 + i]:
+// act(AT M_{k,i} A + bias[k]) (bias may be null), clipped to OH x OW.
+using WinoOut = void (*)(int m, int r, const float* M, int64_t ms, int nr, int64_t j0, const WinoRun& t, int64_t K,
+                         const float* bias, bool relu, float* scratch);
+inline constexpr int64_t kWinoMaxRun = 64;
+// Scratch of the input transform: one row and alpha rows of M <= 4 phases, (kWinoMaxRun + 32) each.
+inline constexpr int64_t wino_scratch_floats(int64_t alpha) { return (alpha + 1) * 4 * (kWinoMaxRun + 32); }
+
 // ----- bfloat16 GEMM (precision 'bf16') ------------------------------------------------------------
 // Inputs and weights rounded to bfloat16 (round to nearest even; fp32 subnormals become zero, as the
 // AVX512_BF16 conversion makes them), products summed in fp32, C, bias and relu as above. A and B
@@ -112,6 +136,8 @@ struct KernelSet {
   float (*peak)(int64_t iters, float seed);
   int64_t peak_flops;
   const GemmBf16* bf16;  // the 'bf16' precision's GEMM; null: the generic set's emulation
+  WinoIn wino_in = nullptr;  // null: this set has no Winograd transforms (the algorithm declines)
+  WinoOut wino_out = nullptr;
   // Set by the CPU configuration (cpu_info.h; defaults for a set used as is): a task's working set
   // in bytes (the implicit GEMM's input rows + C tile), and Winograd's preferred output tile.
   int64_t tile_bytes = int64_t(512) << 10;

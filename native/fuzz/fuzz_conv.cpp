@@ -5,10 +5,12 @@
 // Input bytes: [mode] then parameters, then bytes that seed the tensor values.
 //   mode % 4 == 0: resolver and planner only, convolutions and transposed convolutions, with
 //                  boundary and raw 64-bit values (overflow, limits, codes).
-//   otherwise:     a small convolution (every option, every algorithm of its direction that can run
-//                  it), run and compared with the reference; the same call twice must give
-//                  bit-identical output.
+//   otherwise:     a small convolution in any direction (forward, backward-data, backward-weights
+//                  with the bias gradient, a transposed convolution with outputPadding; every
+//                  option, every algorithm of its direction that can run it), run and compared with
+//                  the reference; the same call twice must give bit-identical output.
 // Any failed check calls __builtin_trap() so libFuzzer records the input as a crash.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -140,6 +142,18 @@ void small_conv(Bytes& b) {
   r.weight_layout = flags & 2 ? cc::WeightLayout::HWIO : cc::WeightLayout::OIHW;
   r.epilogue.bias = flags & 4;
   r.epilogue.act = flags & 8 ? cc::Activation::Relu : cc::Activation::None;
+  // Direction: bits 4-5 (0, 1: forward); bit 6 makes backward-data a transposed convolution.
+  const int dir = (flags >> 4) & 3;
+  if (dir == 2) r.direction = cc::Direction::BackwardData;
+  if (dir == 3) {
+    r.direction = cc::Direction::BackwardWeights;
+    r.epilogue.act = cc::Activation::None;  // the bias flag asks for the bias gradient
+  }
+  if (dir == 2 && (flags & 64)) {
+    r.op = cc::Op::Transpose;
+    for (int a = 0; a < 2; ++a) r.output_padding[a] = b.range(0, std::max(r.stride[a], r.dilation[a]) - 1);
+    if (r.pad_mode == cc::PadMode::SameUpper || r.pad_mode == cc::PadMode::SameLower) r.output_padding[0] = r.output_padding[1] = 0;
+  }
   cc::PlanOptions run;
   run.threads = int(b.range(0, 3));
   const auto& names = cc::algorithm_names();
@@ -166,37 +180,48 @@ void small_conv(Bytes& b) {
     return float(int64_t(st >> 40) - (int64_t{1} << 23)) / float(1 << 23);
   };
   // Exact-size heap vectors: ASan reports any read or write past their ends.
-  std::vector<float> x(s.x_elems()), w(s.w_elems()), bias(s.Cout);
-  for (auto& v : x) v = next();
-  for (auto& v : w) v = next();
-  for (auto& v : bias) v = next();
-  const float* bp = s.epilogue.bias ? bias.data() : nullptr;
-  std::vector<double> ref(s.y_elems());
-  cc::conv2d_reference(s, x.data(), w.data(), bp, ref.data());
-  auto call = [&](std::vector<float>& y) {
+  std::vector<float> x(s.x_elems()), w(s.w_elems()), dy(s.y_elems()), bias(s.bias_elems());
+  for (auto* v : {&x, &w, &dy, &bias})
+    for (auto& f : *v) f = next();
+  const bool bwd_w = s.direction == cc::Direction::BackwardWeights;
+  const float* bp = s.epilogue.bias && !bwd_w ? bias.data() : nullptr;
+  // The direction's inputs (plan.h's RunArgs): forward x, w; backward-data dy, w; backward-weights x, dy.
+  const float* a_in = s.direction == cc::Direction::BackwardData ? dy.data() : x.data();
+  const float* b_in = bwd_w ? dy.data() : w.data();
+  std::vector<double> ref(s.dst_elems()), ref_db(s.Cout);
+  cc::conv2d_reference(s, a_in, b_in, bp, ref.data(), bwd_w && s.epilogue.bias ? ref_db.data() : nullptr);
+  auto call = [&](std::vector<float>& y, std::vector<float>& db) {
     cc::RunArgs a;
-    a.src = x.data();
-    a.w = w.data();
+    a.src = a_in;
+    if (bwd_w) a.src2 = dy.data();
+    else a.w = w.data();
     a.bias = bp;
     a.dst = y.data();
+    if (bwd_w && s.epilogue.bias) a.dst2 = db.data();
     cc::compute(s, a, run);
   };
-  std::vector<float> y(s.y_elems(), std::numeric_limits<float>::quiet_NaN());
-  call(y);
-  double scale = 1.0;
-  for (double v : ref) scale = std::max(scale, std::fabs(v));
-  for (size_t i = 0; i < y.size(); ++i) {
-    const double e = std::fabs(double(y[i]) - ref[i]);
-    if (!(e <= 1e-4 * scale)) {
-      char m[160];
-      std::snprintf(m, sizeof m, " threads=%d algorithm=%d: y[%zu] = %g, reference %g", run.threads, run.algorithm, i,
-                    double(y[i]), ref[i]);
-      fail("conv differs from the reference: " + cc::describe(s) + m);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> y(s.dst_elems(), nan), db(s.Cout, nan);
+  call(y, db);
+  auto compare = [&](const std::vector<float>& got, const std::vector<double>& want, const char* what) {
+    double scale = 1.0;
+    for (double v : want) scale = std::max(scale, std::fabs(v));
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double e = std::fabs(double(got[i]) - want[i]);
+      if (!(e <= 1e-4 * scale)) {
+        char m[200];
+        std::snprintf(m, sizeof m, " threads=%d algorithm=%d: %s[%zu] = %g, reference %g", run.threads, run.algorithm,
+                      what, i, double(got[i]), want[i]);
+        fail("result differs from the reference: " + cc::describe(s) + m);
+      }
     }
-  }
-  std::vector<float> y2(s.y_elems(), std::numeric_limits<float>::quiet_NaN());
-  call(y2);
-  if (std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) != 0)
+  };
+  compare(y, ref, "out");
+  if (bwd_w && s.epilogue.bias) compare(db, ref_db, "bias gradient");
+  std::vector<float> y2(s.dst_elems(), nan), db2(s.Cout, nan);
+  call(y2, db2);
+  if (std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) != 0 ||
+      (bwd_w && s.epilogue.bias && std::memcmp(db.data(), db2.data(), db.size() * sizeof(float)) != 0))
     fail("same inputs and threads gave different bits: " + cc::describe(s));
 }
 

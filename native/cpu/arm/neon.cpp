@@ -204,6 +204,7 @@ void gather(float* d, const float* s, int64_t inc, int64_t n) {
 }  // namespace
 
 extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel_8x12, ukernel_8x12_rows, pack_b, direct_row,
-                                direct_row2, gather, peak, kPeakChains * 4 * 2};
+                                direct_row2, gather, peak, kPeakChains * 4 * 2,
+                                nullptr};  // bf16: the generic emulation (baseline AdvSIMD code on AArch64)
 
 }  // namespace cc

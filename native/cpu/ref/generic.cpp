@@ -57,6 +57,7 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
 
 #include "gemm_bf16.inl"
 #include "peak.inl"
+#include "winograd.inl"
 
 // Baseline vectors of 4 floats (SSE2 on x86-64, AdvSIMD on AArch64); a multiply and an add where
 // the baseline has no FMA: the ceiling of this set's kernels.
@@ -79,6 +80,6 @@ extern const GemmBf16 kGenericBf16 = Bf16::gemm;
 
 extern const KernelSet kGeneric = {"generic", MR,      NR,          256,         480,  ukernel_4x8,  ukernel_4x8_rows,
                                    pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2,
-                                   &kGenericBf16};
+                                   &kGenericBf16, wino_in, wino_out};
 
 }  // namespace cc

@@ -115,6 +115,7 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
 
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m256>(
@@ -145,6 +146,6 @@ using Bf16 = EmulatedBf16<4, 2, F8, fma8>;
 }  // namespace
 
 extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, ukernel_6x16_rows, pack_b, direct_row,
-                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2, &Bf16::gemm};
+                                direct_row2, ref::gather, peak, kPeakChains * 8 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc

@@ -210,6 +210,7 @@ void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n)
 
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
+#include "../ref/winograd.inl"
 
 float peak(int64_t iters, float seed) {
   return peak_chains<__m512>(
@@ -247,14 +248,16 @@ using Bf16 = EmulatedBf16<8, 2, F16, fma16>;
 }  // namespace
 
 extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b, direct_row,
-                                  direct_row2, gather, peak, kPeakChains * 16 * 2, &Bf16::gemm};
+                                  direct_row2, gather, peak, kPeakChains * 16 * 2, &Bf16::gemm,
+                                  wino_in, wino_out};
 
 #ifdef CC_HAVE_AVX512BF16
 // The same fp32 kernels with AVX512_BF16's bf16 GEMM (avx512bf16.cpp): Cooper Lake, Sapphire Rapids,
 // Zen 4 and later.
 extern const GemmBf16 kAvx512Bf16Gemm;
 extern const KernelSet kAvx512Bf16 = {"avx512bf16", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b,
-                                      direct_row, direct_row2, gather, peak, kPeakChains * 16 * 2, &kAvx512Bf16Gemm};
+                                      direct_row, direct_row2, gather, peak, kPeakChains * 16 * 2, &kAvx512Bf16Gemm,
+                                      wino_in, wino_out};
 #endif
 
 }  // namespace cc
