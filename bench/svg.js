@@ -92,4 +92,4 @@ function chart(report) {
   return out.join('\n') + '\n';
 }
 
-module.exports = { chart };
+module.exports = { chart, niceStep, esc };

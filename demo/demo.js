@@ -6,18 +6,14 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { canvas, fillRect, paint, encodePng, readImage, fitWithin } = require('./image');
+const { paint, encodePng, readImage, fitWithin } = require('./image');
 const { drawText, textWidth } = require('./font');
+const { INK, DIM, GAP, diverging, grid, slices } = require('./panels');
 const { syntheticImage } = require('./synthetic');
 const { makeBank, weightTensor, support, K } = require('./bank');
 
 const MAX_SIDE = 320; // larger inputs are shrunk to fit (see fitWithin)
 const PANEL = 256; // small inputs are enlarged by an integer factor towards this size for display
-const BG = [22, 24, 30];
-const INK = [235, 235, 235];
-const DIM = [150, 155, 165];
-const GAP = 10;
-const MARGIN = 12;
 
 function loadChannelconv() {
   try {
@@ -44,60 +40,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-// Display colour map for signed responses: 0 is black, +1 (the channel's largest |value|) full orange,
-// -1 full blue, linear in between, so weak responses stay dim and the strongest ones are the colours
-// the legend names (never a pale tint that could pass for the white of the input). t is the value
-// divided by the channel's largest |value|.
-const POS = [255, 140, 20];
-const NEG = [40, 120, 255];
-function diverging(t) {
-  const a = Math.min(1, Math.abs(t));
-  return (t >= 0 ? POS : NEG).map((v) => Math.round(v * a));
-}
-
 const to8 = (v) => Math.max(0, Math.min(255, Math.round(v * 255)));
-
-/**
- * Lays out labelled panels in a grid. panels = [{ lines: [[text, rgb, scale]], draw(img, x, y),
- * foot?(img, x, y) }]; `foot` draws into a strip of footH pixels under the panel. Returns the
- * picture and where each panel's image lies in it.
- */
-function grid(panels, cols, pw, ph, header, footH = 0) {
-  const lineH = (scale) => 7 * scale + 4;
-  const labelH = Math.max(...panels.map((p) => p.lines.reduce((h, [, , s]) => h + lineH(s), 0))) + 2;
-  const headerH = header.reduce((h, [, , s]) => h + lineH(s), 0) + (header.length ? 6 : 0);
-  const rows = Math.ceil(panels.length / cols);
-  const cellH = labelH + ph + footH;
-  const W = 2 * MARGIN + cols * pw + (cols - 1) * GAP;
-  const H = 2 * MARGIN + headerH + rows * cellH + (rows - 1) * GAP;
-  const img = canvas(W, H, BG);
-  const rects = [];
-  let y = MARGIN;
-  for (const [text, rgb, scale] of header) {
-    drawText(img, fit(text, W - 2 * MARGIN, scale), MARGIN, y, rgb, scale);
-    y += lineH(scale);
-  }
-  panels.forEach((p, k) => {
-    const x0 = MARGIN + (k % cols) * (pw + GAP);
-    const top = MARGIN + headerH + Math.floor(k / cols) * (cellH + GAP);
-    let y0 = top;
-    for (const [text, rgb, scale] of p.lines) {
-      drawText(img, fit(text, pw, scale), x0, y0, rgb, scale);
-      y0 += lineH(scale);
-    }
-    p.draw(img, x0, top + labelH);
-    rects.push({ x: x0, y: top + labelH, width: pw, height: ph });
-    if (p.foot) p.foot(img, x0, top + labelH + ph);
-  });
-  return { img, rects };
-}
-
-/** Shortens a label that would not fit in `width` pixels at `scale`. */
-function fit(text, width, scale) {
-  let t = text;
-  while (t.length > 1 && textWidth(t, scale) > width) t = t.slice(0, -1);
-  return t;
-}
 
 /** Runs the demo; returns what it wrote. opts: { input: path | null, outDir, log, timingRuns = 3 }. */
 async function runDemo(opts = {}) {
@@ -186,22 +129,10 @@ async function runDemo(opts = {}) {
   const footH = TILE + 8;
   const filterTiles = []; // where each filter's R, G, B tiles are drawn: [{ x, y, size }] per filter
   const filterFoot = (f) => (img, x, y) => {
-    const tiles = [];
-    filterTiles.push(tiles);
-    let wmax = 0;
-    for (const p of f.planes) for (const v of p) wmax = Math.max(wmax, Math.abs(v));
     let cx = x;
     drawText(img, 'FILTER', cx, y + 6 + (TILE - 7) / 2, DIM, 1);
     cx += textWidth('FILTER', 1) + 8;
-    ['R', 'G', 'B'].forEach((name, i) => {
-      drawText(img, name, cx, y + 6 + (TILE - 7) / 2, INK, 1);
-      cx += textWidth(name, 1) + 4;
-      paint(img, cx, y + 6, K, K, 1, (sx, sy) => diverging(f.planes[i][sy * K + sx] / wmax));
-      tiles.push({ x: cx, y: y + 6, size: K });
-      cx += TILE + (i < 2 ? 6 : 0);
-      if (i < 2) drawText(img, '+', cx, y + 6 + (TILE - 7) / 2, DIM, 1);
-      cx += i < 2 ? 11 : 0;
-    });
+    filterTiles.push(slices(img, cx, y + 6, { count: 3, kh: K, kw: K, tile: TILE, labels: ['R', 'G', 'B'], value: (i, r, c) => f.planes[i][r * K + c] }).tiles);
   };
   const featurePanels = [
     {

@@ -8,13 +8,12 @@
 // The peers live in this folder's package.json and are installed here on first use.
 // Options: npm run bench:peers -- --help (USAGE below).
 'use strict';
-const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const lib = require('../lib');
+const { ensurePeers } = require('./install');
 
-const here = __dirname;
 const SECTIONS = ['forward', 'training', 'transpose'];
 const TFJS_CPU_TRAINING_FLOPS = 2e8; // above this, tfjs cpu's training step runs only with --tfjs-cpu-training
 const TOLERANCE = 1e-4;
@@ -70,6 +69,8 @@ ${lib.shapesHelp('                         ')}
                        average, versions, and per shape and contender the median, min, max, samples,
                        callsPerSample, GFLOP/s, ratio and error); bench/markdown.js turns it into the
                        tables of docs/PERF.md
+  --train              instead: train LeNet (npm run train) with channelconv and with TensorFlow.js on
+                       the same digits, weights and batches; npm run bench:peers -- --train --help
   --help               this text`;
 
 function fail(msg) {
@@ -108,29 +109,6 @@ function parseArgs(argv) {
     fail(`--precision wants fp32 or fp32,bf16 (our fp32 call is the reference), got ${o.precision}`);
   }
   return o;
-}
-
-// Installs this folder's package.json (exact versions) unless what is installed already matches it.
-// ONNXRUNTIME_NODE_INSTALL=skip: the CPU binaries ship inside the npm package; nothing is downloaded.
-function ensurePeers() {
-  const want = JSON.parse(fs.readFileSync(path.join(here, 'package.json'), 'utf8')).dependencies;
-  const installed = (name) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(here, 'node_modules', name, 'package.json'), 'utf8')).version;
-    } catch {
-      return null;
-    }
-  };
-  const missing = Object.keys(want).filter((n) => installed(n) !== want[n]);
-  if (missing.length === 0) return;
-  const lock = fs.existsSync(path.join(here, 'package-lock.json'));
-  console.error(`bench:peers: installing ${missing.join(', ')} into bench/peers/node_modules (npm ${lock ? 'ci' : 'install'})`);
-  const r = spawnSync('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], {
-    cwd: here,
-    stdio: ['ignore', 2, 2],
-    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
-  });
-  if (r.status !== 0) throw new Error('installing the peers failed (see above)');
 }
 
 /** Shape data shared by all contenders: R input sets (rotated), one weight, one bias. */
@@ -494,6 +472,8 @@ function printShape(r, title = '') {
 }
 
 async function main() {
+  // --train: the LeNet training comparison (its own options: bench/peers/train.js).
+  if (process.argv.includes('--train')) return require('./train').main(process.argv.slice(2).filter((a) => a !== '--train'));
   const o = parseArgs(process.argv.slice(2));
   let shapes;
   try {

@@ -95,6 +95,20 @@ void bias_gradient(const ConvProblem& p, const float* dy, float* db, int threads
   });
 }
 
+// A pointwise problem (1x1, stride 1, no padding) treats each pixel on its own, so when its pixels
+// lie channel-innermost one after the other (NHWC, or NCHW with one pixel per image: [N, C, 1, 1],
+// a dense layer) the batch is one image of N*H*W pixels: one GEMM instead of N thin ones (a dense
+// layer's batch of 64 would otherwise be 64 matrix-vector products). Same memory, same result, in
+// every direction (backward-weights sums over all the pixels either way).
+ConvProblem fold_batch(const ConvProblem& p) {
+  if (p.N == 1 || !p.is_pointwise() || (p.layout != Layout::NHWC && p.H * p.W != 1)) return p;
+  ConvProblem q = p;
+  q.layout = Layout::NHWC;
+  q.W = q.OW = p.N * p.H * p.W;
+  q.N = q.H = q.OH = 1;
+  return q;
+}
+
 }  // namespace
 
 std::unique_ptr<float[]> alloc_floats(int64_t n, const char* what) {
@@ -107,7 +121,8 @@ std::unique_ptr<float[]> alloc_floats(int64_t n, const char* what) {
 
 Plan plan(const ConvProblem& p, const PlanOptions& opt) {
   Plan pl;
-  pl.problem = p;
+  pl.problem = fold_batch(p);
+  const ConvProblem& q = pl.problem;  // what the algorithms see
   pl.kernels = &kernels();
   pl.prepacked = opt.prepacked;
   const int threads = opt.threads > 0 ? opt.threads : default_threads();
@@ -118,8 +133,8 @@ Plan plan(const ConvProblem& p, const PlanOptions& opt) {
     for (int pass = 0; pass < 2; ++pass)
       for (size_t i = 0; i < n; ++i) {
         const Algorithm* a = list[i];
-        if (a->direction != p.direction || a->unsupported(p)) continue;
-        if (pass == 0 && !a->preferred(p, *pl.kernels)) continue;
+        if (a->direction != q.direction || a->unsupported(q)) continue;
+        if (pass == 0 && !a->preferred(q, *pl.kernels)) continue;
         if (try_plan(a, pl, threads)) return pl;
       }
     throw_range(codes::kInvalidOption, std::string("no algorithm of this build computes the ") +
@@ -132,9 +147,11 @@ Plan plan(const ConvProblem& p, const PlanOptions& opt) {
   const Algorithm* chosen = nullptr;
   for (size_t i = 0; i < n; ++i)
     if (list[i]->direction == p.direction && std::strcmp(list[i]->name, name) == 0) chosen = list[i];
+  // A forced entry that cannot run the folded problem runs the problem as given (direct is NCHW-only).
+  if (chosen && chosen->unsupported(q) && !chosen->unsupported(p)) pl.problem = p;
   std::string why;
   if (!chosen) why = std::string("it has no ") + direction_name(p.direction) + " implementation";
-  else if (const char* u = chosen->unsupported(p)) why = u;
+  else if (const char* u = chosen->unsupported(q)) why = u;
   else if (!try_plan(chosen, pl, threads)) why = "its per-thread buffers would pass their cap for this size";
   else return pl;
   throw_range(codes::kInvalidOption, std::string("options.algorithm '") + name + "' cannot run this problem: " + why +

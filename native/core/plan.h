@@ -46,7 +46,8 @@ struct Plan {
   }
 };
 
-// Plans `p`. Throws cc::Error: ERR_CHANNELCONV_INVALID_OPTION (RangeError) when a forced algorithm
+// Plans `p` (pl.problem may be an equivalent problem over the same memory: a pointwise batch folded
+// into one image). Throws cc::Error: ERR_CHANNELCONV_INVALID_OPTION (RangeError) when a forced algorithm
 // cannot run p, listing those that can; ERR_CHANNELCONV_INVALID_ISA when the kernel set is unusable.
 Plan plan(const ConvProblem& p, const PlanOptions& opt = {});
 

@@ -349,6 +349,46 @@ cc::ConvProblem with_direction(cc::ConvProblem p, cc::Direction d) {
   return p;
 }
 
+// Pointwise batches that plan() folds into one image (NHWC, or NCHW with one pixel: a dense layer
+// [N, C, 1, 1]) and one it must not fold (NCHW with several pixels): every algorithm of every
+// direction against the reference, groups, bias (and its gradient) and relu, thread counts 1 and 2;
+// the fold happens exactly where it may.
+void pointwise_batches(uint64_t seed) {
+  Rng r(seed ^ 0x3c6ef372fe94f82bULL);
+  const auto& names = cc::algorithm_names();
+  struct Case { cc::Layout layout; int64_t H, W; bool folds; };
+  for (const Case c : {Case{cc::Layout::NCHW, 1, 1, true}, Case{cc::Layout::NHWC, 1, 1, true},
+                       Case{cc::Layout::NHWC, 3, 5, true}, Case{cc::Layout::NCHW, 3, 5, false}})
+    for (int64_t groups : {1, 3}) {
+      const int64_t N = r.range(2, 9), C = 3 * r.range(1, 40), Cout = 3 * r.range(1, 45);
+      const cc::ConvProblem base = problem(N, C, c.H, c.W, Cout, 1, 1, [&](cc::ConvRequest& q) {
+        q.layout = c.layout;
+        q.groups = groups;
+        q.epilogue.bias = true;
+        q.epilogue.act = r.range(0, 1) ? cc::Activation::Relu : cc::Activation::None;
+      });
+      for (cc::Direction d : {cc::Direction::Forward, cc::Direction::BackwardData, cc::Direction::BackwardWeights}) {
+        const cc::ConvProblem p = with_direction(base, d);
+        const cc::Plan pl = cc::plan(p);
+        check((pl.problem.N == 1) == c.folds && pl.problem.OW * pl.problem.OH * pl.problem.N == N * c.H * c.W,
+              "plan folds the batch of " + cc::describe(p) + (c.folds ? "" : " not"));
+        const Tensors ts(p, r);
+        std::vector<double> ref_db;
+        const auto ref = ref_dir(p, ts, &ref_db);
+        for (int a : runnable(p))
+          for (int threads : {1, 2}) {
+            std::vector<float> db;
+            const auto out = run_dir(p, ts, threads, a, &db);
+            const std::string what = std::string(kernel_name()) + " " + names[size_t(a)] + " pointwise batch " +
+                                     cc::describe(p) + " threads " + std::to_string(threads);
+            const double err = rel_error(out, ref);
+            check(err <= 1e-5, what + ": rel err " + std::to_string(err));
+            if (d == cc::Direction::BackwardWeights) check(rel_error(db, ref_db) <= 1e-5, what + ": bias gradient");
+          }
+      }
+    }
+}
+
 // A random transposed convolution: input [N, Cin_t, H, W], weight IOHW / HWOI, every padding form,
 // outputPadding below max(stride, dilation); resolved to its backward-data problem.
 cc::ConvProblem random_transpose(Rng& r) {
@@ -1105,6 +1145,7 @@ int main(int argc, char** argv) {
       prepared_weights(seed, cc::Precision::FP32);
       channel_split(seed);
       pointwise_padding(seed);
+      pointwise_batches(seed);
       winograd_contract(seed);
     }
     bf16_rounding();
