@@ -25,6 +25,18 @@ function step(name, cmd, args) {
   return true;
 }
 
+// test/install.test.ts packs the package, and packing cross-compiles the linux-arm64 prebuild: bring
+// Debian's cross compiler when it is missing and apt-get can (as root), as .ci/run does; otherwise
+// npm pack says what to install.
+function ensureCrossCompiler() {
+  const onPath = (name) => (process.env.PATH || '').split(path.delimiter).some((d) => fs.existsSync(path.join(d, name)));
+  if (process.platform !== 'linux' || process.arch !== 'x64' || onPath('aarch64-linux-gnu-g++')) return;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0 || !onPath('apt-get')) return;
+  console.log('npm test: installing g++-aarch64-linux-gnu (the arm64 prebuild that npm pack builds)');
+  run('sh', ['-c', 'timeout 300 apt-get update -qq >/dev/null; timeout 600 apt-get install -y -qq g++-aarch64-linux-gnu >/dev/null']);
+}
+ensureCrossCompiler();
+
 const built = step('native build', bin('cmake-js'), ['build', '--log-level', 'warn']) &&
   step('TypeScript build', 'npm', ['run', '--silent', 'build:ts']);
 
