@@ -226,10 +226,14 @@ struct BLoader<WeightGradB> {
   }
 };
 
-// The grid of a GEMM launch with BM x BN tiles: N tiles, M tiles, batches * groups (clamped; the
-// kernels loop over the rest).
-inline dim3 gemm_grid(const GemmProblem& p, int bm, int bn) {
-  return dim3(clamp_grid(ceil_div(p.N, bn), 0x7fffffff), clamp_grid(ceil_div(p.M, bm)), clamp_grid(p.batches * p.groups));
+// Launches a GEMM kernel with BM x BN block tiles: grid N tiles, M tiles, batches * groups (clamped;
+// the kernels loop over the rest).
+template <int BM, int BN, int THREADS, class AP, class BP>
+void launch_gemm(void (*kernel)(GemmProblem, AP, BP), const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
+  const dim3 grid(clamp_grid(ceil_div(p.N, BN), 0x7fffffff), clamp_grid(ceil_div(p.M, BM)),
+                  clamp_grid(p.batches * p.groups));
+  CC_LAUNCH(kernel, grid, THREADS, 0, s)(p, a, b);
+  CC_CUDA_LAUNCH_CHECK("gemm kernel");
 }
 
 // Backward-data as a gather: calls f(kh, kw, oh, ow) for every tap (kh, kw) whose output pixel
