@@ -22,6 +22,35 @@ inline int team(const ConvProblem& p, int given) {
   return given > 0 ? given : default_threads();
 }
 
+// Algorithm::unsupported of an entry that computes any problem of its direction.
+inline const char* runs_any(const ConvProblem&) { return nullptr; }
+
+// The direct algorithms' Algorithm::preferred (every direction): problems too small to pay for
+// packing (below kDirectMacs multiply-adds), and depthwise-like ones (few channels per group in and
+// out), where a GEMM would be mostly padding.
+inline constexpr double kDirectMacs = 1 << 14;
+inline bool direct_preferred(const ConvProblem& p, const KernelSet&) {
+  return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
+}
+
+// The tasks of the direct algorithms that split planes into rows: each of `planes` (image, channel)
+// planes of `rows` rows in `blocks` blocks of rows.
+struct RowBlocks {
+  int64_t planes, rows, blocks;
+  // Enough blocks to balance a team of t threads when the planes are few.
+  static RowBlocks balanced(int64_t planes, int64_t rows, int t) {
+    return {planes, rows, t > 1 ? std::min<int64_t>(rows, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1};
+  }
+  int64_t tasks() const { return planes * blocks; }
+  // Task `task`'s plane and its rows [*r0, *r1).
+  int64_t plane(int64_t task, int64_t* r0, int64_t* r1) const {
+    const int64_t b = task % blocks;
+    *r0 = b * rows / blocks;
+    *r1 = (b + 1) * rows / blocks;
+    return task / blocks;
+  }
+};
+
 // The packed GEMM of a problem's precision as the GEMM algorithms see it. fp32 (and tf32, which is fp32
 // on the CPU): the kernel set's own, one K value per element of A and B. bf16: its GemmBf16, whose
 // elements are Bf16Pairs of two input channels at one tap (kernels.h), so an element channel is a

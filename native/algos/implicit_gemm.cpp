@@ -26,7 +26,6 @@ struct RowsPlan {
   int64_t Wq, qh_max, rows, tiles, msplit, tasks, xl_floats, ct_floats;  // msplit: M chunks per tile
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 
 // 1x1 stride-1 unpadded NCHW: the input already is B, and packed_gemm's prefetching copy wins (S4).
 bool preferred(const ConvProblem& p, const KernelSet&) { return !(p.layout == Layout::NCHW && p.is_pointwise()); }
@@ -216,7 +215,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, unsupported, preferred, plan,
+extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, runs_any, preferred, plan,
                                                run, gemm_a_format<Pairing::OddRows>, gemm_a_bytes<Pairing::OddRows>,
                                                gemm_a_prepack<Pairing::OddRows>};
 

@@ -47,7 +47,6 @@ struct BdPlan {
   bool fill;                    // some residue receives no tap
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 int64_t per_thread_floats(const BdPlan& b) { return b.xl_floats + b.ct_floats + 2 * b.kd_max; }
@@ -286,7 +285,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmBackwardData = {"implicit_gemm", Direction::BackwardData, unsupported, preferred,
+extern const Algorithm kImplicitGemmBackwardData = {"implicit_gemm", Direction::BackwardData, runs_any, preferred,
                                                     plan, run, pack_format, packed_bytes, prepack};
 
 }  // namespace algos

@@ -38,7 +38,6 @@ struct BwPlan {
   int64_t win_floats, a_floats, per_thread;
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 
 // Packs kcb rows of nr floats, row k at src + offs[k], into the panel [kcb][nr]. The row length is a
 // constant for the common register blocks, so each row is a few inlined vector moves instead of a
@@ -283,7 +282,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmBackwardWeights = {"implicit_gemm", Direction::BackwardWeights, unsupported,
+extern const Algorithm kImplicitGemmBackwardWeights = {"implicit_gemm", Direction::BackwardWeights, runs_any,
                                                        preferred, plan, run, nullptr, nullptr, nullptr};
 
 }  // namespace algos

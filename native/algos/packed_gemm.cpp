@@ -16,7 +16,6 @@ struct PackedPlan {
   int64_t P, panels, tiles, tasks, nc;  // pixels OH*OW; NR panels per image; tiles per image; all tasks; tile width
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 bool plan(Plan& pl) {
@@ -88,7 +87,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kPackedGemmForward = {"packed_gemm", Direction::Forward, unsupported, preferred, plan, run,
+extern const Algorithm kPackedGemmForward = {"packed_gemm", Direction::Forward, runs_any, preferred, plan, run,
                                              gemm_a_format<Pairing::Channels>, gemm_a_bytes<Pairing::Channels>,
                                              gemm_a_prepack<Pairing::Channels>};
 
