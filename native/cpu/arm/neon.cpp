@@ -19,7 +19,7 @@ inline float32x4_t relu(float32x4_t v) { return vmaxnmq_f32(v, vdupq_n_f32(0.0f)
 
 // C[m x n] (op)= A-panel [kc][MR] * B [kc][NR]; kOffsets: B row k at b + offs[k] (read in place).
 template <bool kOffsets>
-void ukernel_8x12_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs,
+void ukernel_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs,
                     int m, int n, const float* bias, int flags) {
   // Named accumulators (the x86 files found GCC spilling an indexed array inside the k loop).
   float32x4_t c00 = vdupq_n_f32(0.0f), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
@@ -61,14 +61,7 @@ void ukernel_8x12_t(int64_t kc, const float* a, const float* b, const int64_t* o
   ref::store_tile(t, NR, c, rs, cs, m, n, bias, flags);
 }
 
-void ukernel_8x12(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
-                  const float* bias, int flags) {
-  ukernel_8x12_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
-}
-void ukernel_8x12_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
-                       int n, const float* bias, int flags) {
-  ukernel_8x12_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-}
+#include "../ref/ukernel.inl"
 
 // The 4 floats x[off .. off+3] of a row of W floats, 0 outside [0, W): no load outside the row.
 inline float32x4_t load_row4(const float* x, int64_t off, int64_t W) {
@@ -215,7 +208,7 @@ using Bf16 = EmulatedBf16<8, 2, F4, fma4>;
 
 }  // namespace
 
-extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel_8x12, ukernel_8x12_rows, pack_b, direct_row,
+extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel, ukernel_rows, pack_b, direct_row,
                                 direct_row2, gather, peak, kPeakChains * 4 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc
