@@ -161,16 +161,8 @@ void direct_row2(const float* const* x, const float* const* wa, const float* con
 }
 
 // B packing primitives (pack_b.inl): 4 lanes, scalar tails.
-void pb_zero(float* d, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vdupq_n_f32(0.0f));
-  for (; i < n; ++i) d[i] = 0.0f;
-}
-void pb_copy(float* d, const float* s, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vld1q_f32(s + i));
-  for (; i < n; ++i) d[i] = s[i];
-}
+typedef float PackVec __attribute__((vector_size(16), aligned(1), may_alias));
+#include "../ref/lane_pack.inl"
 // Stride 2 (stride-2 convolutions in NCHW): LD2 de-interleaves 8 floats into even and odd lanes; a
 // vector is loaded only when all 8 floats lie before the last element used.
 void pb_gather(float* d, const float* s, int64_t inc, int n) {

@@ -95,16 +95,8 @@ void direct_row2(const float* const* x, const float* const* wa, const float* con
 }
 
 // B packing primitives (pack_b.inl): 8 lanes, scalar tails.
-void pb_zero(float* d, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
-  for (; i < n; ++i) d[i] = 0.0f;
-}
-void pb_copy(float* d, const float* s, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
-  for (; i < n; ++i) d[i] = s[i];
-}
+typedef float PackVec __attribute__((vector_size(32), aligned(1), may_alias));
+#include "../ref/lane_pack.inl"
 void pb_gather(float* d, const float* s, int64_t inc, int n) {
   for (int i = 0; i < n; ++i) d[i] = s[i * inc];
 }
