@@ -125,8 +125,7 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
   using E = typename G::E;
   const ConvProblem& s = pl.problem;
   const BwPlan& b = pl.get<BwPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const bool nhwc = s.layout == Layout::NHWC;
   const int64_t np = b.nseg * b.pps, taps = s.KH * s.KW;
@@ -197,7 +196,7 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
       // dy's rows as the A panels, every K block of kc elements (pixels, or pairs of pixels): [kcb][MR]
       // at apk + Mp*k0 + i0*kcb.
       const int64_t Pe = (P + kpack - 1) / kpack;  // K elements
-      const int64_t kblocks = (Pe + shape.kc - 1) / shape.kc, kc = (Pe + kblocks - 1) / kblocks;
+      const int64_t kblocks = (Pe + kr.kc - 1) / kr.kc, kc = (Pe + kblocks - 1) / kblocks;
       for (int64_t m0 = 0; m0 < b.Mp; m0 += mr) {
         const int rowsm = int(std::max<int64_t>(0, std::min<int64_t>(mr, b.M - m0)));
         for (int64_t k0 = 0; k0 < Pe; k0 += kc) {

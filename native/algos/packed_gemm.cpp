@@ -45,8 +45,7 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
   using E = typename G::E;
   const ConvProblem& s = pl.problem;
   const PackedPlan& p = pl.get<PackedPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr;
+  const int mr = kr.mr, nr = kr.nr;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc, per_thread = kc * p.nc;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
   const float* x = args.src;
