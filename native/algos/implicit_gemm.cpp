@@ -70,10 +70,8 @@ bool plan(Plan& pl) {
 
 // x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC; G: the element kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const RowsPlan& p, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const RowsPlan& p = pl.get<RowsPlan>();
   const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const int64_t Ce = p.a.Ce;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc;
@@ -170,7 +168,8 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<RowsPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace

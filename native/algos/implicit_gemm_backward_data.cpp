@@ -155,10 +155,8 @@ void prepack(const Plan& pl, const float* w, float* dst, int threads) {
 
 // dy [N, Cout, OH, OW] (or NHWC), packed A -> dx [N, Cin, H, W] (or NHWC); G: the element kernels
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const BdPlan& b, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const BdPlan& b = pl.get<BdPlan>();
   const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const int64_t Kg = s.Kg(), Ke = b.Ke, M = b.M, Mp = b.Mp, taps = s.KH * s.KW;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
@@ -244,7 +242,8 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<BdPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace

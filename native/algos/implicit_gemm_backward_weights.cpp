@@ -121,10 +121,8 @@ bool plan(Plan& pl) {
 // x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]; G: the element
 // kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const BwPlan& b, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const BwPlan& b = pl.get<BwPlan>();
   const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const bool nhwc = s.layout == Layout::NHWC;
@@ -276,7 +274,8 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<BwPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace

@@ -41,10 +41,8 @@ bool plan(Plan& pl) {
 
 // x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC; G: the element kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const PackedPlan& p, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const PackedPlan& p = pl.get<PackedPlan>();
   const int mr = kr.mr, nr = kr.nr;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc, per_thread = kc * p.nc;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
@@ -81,7 +79,8 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<PackedPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace
