@@ -174,9 +174,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 
-void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
-void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
-
+#include "../ref/bf16_portable.inl"
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 #include "../ref/winograd.inl"
