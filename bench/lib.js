@@ -21,12 +21,12 @@ for (const s of SHAPES) {
   s.options = { stride: s.stride, padding: s.pad, groups: s.groups };
 }
 
-/** Shapes named in a comma list ("S1,S3"); all when the list is empty. Throws on an unknown id. */
-function selectShapes(list) {
+/** Shapes named in a comma list ("S1,S3"); all when the list is empty. An unknown id: fail(message), the caller's usage error (which exits). */
+function selectShapes(list, fail) {
   if (!list) return SHAPES.slice();
   return list.split(',').filter(Boolean).map((id) => {
     const s = SHAPES.find((x) => x.id === id.trim().toUpperCase());
-    if (!s) throw new Error(`unknown shape ${id} (known: ${SHAPES.map((x) => x.id).join(', ')})`);
+    if (!s) fail(`unknown shape ${id} (known: ${SHAPES.map((x) => x.id).join(', ')})`);
     return s;
   });
 }

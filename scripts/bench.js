@@ -278,12 +278,7 @@ function printReport(rep) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  let shapes;
-  try {
-    shapes = lib.selectShapes(o.shapes);
-  } catch (e) {
-    fail(e.message);
-  }
+  const shapes = lib.selectShapes(o.shapes, fail);
   if (o.threads && (!/^\d+(,\d+)*$/.test(o.threads) || o.threads.split(',').some((t) => +t < 1 || +t > 1024))) {
     fail(`--threads wants N or a list N,M of integers in 1..1024, got ${o.threads}`);
   }

@@ -31,6 +31,22 @@ const revoked = (): object => { const p = Proxy.revocable({}, {}); p.revoke(); r
 const trapProxy = (target: object, trap: 'ownKeys' | 'get' | 'getOwnPropertyDescriptor'): object =>
   new Proxy(target, { [trap]: () => { throw new Error(`boom from the ${trap} trap`); } });
 
+// What call() throws (undefined when it returns).
+const thrownBy = (call: () => unknown): unknown => {
+  try {
+    call();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+};
+// err is the coded error: the class of `code`, that code, and a message naming `name`.
+function expectCoded(err: unknown, code: string, name: string, label?: string): void {
+  expect(err, label).toBeInstanceOf(classOf(code));
+  expect((err as { code: string }).code, label).toBe(code);
+  expect((err as Error).message, label).toContain(name);
+}
+
 const X = (): Tensor => ({ data: r.floats(2 * 5 * 5), shape: [2, 5, 5] });
 const W = (): Tensor => ({ data: r.floats(3 * 2 * 3 * 3), shape: [3, 2, 3, 3] });
 const data50 = () => new Float32Array(50);
@@ -183,23 +199,11 @@ const convCases: ConvCase[] = [
 ];
 
 async function expectBoth(call: (sync: boolean) => unknown, code: string, name: string): Promise<void> {
-  const cls = classOf(code);
-  let err: unknown;
-  try {
-    call(true);
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'sync call must throw').toBeInstanceOf(cls);
-  expect((err as { code: string }).code).toBe(code);
-  expect((err as Error).message).toContain(name);
+  expectCoded(thrownBy(() => call(true)), code, name, 'sync call');
   // The async form never throws synchronously: it rejects with the same error.
   let p: unknown;
   expect(() => { p = call(false); }).not.toThrow();
-  const rejected = await (p as Promise<unknown>).then(() => undefined, (e: unknown) => e);
-  expect(rejected).toBeInstanceOf(cls);
-  expect((rejected as { code: string }).code).toBe(code);
-  expect((rejected as Error).message).toContain(name);
+  expectCoded(await (p as Promise<unknown>).then(() => undefined, (e: unknown) => e), code, name, 'async call');
 }
 
 describe('hostile inputs: conv2d and conv2dSync', () => {
@@ -213,7 +217,7 @@ describe('hostile inputs: conv2d and conv2dSync', () => {
   }
 
   it('a throwing getter keeps its error as `cause`', () => {
-    const err = (() => { try { conv2dSync(X(), W(), throwingGetter('stride') as never); } catch (e) { return e; } })() as Error & { cause?: Error };
+    const err = thrownBy(() => conv2dSync(X(), W(), throwingGetter('stride') as never)) as Error & { cause?: Error };
     expect(err.cause?.message).toBe('boom from a getter');
   });
 
@@ -280,11 +284,7 @@ const costCases: [string, unknown, unknown, unknown, string, string][] = [
 describe('hostile inputs: convCost', () => {
   for (const [label, a, b, o, code, name] of costCases) {
     it(`${label} -> ${code}`, () => {
-      let err: unknown;
-      try { convCost(a as never, b as never, o as never); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code).toBe(code);
-      expect((err as Error).message).toContain(name);
+      expectCoded(thrownBy(() => convCost(a as never, b as never, o as never)), code, name);
     });
   }
   it('frozen shapes and options are fine, and the result is fresh', () => {
@@ -356,11 +356,7 @@ describe('hostile inputs: conv2dTranspose and conv2dTransposeSync', () => {
   it('convTransposeCost checks the same', () => {
     for (const [label, , , options, code, name] of transposeCases) {
       if (/^(input|weight|out|bias|device|HWOI)|the input/.test(label)) continue;
-      let err: unknown;
-      try { convTransposeCost([3, 5, 5], [3, 2, 3, 3], options() as never); } catch (e) { err = e; }
-      expect(err, label).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code, label).toBe(code);
-      expect((err as Error).message, label).toContain(name);
+      expectCoded(thrownBy(() => convTransposeCost([3, 5, 5], [3, 2, 3, 3], options() as never)), code, name, label);
     }
     expect(() => convTransposeCost([3, 5, 5] as never, undefined as never)).toThrow(expect.objectContaining({ code: T }));
   });
@@ -431,12 +427,9 @@ describe('hostile inputs: conv2dBackward and conv2dBackwardSync', () => {
   it('convBackwardCost checks shapes and options as conv2dBackward does', () => {
     for (const [label, , , , options, code, name] of backwardCases) {
       if (/^(input|weight|gradOutput|channel mismatch|device)/.test(label)) continue;
-      let err: unknown;
-      try { convBackwardCost([2, 5, 5], [3, 2, 3, 3], options() as never); } catch (e) { err = e; }
+      const err = thrownBy(() => convBackwardCost([2, 5, 5], [3, 2, 3, 3], options() as never));
       if (code === SHAPE) { expect(err, label).toBeUndefined(); continue; } // no gradOutput to check
-      expect(err, label).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code, label).toBe(code);
-      expect((err as Error).message, label).toContain(name);
+      expectCoded(err, code, name, label);
     }
     expect(() => convBackwardCost([2n, 5, 5] as never, [3, 2, 3, 3])).toThrow(expect.objectContaining({ code: T, message: expect.stringContaining('inputShape[0]') }));
     expect(() => convBackwardCost([2, 5, 5], [3, 2, 3] as never)).toThrow(expect.objectContaining({ code: SHAPE, message: expect.stringContaining('weightShape') }));
@@ -450,13 +443,7 @@ describe('hostile inputs: conv2dBackward and conv2dBackwardSync', () => {
       ['input channel mismatch', () => layer.backwardSync({ data: new Float32Array(75), shape: [3, 5, 5] }, GY()), CHAN, 'this layer expects 2'],
       ['gradOutput undefined', () => layer.backwardSync(X(), undefined as never), T, 'gradOutput'],
     ];
-    for (const [label, call, code, name] of cases) {
-      let err: unknown;
-      try { call(); } catch (e) { err = e; }
-      expect(err, label).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code, label).toBe(code);
-      expect((err as Error).message, label).toContain(name);
-    }
+    for (const [label, call, code, name] of cases) expectCoded(thrownBy(call), code, name, label);
     await expect(layer.backward(X(), GY(), ['bias', 'bias'])).rejects.toMatchObject({ code: OPT });
     layer.dispose();
     expect(() => layer.backwardSync(X(), GY())).toThrow(expect.objectContaining({ code: 'ERR_CHANNELCONV_DISPOSED' }));
@@ -491,11 +478,7 @@ const lectureCases: [string, Fn, () => unknown, () => unknown, string, string][]
 describe('hostile inputs: corr2d, corr2dMultiIn, corr2dMultiInOut, corr2dMultiInOut1x1', () => {
   for (const [label, fn, a, b, code, name] of lectureCases) {
     it(`${label} -> ${code}`, () => {
-      let err: unknown;
-      try { fn(a() as never, b() as never); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code).toBe(code);
-      expect((err as Error).message).toContain(name);
+      expectCoded(thrownBy(() => fn(a() as never, b() as never)), code, name);
     });
   }
 });
@@ -524,11 +507,7 @@ const tensorCases: [string, () => unknown, string, string][] = [
 describe('hostile inputs: tensor and toNested', () => {
   for (const [label, v, code, name] of tensorCases) {
     it(`tensor(${label}) -> ${code}`, () => {
-      let err: unknown;
-      try { tensor(v() as never); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code).toBe(code);
-      expect((err as Error).message).toContain(name);
+      expectCoded(thrownBy(() => tensor(v() as never)), code, name);
     });
   }
   it('tensor of a number, NaN and Infinity elements, and frozen arrays work', () => {
@@ -551,11 +530,7 @@ describe('hostile inputs: tensor and toNested', () => {
   ];
   for (const [label, v, code, name] of nestedCases) {
     it(`toNested(${label}) -> ${code}`, () => {
-      let err: unknown;
-      try { toNested(v() as never); } catch (e) { err = e; }
-      expect(err).toBeInstanceOf(classOf(code));
-      expect((err as { code: string }).code).toBe(code);
-      expect((err as Error).message).toContain(name);
+      expectCoded(thrownBy(() => toNested(v() as never)), code, name);
     });
   }
   it('toNested reads the shape once (a getter cannot switch it)', () => {
@@ -854,8 +829,7 @@ describe('messages stay short whatever the input', () => {
   ];
   for (const [label, call] of calls) {
     it(`${label}: a coded error with a message under 300 characters`, () => {
-      let err: unknown;
-      try { call(); } catch (e) { err = e; }
+      const err = thrownBy(call);
       expect(coded(err)).toBe(true);
       expect((err as Error).message.length).toBeLessThan(300);
     });

@@ -76,7 +76,7 @@ describe('the layers', () => {
   it('max pooling and its gradient follow their definitions', () => {
     const [n, c, h, w] = [2, 3, 6, 4];
     const x = { data: uniform(n * c * h * w, seed), shape: [n, c, h, w] };
-    const out = new Float32Array(n * c * 3 * 2).fill(NaN), which = new Uint8Array(out.length);
+    const out = new Float32Array(n * c * 3 * 2).fill(NaN), which = new Uint32Array(out.length);
     const y = layers.maxPool2(x, out, which);
     expect(y.shape).toEqual([n, c, 3, 2]);
     const dy = uniform(out.length, seed + 1);

@@ -475,12 +475,7 @@ async function main() {
   // --train: the LeNet training comparison (its own options: bench/peers/train.js).
   if (process.argv.includes('--train')) return require('./train').main(process.argv.slice(2).filter((a) => a !== '--train'));
   const o = parseArgs(process.argv.slice(2));
-  let shapes;
-  try {
-    shapes = lib.selectShapes(o.shapes);
-  } catch (e) {
-    fail(e.message);
-  }
+  const shapes = lib.selectShapes(o.shapes, fail);
   lib.build();
   ensurePeers();
   const cc = require(path.join(lib.root, 'dist', 'index.js'));

@@ -22,6 +22,35 @@ inline int team(const ConvProblem& p, int given) {
   return given > 0 ? given : default_threads();
 }
 
+// Algorithm::unsupported of an entry that computes any problem of its direction.
+inline const char* runs_any(const ConvProblem&) { return nullptr; }
+
+// The direct algorithms' Algorithm::preferred (every direction): problems too small to pay for
+// packing (below kDirectMacs multiply-adds), and depthwise-like ones (few channels per group in and
+// out), where a GEMM would be mostly padding.
+inline constexpr double kDirectMacs = 1 << 14;
+inline bool direct_preferred(const ConvProblem& p, const KernelSet&) {
+  return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
+}
+
+// The tasks of the direct algorithms that split planes into rows: each of `planes` (image, channel)
+// planes of `rows` rows in `blocks` blocks of rows.
+struct RowBlocks {
+  int64_t planes, rows, blocks;
+  // Enough blocks to balance a team of t threads when the planes are few.
+  static RowBlocks balanced(int64_t planes, int64_t rows, int t) {
+    return {planes, rows, t > 1 ? std::min<int64_t>(rows, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1};
+  }
+  int64_t tasks() const { return planes * blocks; }
+  // Task `task`'s plane and its rows [*r0, *r1).
+  int64_t plane(int64_t task, int64_t* r0, int64_t* r1) const {
+    const int64_t b = task % blocks;
+    *r0 = b * rows / blocks;
+    *r1 = (b + 1) * rows / blocks;
+    return task / blocks;
+  }
+};
+
 // The packed GEMM of a problem's precision as the GEMM algorithms see it. fp32 (and tf32, which is fp32
 // on the CPU): the kernel set's own, one K value per element of A and B. bf16: its GemmBf16, whose
 // elements are Bf16Pairs of two input channels at one tap (kernels.h), so an element channel is a
@@ -112,10 +141,11 @@ size_t gemm_a_bytes(const Plan& pl);
 template <Pairing P>
 void gemm_a_prepack(const Plan& pl, const float* w_oihw, float* dst, int threads);
 
-// The kernels of each element type, for the GEMM algorithms' templates (one run written once).
+// The kernels of each element type with their blocking (the GemmShape of the problem and kernel set),
+// for the GEMM algorithms' templates (one run written once).
 // row(d, lo, hi, inc, n): d[i] = the element at lo[i*inc] (and hi[i*inc], its high half for bf16;
 // a null half is zero; fp32 reads lo alone).
-struct Fp32Gemm {
+struct Fp32Gemm : GemmShape {
   using E = float;
   Ukernel ukernel;
   UkernelRows ukernel_rows;
@@ -127,7 +157,7 @@ struct Fp32Gemm {
   }
 };
 
-struct Bf16Gemm {
+struct Bf16Gemm : GemmShape {
   using E = Bf16Pair;
   UkernelBf16 ukernel;
   UkernelRowsBf16 ukernel_rows;
@@ -136,14 +166,93 @@ struct Bf16Gemm {
   void row(E* d, const float* lo, const float* hi, int64_t inc, int64_t n) const { pack_pairs(d, lo, hi, inc, n); }
 };
 
+// How the implicit GEMMs split their work: `units` independent outputs (an image and group, ...) of
+// `rows` rows whose grid is wq columns wide, into tiles of rows (and the MR panels of M in msplit
+// parts); tasks = units * tiles * msplit.
+struct RowTiles {
+  int64_t rows, tiles, msplit, tasks;
+  // Task i: its unit, its tile, and its rows [m_lo, m_hi) of the M = rows of A (Mp of them packed).
+  struct Task {
+    int64_t unit, tile, m_lo, m_hi;
+  };
+  Task task(int64_t i, int64_t M, int64_t Mp, int mr) const {
+    const int64_t mc = i % msplit, rest = i / msplit, mpanels = Mp / mr;
+    return {rest / tiles, rest % tiles, mc * mpanels / msplit * mr, std::min(M, (mc + 1) * mpanels / msplit * mr)};
+  }
+};
+// Rows per tile: the count up to max_rows that computes the fewest NR-wide panels over all rows
+// (each tile's grid, r * wq columns, is rounded up to nr) while bytes(r), its buffers, stays within
+// cap (one row always); ties go to more rows (fewer input rows copied twice). Why, with S3's
+// numbers: docs/PERF.md, "What was tried". Then, for a team of t threads over `mpanels` MR panels:
+// few units of few tiles (S1: N = 1; a late layer) also split M, for at least 4 tasks per thread so a
+// thread slowed by another process delays the end by a small task only (thinner row tiles would be
+// mostly padding); then a task count that is a multiple of the team, so no thread idles at the end.
+template <class Bytes>
+RowTiles row_tiles(int64_t rows, int64_t wq, int nr, int64_t max_rows, Bytes&& bytes, int64_t cap, int64_t units,
+                   int64_t mpanels, int t) {
+  RowTiles p{0, 0, 1, 0};
+  int64_t best_panels = 0;
+  for (int64_t r = 1; r <= std::max<int64_t>(1, std::min(rows, max_rows)); ++r) {
+    if (r > 1 && bytes(r) > cap) break;
+    const int64_t full = rows / r, rest = rows % r;
+    const int64_t panels = full * ((r * wq + nr - 1) / nr) + (rest ? (rest * wq + nr - 1) / nr : 0);
+    if (p.rows == 0 || panels <= best_panels) {
+      p.rows = r;
+      best_panels = panels;
+    }
+  }
+  p.tiles = (rows + p.rows - 1) / p.rows;
+  if (t > 1) {
+    if (units * p.tiles < 4 * t && mpanels > 1)
+      p.msplit = std::min<int64_t>(mpanels, (4 * t + units * p.tiles - 1) / (units * p.tiles));
+    if (units * p.tiles * p.msplit < 16 * t)
+      while ((units * p.tiles * p.msplit) % t != 0 && p.tiles < rows) ++p.tiles;
+  }
+  p.rows = (rows + p.tiles - 1) / p.tiles;  // equal tiles
+  p.tiles = (rows + p.rows - 1) / p.rows;
+  p.tasks = units * p.tiles * p.msplit;
+  return p;
+}
+
+// Where a panel of C goes: row 0 at c, rows ld floats apart.
+struct OutPanel {
+  float* c;
+  int64_t ld;
+};
+
+// The implicit GEMMs' macro-kernel, B read in place (ukernel_rows): rows [m_lo, m_hi) of C (+ bias,
+// relu) for a tile of ncols grid columns = A * B, A packed (MR panel i0 of the K block k0 at
+// a + Mp*k0 + i0*kcb, K blocks of kc), B's row k at b + offs[k]; out(jr, ncb) places the columns
+// [jr, jr + ncb).
+template <class G, class Out>
+void gemm_rows(const G& kr, const typename G::E* a, int64_t M, int64_t Mp, int64_t Kd, int64_t kc, int64_t m_lo,
+               int64_t m_hi, const float* bias, bool relu, const typename G::E* b, const int64_t* offs, int64_t ncols,
+               Out&& out) {
+  for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
+    const int64_t kcb = std::min(kc, Kd - k0);
+    const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
+    for (int64_t i0 = m_lo; i0 < m_hi; i0 += kr.mr) {
+      const typename G::E* ap = a + Mp * k0 + i0 * kcb;
+      const int m = int(std::min<int64_t>(kr.mr, M - i0));
+      const float* bi = bias ? bias + i0 : nullptr;
+      for (int64_t jr = 0; jr < ncols; jr += kr.nr) {
+        const int ncb = int(std::min<int64_t>(kr.nr, ncols - jr));
+        const OutPanel o = out(jr, ncb);
+        kr.ukernel_rows(kcb, ap, b + jr, offs + k0, o.c + i0 * o.ld, o.ld, m, ncb, bi, flags);
+      }
+    }
+  }
+}
+
 // Runs f(gemm) with the element kernels of p's precision.
 template <class F>
 void with_gemm(const ConvProblem& p, const KernelSet& k, F&& f) {
+  const GemmShape shape = gemm_shape(p, k);
   if (p.precision == Precision::BF16) {
     const GemmBf16& b = gemm_bf16(k);
-    f(Bf16Gemm{b.ukernel, b.ukernel_rows, b.pack_b, b.pack_pairs});
+    f(Bf16Gemm{shape, b.ukernel, b.ukernel_rows, b.pack_b, b.pack_pairs});
   } else {
-    f(Fp32Gemm{k.ukernel, k.ukernel_rows, k.pack_b, k.gather});
+    f(Fp32Gemm{shape, k.ukernel, k.ukernel_rows, k.pack_b, k.gather});
   }
 }
 

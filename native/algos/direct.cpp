@@ -11,11 +11,8 @@ namespace cc {
 namespace algos {
 namespace {
 
-// Below this many multiply-adds the direct kernel wins whatever the shape: nothing to pack.
-constexpr double kDirectMacs = 1 << 14;
-
 struct DirectPlan {
-  int64_t row_blocks, tasks;
+  RowBlocks tasks;  // planes (image, output channel) in blocks of output rows
   // bf16: the rounded weights at the start of the scratch (w_floats), then per thread a task's
   // rounded input rows (in_floats: Cg channels of at most in_rows rows)
   int64_t w_floats, in_rows, in_floats;
@@ -45,31 +42,23 @@ const char* unsupported(const ConvProblem& p) {
   return p.layout == Layout::NCHW ? nullptr : "the direct kernel reads NCHW only";
 }
 
-bool preferred(const ConvProblem& p, const KernelSet&) {
-  return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
-}
-
 bool plan(Plan& pl) {
   const ConvProblem& p = pl.problem;
   DirectPlan& d = pl.get<DirectPlan>();
-  const int64_t planes = p.N * p.Cout;
   const int t = team(p, pl.threads);
-  // Enough tasks to balance the team: split planes into blocks of output rows when they are few.
-  d.row_blocks = t > 1 ? std::min<int64_t>(p.OH, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1;
-  d.tasks = planes * d.row_blocks;
+  d.tasks = RowBlocks::balanced(p.N * p.Cout, p.OH, t);
   d.w_floats = d.in_rows = d.in_floats = 0;
   if (p.precision == Precision::BF16) {
     // Even one output row's input rows must fit the cap (checked in floating point: no overflow).
     const double one = double(p.Cg) * double(std::min(p.H, (p.KH - 1) * p.dil_h + 1)) * double(p.W);
     if (one * 4 > double(kRoundedCap)) return false;
-    while (double(p.Cg) * double(max_input_rows(p, d.row_blocks)) * double(p.W) * 4 > double(kRoundedCap))
-      d.row_blocks = std::min(p.OH, 2 * d.row_blocks);
-    d.tasks = planes * d.row_blocks;
+    while (double(p.Cg) * double(max_input_rows(p, d.tasks.blocks)) * double(p.W) * 4 > double(kRoundedCap))
+      d.tasks.blocks = std::min(p.OH, 2 * d.tasks.blocks);
     d.w_floats = (p.w_elems() + 15) / 16 * 16;
-    d.in_rows = max_input_rows(p, d.row_blocks);
+    d.in_rows = max_input_rows(p, d.tasks.blocks);
     d.in_floats = (p.Cg * d.in_rows * p.W + 15) / 16 * 16;
   }
-  pl.threads = int(std::min<int64_t>(t, d.tasks));
+  pl.threads = int(std::min<int64_t>(t, d.tasks.tasks()));
   pl.scratch_bytes = size_t(d.w_floats + d.in_floats * pl.threads) * 4;
   return true;
 }
@@ -94,10 +83,10 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
   // Output rows in pairs when one channel's rows for both fit a batch: the rows they share are read
   // once (3x3 stride 1: 4 input rows feed 2 output rows instead of 3 + 3).
   const bool pairs = 2 * s.KH <= kDirectMaxRows;
-  parallel_for(threads, d.tasks, [&](int64_t task, int thread) {
-    const int64_t rb = task % d.row_blocks, plane = task / d.row_blocks;
+  parallel_for(threads, d.tasks.tasks(), [&](int64_t task, int thread) {
+    int64_t oh0, oh1;
+    const int64_t plane = d.tasks.plane(task, &oh0, &oh1);
     const int64_t k = plane % s.Cout, n = plane / s.Cout, g = k / Kg;
-    const int64_t oh0 = rb * s.OH / d.row_blocks, oh1 = (rb + 1) * s.OH / d.row_blocks;
     const float* xg = x + (n * s.Cin + g * s.Cg) * s.H * s.W;
     // Input row ih of channel c: in x, or (bf16) in the thread's rounded copy of rows [ih_lo, ih_hi).
     const float* xr0 = xg;
@@ -170,7 +159,7 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kDirectForward = {"direct", Direction::Forward, unsupported, preferred, plan, run,
+extern const Algorithm kDirectForward = {"direct", Direction::Forward, unsupported, direct_preferred, plan, run,
                                          nullptr, nullptr, nullptr};
 
 }  // namespace algos

@@ -14,27 +14,17 @@ namespace cc {
 namespace algos {
 namespace {
 
-constexpr double kDirectMacs = 1 << 14;
-
 struct DirectPlan {
-  int64_t row_blocks, tasks;
+  RowBlocks tasks;  // planes (image, input channel) in blocks of rows of dx
   bool rows;  // the kernel set's direct_row (stride 1 along the rows, NCHW), else the scatter loops
 };
-
-const char* unsupported(const ConvProblem&) { return nullptr; }
-
-bool preferred(const ConvProblem& p, const KernelSet&) {
-  return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
-}
 
 bool plan(Plan& pl) {
   const ConvProblem& p = pl.problem;
   DirectPlan& d = pl.get<DirectPlan>();
-  const int64_t planes = p.N * p.Cin;
   const int t = team(p, pl.threads);
-  d.row_blocks = t > 1 ? std::min<int64_t>(p.H, std::max<int64_t>(1, (4 * t + planes - 1) / planes)) : 1;
-  d.tasks = planes * d.row_blocks;
-  pl.threads = int(std::min<int64_t>(t, d.tasks));
+  d.tasks = RowBlocks::balanced(p.N * p.Cin, p.H, t);
+  pl.threads = int(std::min<int64_t>(t, d.tasks.tasks()));
   // Stride 1 along the rows, NCHW: a gradient row is a correlation of gradOutput rows with the taps
   // flipped (kept per thread: kDirectMaxRows rows of KW), which the kernel set's direct_row computes.
   d.rows = p.layout == Layout::NCHW && p.stride_w == 1 && p.precision != Precision::BF16 &&
@@ -52,11 +42,11 @@ void run_rows(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
   const KernelSet& kr = *pl.kernels;
   const int64_t Kg = s.Kg(), pl_flip = s.dil_w * (s.KW - 1) - s.pad_l;
   const bool relu = s.epilogue.act == Activation::Relu;
-  parallel_for(threads, d.tasks, [&](int64_t task, int thread) {
+  parallel_for(threads, d.tasks.tasks(), [&](int64_t task, int thread) {
     float* flipped = scratch + s.KW * kDirectMaxRows * thread;
-    const int64_t rb = task % d.row_blocks, plane = task / d.row_blocks;
+    int64_t ih0, ih1;
+    const int64_t plane = d.tasks.plane(task, &ih0, &ih1);
     const int64_t c = plane % s.Cin, n = plane / s.Cin, g = c / s.Cg, cg = c % s.Cg;
-    const int64_t ih0 = rb * s.H / d.row_blocks, ih1 = (rb + 1) * s.H / d.row_blocks;
     const float b = a.bias ? a.bias[c] : 0.0f;
     const float* xs[kDirectMaxRows];
     const float* ws[kDirectMaxRows];
@@ -101,10 +91,10 @@ void run_t(const Plan& pl, const RunArgs& a, int threads, V rd) {
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const int64_t Kg = s.Kg(), sh = s.stride_h, sw = s.stride_w;
   const bool relu = s.epilogue.act == Activation::Relu;
-  parallel_for(threads, d.tasks, [&](int64_t task, int) {
-    const int64_t rb = task % d.row_blocks, plane = task / d.row_blocks;
+  parallel_for(threads, d.tasks.tasks(), [&](int64_t task, int) {
+    int64_t ih0, ih1;
+    const int64_t plane = d.tasks.plane(task, &ih0, &ih1);
     const int64_t c = plane % s.Cin, n = plane / s.Cin, g = c / s.Cg, cg = c % s.Cg;
-    const int64_t ih0 = rb * s.H / d.row_blocks, ih1 = (rb + 1) * s.H / d.row_blocks;
     const float b = a.bias ? a.bias[c] : 0.0f;
     const float* dyn = a.src + n * ys.n;
     for (int64_t ih = ih0; ih < ih1; ++ih) {
@@ -148,7 +138,7 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kDirectBackwardData = {"direct", Direction::BackwardData, unsupported, preferred, plan, run,
+extern const Algorithm kDirectBackwardData = {"direct", Direction::BackwardData, runs_any, direct_preferred, plan, run,
                                               nullptr, nullptr, nullptr};
 
 }  // namespace algos

@@ -13,18 +13,11 @@ namespace cc {
 namespace algos {
 namespace {
 
-constexpr double kDirectMacs = 1 << 14;
 constexpr int64_t kTapBlock = 64, kColumns = 256;  // per-thread partial sums: kTapBlock x kColumns floats
 
 struct DirectPlan {
   int64_t columns, taps;  // columns of partial sums (<= kColumns), taps per block
 };
-
-const char* unsupported(const ConvProblem&) { return nullptr; }
-
-bool preferred(const ConvProblem& p, const KernelSet&) {
-  return p.macs() < kDirectMacs || (p.Cg <= 4 && p.Kg() <= 4);
-}
 
 bool plan(Plan& pl) {
   const ConvProblem& p = pl.problem;
@@ -92,7 +85,7 @@ void run(const Plan& pl, const RunArgs& a, float* scratch, int threads) {
 
 }  // namespace
 
-extern const Algorithm kDirectBackwardWeights = {"direct", Direction::BackwardWeights, unsupported, preferred, plan,
+extern const Algorithm kDirectBackwardWeights = {"direct", Direction::BackwardWeights, runs_any, direct_preferred, plan,
                                                  run, nullptr, nullptr, nullptr};
 
 }  // namespace algos

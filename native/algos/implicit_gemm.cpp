@@ -23,10 +23,10 @@ constexpr int64_t kBufferCap = int64_t(4) << 20;
 
 struct RowsPlan {
   APack a;
-  int64_t Wq, qh_max, rows, tiles, msplit, tasks, xl_floats, ct_floats;  // msplit: M chunks per tile
+  RowTiles rt;  // tiles of output rows per image and group
+  int64_t Wq, qh_max, xl_floats, ct_floats;
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 
 // 1x1 stride-1 unpadded NCHW: the input already is B, and packed_gemm's prefetching copy wins (S4).
 bool preferred(const ConvProblem& p, const KernelSet&) { return !(p.layout == Layout::NCHW && p.is_pointwise()); }
@@ -50,43 +50,16 @@ bool plan(Plan& pl) {
                                 double(p.Wq) + double(M) * double(p.Wq + nr) + 2.0 * double(p.a.Kd) +
                                 double(s.KW - 1) * double(s.dil_w) / double(s.stride_w);
   if (min_floats * 4 > double(kBufferCap)) return false;
-  // Rows per tile: the count that computes the fewest NR-wide panels over the whole image (each
-  // tile's grid, rows * Wq columns, is rounded up to NR) while the tile's input rows and C tile fit
-  // the configuration's tile bytes (half of the L2); ties go to more rows (fewer input rows copied twice). Why, with S3's
-  // numbers: docs/PERF.md, "What was tried".
-  {
-    const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(s.OH, 2 * kr.nc / p.Wq));
-    int64_t best = 0, best_panels = 0;
-    for (int64_t r = 1; r <= cap; ++r) {
-      const int64_t bytes = 4 * (Ce * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq);
-      if (r > 1 && bytes > pl.kernels->tile_bytes) break;
-      const int64_t full = s.OH / r, rest = s.OH % r;
-      const int64_t panels = full * ((r * p.Wq + nr - 1) / nr) + (rest ? (rest * p.Wq + nr - 1) / nr : 0);
-      if (best == 0 || panels <= best_panels) { best = r; best_panels = panels; }
-    }
-    p.rows = best;
-  }
-  const int64_t images = s.N * s.groups;
+  // Tiles of output rows whose input rows and C tile fit the configuration's tile bytes (half of the
+  // L2), over the images and groups (common.h).
   const int t = team(s, pl.threads);
-  p.tiles = (s.OH + p.rows - 1) / p.rows;
-  p.msplit = 1;
-  const int64_t mpanels = p.a.Mp / kr.mr;
-  if (t > 1) {
-    // Few images of few row tiles (S1: N = 1; a late layer): the team also splits the output
-    // channels, for at least 4 tasks per thread so a thread slowed by another process delays the
-    // end by a small task only; thinner row tiles would be mostly padding.
-    if (images * p.tiles < 4 * t && mpanels > 1)
-      p.msplit = std::min<int64_t>(mpanels, (4 * t + images * p.tiles - 1) / (images * p.tiles));
-    // Then a task count that is a multiple of the team, so no thread idles at the end.
-    if (images * p.tiles * p.msplit < 16 * t)
-      while ((images * p.tiles * p.msplit) % t != 0 && p.tiles < s.OH) ++p.tiles;
-  }
-  p.rows = (s.OH + p.tiles - 1) / p.tiles;
-  p.tiles = (s.OH + p.rows - 1) / p.rows;
-  p.tasks = images * p.tiles * p.msplit;
-  pl.threads = int(std::min<int64_t>(t, p.tasks));
-  const int64_t cols = (p.rows * p.Wq + nr - 1) / nr * nr;
-  p.xl_floats = Ce * s.stride_h * s.stride_w * (p.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
+  p.rt = row_tiles(
+      s.OH, p.Wq, nr, 2 * kr.nc / p.Wq,
+      [&](int64_t r) { return 4 * (Ce * s.stride_h * s.stride_w * (r + p.qh_max) * p.Wq + M * r * p.Wq); },
+      pl.kernels->tile_bytes, s.N * s.groups, p.a.Mp / kr.mr, t);
+  pl.threads = int(std::min<int64_t>(t, p.rt.tasks));
+  const int64_t cols = (p.rt.rows * p.Wq + nr - 1) / nr * nr;
+  p.xl_floats = Ce * s.stride_h * s.stride_w * (p.rt.rows + p.qh_max) * p.Wq + (s.KW - 1) * s.dil_w / s.stride_w + nr;
   p.xl_floats += p.xl_floats & 1;
   p.ct_floats = M * cols;
   p.ct_floats += p.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
@@ -97,12 +70,9 @@ bool plan(Plan& pl) {
 
 // x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC; G: the element kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const RowsPlan& p, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const RowsPlan& p = pl.get<RowsPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const int64_t Ce = p.a.Ce;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc;
   const int64_t per_thread = per_thread_floats(p);
@@ -112,15 +82,13 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
   const float* bias = args.bias;
   float* y = args.dst;
 
-  parallel_for(threads, p.tasks, [&](int64_t task, int thread) {
+  parallel_for(threads, p.rt.tasks, [&](int64_t task, int thread) {
     E* xl = reinterpret_cast<E*>(scratch + per_thread * thread);
     float* ct = scratch + per_thread * thread + p.xl_floats;
     int64_t* offs = reinterpret_cast<int64_t*>(ct + p.ct_floats);  // Kd int64s (2*Kd floats)
-    const int64_t mc = task % p.msplit, tt = task / p.msplit;
-    const int64_t t = tt % p.tiles, img = tt / p.tiles, g = img % s.groups, n = img / s.groups;
-    const int64_t mpanels = Mp / mr;  // this task's output channels: MR panels [mp0, mp1)
-    const int64_t m_lo = mc * mpanels / p.msplit * mr, m_hi = std::min(M, (mc + 1) * mpanels / p.msplit * mr);
-    const int64_t oh0 = t * p.rows, oh1 = std::min(s.OH, oh0 + p.rows), rows = oh1 - oh0;
+    const RowTiles::Task tk = p.rt.task(task, M, Mp, mr);  // its output channels: [m_lo, m_hi)
+    const int64_t img = tk.unit, g = img % s.groups, n = img / s.groups, m_lo = tk.m_lo, m_hi = tk.m_hi;
+    const int64_t oh0 = tk.tile * p.rt.rows, oh1 = std::min(s.OH, oh0 + p.rt.rows), rows = oh1 - oh0;
     const int64_t sh = s.stride_h, sw = s.stride_w, Rq = rows + p.qh_max, ncols = rows * p.Wq;
     // Input element (c, ih, iw) of this image and group at xg + c*xcs + ih*xhs + iw*xws: NHWC is
     // transposed to channel rows here, on the copy the thread makes anyway; c runs over element
@@ -168,23 +136,12 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
       const int64_t r = jr / p.Wq;
       return !nhwc && jr + ncb <= r * p.Wq + s.OW;
     };
-    for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
-      const int64_t kcb = std::min(kc, Kd - k0);
-      const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
-      for (int64_t i0 = m_lo; i0 < m_hi; i0 += mr) {
-        const E* a = ag + Mp * k0 + i0 * kcb;
-        const int m = int(std::min<int64_t>(mr, M - i0));
-        const float* bi = bias ? bias + g * M + i0 : nullptr;
-        for (int64_t jr = 0; jr < ncols; jr += nr) {
-          const int ncb = int(std::min<int64_t>(nr, ncols - jr));
-          const int64_t r = jr / p.Wq;
-          if (direct(jr, ncb))  // inside one output row: straight into y
-            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, y0 + i0 * P + r * s.OW + (jr - r * p.Wq), P, m, ncb, bi, flags);
-          else
-            kr.ukernel_rows(kcb, a, xl + jr, offs + k0, ct + i0 * ldc + jr, ldc, m, ncb, bi, flags);
-        }
-      }
-    }
+    gemm_rows(kr, ag, M, Mp, Kd, kc, m_lo, m_hi, bias ? bias + g * M : nullptr, relu, xl, offs, ncols,
+              [&](int64_t jr, int ncb) {
+                const int64_t r = jr / p.Wq;
+                if (direct(jr, ncb)) return OutPanel{y0 + r * s.OW + (jr - r * p.Wq), P};  // straight into y
+                return OutPanel{ct + jr, ldc};
+              });
     if (nhwc) {  // transpose the C tile into the NHWC output: pixel (oh0 + r, ow), channels m_lo..m_hi
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t ow = 0; ow < s.OW; ++ow) {
@@ -211,12 +168,13 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<RowsPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, unsupported, preferred, plan,
+extern const Algorithm kImplicitGemmForward = {"implicit_gemm", Direction::Forward, runs_any, preferred, plan,
                                                run, gemm_a_format<Pairing::OddRows>, gemm_a_bytes<Pairing::OddRows>,
                                                gemm_a_prepack<Pairing::OddRows>};
 

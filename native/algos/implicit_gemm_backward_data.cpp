@@ -41,13 +41,11 @@ struct BdPlan {
   Axis ah, aw;
   int64_t span_h, span_w;       // largest (offset range) of a class: (taps - 1) * step
   int64_t Wq;                   // widest window: ceil(W / sw) + span_w
-  int64_t rows, tiles;          // phase rows per tile; tiles of the tallest phase
+  RowTiles rt;                  // tiles of phase rows (of the tallest phase) per image, group, class pair
   int64_t xl_floats, ct_floats, kd_max;
-  int64_t msplit, tasks;
   bool fill;                    // some residue receives no tap
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 int64_t per_thread_floats(const BdPlan& b) { return b.xl_floats + b.ct_floats + 2 * b.kd_max; }
@@ -87,37 +85,16 @@ bool plan(Plan& pl) {
   if (min_floats * 4 > double(kBufferCap)) return false;
   b.Wq = Wa + b.span_w;
   b.kd_max = int64_t(kd);
-  // Rows per tile: the fewest NR-wide panels over the phase, buffers within half of L2 (as forward).
-  {
-    const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(Ha, 2 * kr.nc / b.Wq));
-    int64_t best = 0, best_panels = 0;
-    for (int64_t r = 1; r <= cap; ++r) {
-      const int64_t bytes = 4 * (Kg * (r + b.span_h) * b.Wq + b.M * r * b.Wq);
-      if (r > 1 && bytes > (int64_t(512) << 10)) break;
-      const int64_t full = Ha / r, rest = Ha % r;
-      const int64_t panels = full * ((r * b.Wq + nr - 1) / nr) + (rest ? (rest * b.Wq + nr - 1) / nr : 0);
-      if (best == 0 || panels <= best_panels) { best = r; best_panels = panels; }
-    }
-    b.rows = best;
-  }
-  const int64_t units = s.N * s.groups * b.ah.classes * b.aw.classes;
+  // Tiles of phase rows whose buffers fit half of L2 (as forward), over the images, groups and class
+  // pairs (common.h).
   const int t = team(s, pl.threads);
-  b.tiles = (Ha + b.rows - 1) / b.rows;
-  b.msplit = 1;
-  const int64_t mpanels = b.Mp / kr.mr;
-  if (t > 1) {
-    if (units * b.tiles < 4 * t && mpanels > 1)
-      b.msplit = std::min<int64_t>(mpanels, (4 * t + units * b.tiles - 1) / (units * b.tiles));
-    if (units * b.tiles * b.msplit < 16 * t)
-      while ((units * b.tiles * b.msplit) % t != 0 && b.tiles < Ha) ++b.tiles;
-  }
-  b.rows = (Ha + b.tiles - 1) / b.tiles;
-  b.tiles = (Ha + b.rows - 1) / b.rows;
-  b.tasks = units * b.tiles * b.msplit;
-  pl.threads = int(std::min<int64_t>(t, b.tasks));
-  b.xl_floats = Kg * (b.rows + b.span_h) * b.Wq + b.span_w + nr;
+  b.rt = row_tiles(
+      Ha, b.Wq, int(nr), 2 * kr.nc / b.Wq, [&](int64_t r) { return 4 * (Kg * (r + b.span_h) * b.Wq + b.M * r * b.Wq); },
+      int64_t(512) << 10, s.N * s.groups * b.ah.classes * b.aw.classes, b.Mp / kr.mr, t);
+  pl.threads = int(std::min<int64_t>(t, b.rt.tasks));
+  b.xl_floats = Kg * (b.rt.rows + b.span_h) * b.Wq + b.span_w + nr;
   b.xl_floats += b.xl_floats & 1;
-  b.ct_floats = b.Mp * ((b.rows * b.Wq + nr - 1) / nr * nr);
+  b.ct_floats = b.Mp * ((b.rt.rows * b.Wq + nr - 1) / nr * nr);
   b.ct_floats += b.ct_floats & 1;  // keep the int64 offsets after it 8-byte aligned
   if (per_thread_floats(b) * 4 > kBufferCap) return false;
   pl.scratch_bytes = size_t(per_thread_floats(b)) * 4 * size_t(pl.threads);
@@ -178,12 +155,9 @@ void prepack(const Plan& pl, const float* w, float* dst, int threads) {
 
 // dy [N, Cout, OH, OW] (or NHWC), packed A -> dx [N, Cin, H, W] (or NHWC); G: the element kernels
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const BdPlan& b, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const BdPlan& b = pl.get<BdPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const int64_t Kg = s.Kg(), Ke = b.Ke, M = b.M, Mp = b.Mp, taps = s.KH * s.KW;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
   const bool unit = s.stride_h == 1 && s.stride_w == 1;
@@ -201,16 +175,15 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
     });
   }
   const int64_t pairs = b.ah.classes * b.aw.classes, per_thread = per_thread_floats(b);
-  parallel_for(threads, b.tasks, [&](int64_t task, int thread) {
-    const int64_t mc = task % b.msplit, rest = task / b.msplit;
-    const int64_t tile = rest % b.tiles, unit_ = rest / b.tiles;
-    const int64_t pair = unit_ % pairs, img = unit_ / pairs, g = img % s.groups, n = img / s.groups;
+  parallel_for(threads, b.rt.tasks, [&](int64_t task, int thread) {
+    const RowTiles::Task tk = b.rt.task(task, M, Mp, mr);  // its input channels: [m_lo, m_hi)
+    const int64_t pair = tk.unit % pairs, img = tk.unit / pairs, g = img % s.groups, n = img / s.groups;
     const int64_t ch = pair / b.aw.classes, cw = pair % b.aw.classes;
     // This class pair's rows: residue a, Ha rows, taps kh = ch + th*P at dy row offset oh0 - th*step.
     const int64_t a = residue(ch, s.stride_h, s.dil_h, s.pad_t), bw = residue(cw, s.stride_w, s.dil_w, s.pad_l);
     const int64_t Ha = a < s.H ? (s.H - a + s.stride_h - 1) / s.stride_h : 0;
     const int64_t Wa = bw < s.W ? (s.W - bw + s.stride_w - 1) / s.stride_w : 0;
-    const int64_t i0 = tile * b.rows, i1 = std::min(Ha, i0 + b.rows), rows = i1 - i0;
+    const int64_t i0 = tk.tile * b.rt.rows, i1 = std::min(Ha, i0 + b.rt.rows), rows = i1 - i0;
     if (rows <= 0 || Wa <= 0) return;
     const int64_t nth = b.ah.taps(ch, s.KH), ntw = b.aw.taps(cw, s.KW);
     const int64_t offh0 = (a + s.pad_t - ch * s.dil_h) / s.stride_h, offw0 = (bw + s.pad_l - cw * s.dil_w) / s.stride_w;
@@ -242,30 +215,18 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
         for (int64_t tw = 0; tw < ntw; ++tw)  // tap th's dy row: i + offh0 - th*step, window row (spanh - th*step)
           offs[kd++] = (k * R + spanh - th * b.ah.step) * Wq + spanw - tw * b.aw.step;
     const E* ag = reinterpret_cast<const E*>(args.packed) + g * Mp * Ke * taps + class_offset(s, b, ch, cw);
-    const int64_t kc = k_block(Kd, shape.kc);
-    const int64_t mpanels = Mp / mr;
-    const int64_t m_lo = mc * mpanels / b.msplit * mr, m_hi = std::min(M, (mc + 1) * mpanels / b.msplit * mr);
+    const int64_t kc = k_block(Kd, kr.kc);
+    const int64_t m_lo = tk.m_lo, m_hi = tk.m_hi;
     const int64_t ldc = (ncols + nr - 1) / nr * nr;
     // Stride 1 NCHW: a panel inside one row's valid columns goes straight into dx.
     auto direct = [&](int64_t jr, int ncb) { return unit && !nhwc && jr + ncb <= jr / Wq * Wq + Wa; };
     float* dx0 = dx + n * xs.n + (g * M) * xs.c + (a + s.stride_h * i0) * xs.h;  // phase row i0, channel 0
-    for (int64_t k0 = 0; k0 < Kd; k0 += kc) {
-      const int64_t kcb = std::min(kc, Kd - k0);
-      const int flags = (k0 > 0 ? kUkAccumulate : 0) | (relu && k0 + kcb == Kd ? kUkRelu : 0);
-      for (int64_t m0 = m_lo; m0 < m_hi; m0 += mr) {
-        const E* ap = ag + Mp * k0 + m0 * kcb;
-        const int m = int(std::min<int64_t>(mr, M - m0));
-        const float* bi = bias ? bias + g * M + m0 : nullptr;
-        for (int64_t jr = 0; jr < ncols; jr += nr) {
-          const int ncb = int(std::min<int64_t>(nr, ncols - jr));
-          const int64_t r = jr / Wq;
-          if (direct(jr, ncb))
-            kr.ukernel_rows(kcb, ap, xl + jr, offs + k0, dx0 + m0 * xs.c + r * xs.h + (jr - r * Wq), xs.c, m, ncb, bi, flags);
-          else
-            kr.ukernel_rows(kcb, ap, xl + jr, offs + k0, ct + m0 * ldc + jr, ldc, m, ncb, bi, flags);
-        }
-      }
-    }
+    gemm_rows(kr, ag, M, Mp, Kd, kc, m_lo, m_hi, bias ? bias + g * M : nullptr, relu, xl, offs, ncols,
+              [&](int64_t jr, int ncb) {
+                const int64_t r = jr / Wq;
+                if (direct(jr, ncb)) return OutPanel{dx0 + r * xs.h + (jr - r * Wq), xs.c};
+                return OutPanel{ct + jr, ldc};
+              });
     // The rest of C into dx: phase pixel (i, j) is dx pixel (a + sh*i, bw + sw*j).
     for (int64_t r = 0; r < rows; ++r) {
       float* drow = dx0 + r * s.stride_h * xs.h + bw * xs.w;
@@ -281,12 +242,13 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<BdPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmBackwardData = {"implicit_gemm", Direction::BackwardData, unsupported, preferred,
+extern const Algorithm kImplicitGemmBackwardData = {"implicit_gemm", Direction::BackwardData, runs_any, preferred,
                                                     plan, run, pack_format, packed_bytes, prepack};
 
 }  // namespace algos

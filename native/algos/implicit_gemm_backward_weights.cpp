@@ -38,7 +38,6 @@ struct BwPlan {
   int64_t win_floats, a_floats, per_thread;
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 
 // Packs kcb rows of nr floats, row k at src + offs[k], into the panel [kcb][nr]. The row length is a
 // constant for the common register blocks, so each row is a few inlined vector moves instead of a
@@ -122,12 +121,9 @@ bool plan(Plan& pl) {
 // x [N, Cin, H, W], dy [N, Cout, OH, OW] (or both NHWC) -> dw [Cout, Cg, KH, KW]; G: the element
 // kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const BwPlan& b, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const BwPlan& b = pl.get<BwPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr, kpack = shape.kpack;
+  const int mr = kr.mr, nr = kr.nr, kpack = kr.kpack;
   const ActStrides xs = act_strides(s.layout, s.Cin, s.H, s.W), ys = act_strides(s.layout, s.Cout, s.OH, s.OW);
   const bool nhwc = s.layout == Layout::NHWC;
   const int64_t np = b.nseg * b.pps, taps = s.KH * s.KW;
@@ -198,7 +194,7 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
       // dy's rows as the A panels, every K block of kc elements (pixels, or pairs of pixels): [kcb][MR]
       // at apk + Mp*k0 + i0*kcb.
       const int64_t Pe = (P + kpack - 1) / kpack;  // K elements
-      const int64_t kblocks = (Pe + shape.kc - 1) / shape.kc, kc = (Pe + kblocks - 1) / kblocks;
+      const int64_t kblocks = (Pe + kr.kc - 1) / kr.kc, kc = (Pe + kblocks - 1) / kblocks;
       for (int64_t m0 = 0; m0 < b.Mp; m0 += mr) {
         const int rowsm = int(std::max<int64_t>(0, std::min<int64_t>(mr, b.M - m0)));
         for (int64_t k0 = 0; k0 < Pe; k0 += kc) {
@@ -278,12 +274,13 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<BwPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace
 
-extern const Algorithm kImplicitGemmBackwardWeights = {"implicit_gemm", Direction::BackwardWeights, unsupported,
+extern const Algorithm kImplicitGemmBackwardWeights = {"implicit_gemm", Direction::BackwardWeights, runs_any,
                                                        preferred, plan, run, nullptr, nullptr, nullptr};
 
 }  // namespace algos

@@ -16,7 +16,6 @@ struct PackedPlan {
   int64_t P, panels, tiles, tasks, nc;  // pixels OH*OW; NR panels per image; tiles per image; all tasks; tile width
 };
 
-const char* unsupported(const ConvProblem&) { return nullptr; }
 bool preferred(const ConvProblem&, const KernelSet&) { return true; }
 
 bool plan(Plan& pl) {
@@ -42,12 +41,9 @@ bool plan(Plan& pl) {
 
 // x [N, Cin, H, W] or NHWC, packed A -> y [N, Cout, OH, OW] or NHWC; G: the element kernels (common.h)
 template <class G>
-void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, const G& kr) {
+void run_t(const ConvProblem& s, const PackedPlan& p, const RunArgs& args, float* scratch, int threads, const G& kr) {
   using E = typename G::E;
-  const ConvProblem& s = pl.problem;
-  const PackedPlan& p = pl.get<PackedPlan>();
-  const GemmShape shape = gemm_shape(s, *pl.kernels);
-  const int mr = shape.mr, nr = shape.nr;
+  const int mr = kr.mr, nr = kr.nr;
   const int64_t M = p.a.M, Kd = p.a.Kd, Mp = p.a.Mp, kc = p.a.kc, per_thread = kc * p.nc;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
   const float* x = args.src;
@@ -83,12 +79,13 @@ void run_t(const Plan& pl, const RunArgs& args, float* scratch, int threads, con
 }
 
 void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
-  with_gemm(pl.problem, *pl.kernels, [&](const auto& g) { run_t(pl, args, scratch, threads, g); });
+  with_gemm(pl.problem, *pl.kernels,
+            [&](const auto& g) { run_t(pl.problem, pl.get<PackedPlan>(), args, scratch, threads, g); });
 }
 
 }  // namespace
 
-extern const Algorithm kPackedGemmForward = {"packed_gemm", Direction::Forward, unsupported, preferred, plan, run,
+extern const Algorithm kPackedGemmForward = {"packed_gemm", Direction::Forward, runs_any, preferred, plan, run,
                                              gemm_a_format<Pairing::Channels>, gemm_a_bytes<Pairing::Channels>,
                                              gemm_a_prepack<Pairing::Channels>};
 

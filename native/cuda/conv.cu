@@ -190,14 +190,21 @@ DenseB dense_b(const float* B, int64_t ldb, int64_t img_stride, int64_t group_st
                 ldb % 4 == 0 && img_stride % 4 == 0 && group_stride % 4 == 0 && aligned16(B)};
 }
 
+// Algo::Direct, the depthwise kernels: y, dx or dw (the bias gradient is run_device's).
+void depthwise(const ConvProblem& s, const RunArgs& a, cudaStream_t stream) {
+  const Geometry g = geometry_of(s);
+  const bool relu = s.epilogue.act == Activation::Relu, bf16 = s.precision == Precision::BF16;
+  switch (s.direction) {
+    case Direction::Forward: launch_depthwise(a.src, g, s.N, a.w, a.bias, relu, bf16, a.dst, stream); break;
+    case Direction::BackwardData: launch_depthwise_data(a.src, g, s.N, a.w, a.bias, relu, bf16, a.dst, stream); break;
+    case Direction::BackwardWeights: launch_depthwise_weights(a.src, a.src2, g, s.N, bf16, a.dst, stream); break;
+  }
+}
+
 // y = x (*) w (+bias, relu).
 void forward(const ConvProblem& s, const Work& k, const Gemm& gemm, const RunArgs& a, float* ws) {
   const Geometry g = geometry_of(s);
   const bool relu = s.epilogue.act == Activation::Relu;
-  if (k.algo == Algo::Direct) {
-    launch_depthwise(a.src, g, s.N, a.w, a.bias, relu, s.precision == Precision::BF16, a.dst, gemm.stream);
-    return;
-  }
   GemmProblem p;
   p.M = s.Kg();
   p.N = s.OH * s.OW;
@@ -231,10 +238,6 @@ void forward(const ConvProblem& s, const Work& k, const Gemm& gemm, const RunArg
 void backward_data(const ConvProblem& s, const Work& k, const Gemm& gemm, const RunArgs& a, float* ws) {
   const Geometry g = geometry_of(s);
   const bool relu = s.epilogue.act == Activation::Relu;
-  if (k.algo == Algo::Direct) {
-    launch_depthwise_data(a.src, g, s.N, a.w, a.bias, relu, s.precision == Precision::BF16, a.dst, gemm.stream);
-    return;
-  }
   const int64_t KHW = s.KH * s.KW, Kg = s.Kg(), HW = s.H * s.W, OHW = s.OH * s.OW;
   const bool columns = k.algo == Algo::Im2colGemm && !s.is_pointwise();
   float* wt = ws;  // per group: [Cg*KHW, Kg] for the columns GEMM, [Cg, Kg*KHW] for the implicit one
@@ -269,15 +272,9 @@ void backward_data(const ConvProblem& s, const Work& k, const Gemm& gemm, const 
   }
 }
 
-// dw = x (*) dy summed over images and pixels; db = dy summed per channel.
+// dw = x (*) dy summed over images and pixels.
 void backward_weights(const ConvProblem& s, const Work& k, const Gemm& gemm, const RunArgs& a, float* ws) {
   const Geometry g = geometry_of(s);
-  if (a.dst2) launch_bias_grad(a.src2, s.N, s.Cout, s.OH * s.OW, a.dst2, gemm.stream);
-  if (!a.dst) return;
-  if (k.algo == Algo::Direct) {
-    launch_depthwise_weights(a.src, a.src2, g, s.N, s.precision == Precision::BF16, a.dst, gemm.stream);
-    return;
-  }
   const int64_t OHW = s.OH * s.OW, total = s.N * OHW;
   GemmProblem p;
   p.M = s.Kg();
@@ -314,10 +311,14 @@ void run_device(const ConvProblem& s, const RunArgs& a, const ConvOptions& opt) 
   }
   // Tensor cores for TF32 and BF16 from 8.0; before, TF32 computes exact float32 and BF16 rounds.
   const Gemm gemm{s.precision, s.precision != Precision::FP32 && opt.tensor_cores && tensor_cores(), stream};
-  switch (s.direction) {
-    case Direction::Forward: forward(s, k, gemm, a, ws); break;
-    case Direction::BackwardData: backward_data(s, k, gemm, a, ws); break;
-    case Direction::BackwardWeights: backward_weights(s, k, gemm, a, ws); break;
+  // db = dy summed per channel.
+  if (s.direction == Direction::BackwardWeights && a.dst2)
+    launch_bias_grad(a.src2, s.N, s.Cout, s.OH * s.OW, a.dst2, stream);
+  if (a.dst) {  // (backward-weights may ask for db alone)
+    if (k.algo == Algo::Direct) depthwise(s, a, stream);
+    else if (s.direction == Direction::Forward) forward(s, k, gemm, a, ws);
+    else if (s.direction == Direction::BackwardData) backward_data(s, k, gemm, a, ws);
+    else backward_weights(s, k, gemm, a, ws);
   }
   // Wait for our own stream, and before a workspace of ours is freed (cudaFree would wait too, but
   // this also surfaces kernel faults).

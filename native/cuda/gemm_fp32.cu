@@ -106,19 +106,12 @@ __global__ void __launch_bounds__(THREADS) sgemm_kernel(GemmProblem p, AP ap, BP
       }
 }
 
-template <class AP, class BP, int BM>
-void launch_bm(const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
-  auto* kernel = sgemm_kernel<AP, BP, BM>;
-  CC_LAUNCH(kernel, gemm_grid(p, BM, BN), THREADS, 0, s)(p, a, b);
-  CC_CUDA_LAUNCH_CHECK("sgemm_kernel");
-}
-
 }  // namespace
 
 template <class AP, class BP>
 void launch_sgemm(const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
-  if (p.M <= 64) launch_bm<AP, BP, 64>(p, a, b, s);
-  else launch_bm<AP, BP, 128>(p, a, b, s);
+  if (p.M <= 64) launch_gemm<64, BN, THREADS>(sgemm_kernel<AP, BP, 64>, p, a, b, s);
+  else launch_gemm<128, BN, THREADS>(sgemm_kernel<AP, BP, 128>, p, a, b, s);
 }
 
 #define CC_INSTANTIATE(A, B) template void launch_sgemm<A, B>(const GemmProblem&, const A&, const B&, cudaStream_t);

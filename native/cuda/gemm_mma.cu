@@ -149,19 +149,12 @@ __global__ void __launch_bounds__(THREADS) mma_kernel(GemmProblem p, AP ap, BP b
 #endif
 }
 
-template <Precision P, class AP, class BP>
-void launch(const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
-  auto* kernel = mma_kernel<P, AP, BP>;
-  CC_LAUNCH(kernel, gemm_grid(p, BM, BN), THREADS, 0, s)(p, a, b);
-  CC_CUDA_LAUNCH_CHECK("mma_kernel");
-}
-
 }  // namespace
 
 template <class AP, class BP>
 void launch_mma(Precision precision, const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
-  if (precision == Precision::BF16) launch<Precision::BF16>(p, a, b, s);
-  else launch<Precision::TF32>(p, a, b, s);
+  if (precision == Precision::BF16) launch_gemm<BM, BN, THREADS>(mma_kernel<Precision::BF16, AP, BP>, p, a, b, s);
+  else launch_gemm<BM, BN, THREADS>(mma_kernel<Precision::TF32, AP, BP>, p, a, b, s);
 }
 
 #define CC_INSTANTIATE(A, B) \

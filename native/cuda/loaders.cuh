@@ -22,32 +22,69 @@ __device__ inline void divmod32(int64_t a, int64_t b, int64_t& q, int64_t& r) {
   r = a - int64_t(qa) * b;
 }
 
+__device__ inline void zero4(float v[4]) { v[0] = v[1] = v[2] = v[3] = 0.f; }
+
+// Index k of a gathered K (or N) dimension as a tap: channel c, kernel row kh, kernel column kw.
+struct Tap {
+  int64_t c, kh, kw;
+};
+__device__ inline Tap tap_of(int64_t k, int64_t KHW, int64_t KW) {
+  Tap t;
+  int64_t r;
+  divmod32(k, KHW, t.c, r);
+  divmod32(r, KW, t.kh, t.kw);
+  return t;
+}
+
+// Pixel (h, w) of an H x W plane, 0 outside it (the padding).
+__device__ inline float at_or_zero(const float* plane, int64_t h, int64_t w, int64_t H, int64_t W) {
+  return (h >= 0 && h < H && w >= 0 && w < W) ? __ldg(plane + h * W + w) : 0.f;
+}
+
+// A B loader's per-column state, for the thread's 4 columns n0..n0+3: col(n) inside [0, N), `far`
+// past it.
+template <class C, class F>
+__device__ inline void columns(C (&c)[4], int64_t n0, int64_t N, const C& far, F col) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    if (n0 + j < N) c[j] = col(n0 + j);
+    else c[j] = far;
+  }
+}
+
+// A coordinate past the end: every tap reads it as padding.
+constexpr int64_t kFar = -(int64_t(1) << 40);
+
 // ----- A --------------------------------------------------------------------------------------------
 
 template <class AP>
 struct ALoader;
 
-template <>
-struct ALoader<DenseA> {
-  const float* A;
-  int64_t M, Kd;
+// A dense matrix read 4 consecutive elements of a row at a time: load(r, c, v) = row r's elements
+// c..c+3, zero outside the matrix; one float4 load when vec (c and ld multiples of 4, base 16-byte
+// aligned) and all four lie inside. DenseA and DenseB derive from it rather than call a helper from
+// their load(): one more inline level changed what NVVM hoists out of the GEMMs' K loops.
+struct DenseRows {
+  const float* base;
+  int64_t ld, rows, cols;
   bool vec;
-  __device__ ALoader(const DenseA& a, int64_t, int64_t g, int64_t M_, int64_t Kd_)
-      : A(a.A + g * M_ * Kd_), M(M_), Kd(Kd_), vec(a.vec) {}
-  __device__ void load(int64_t m, int64_t k, float v[4]) const {
-    if (m >= M) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
-      return;
-    }
-    const float* row = A + m * Kd;
-    if (vec && k + 3 < Kd) {  // k is a multiple of 4 and so is Kd: 16-byte aligned
-      const float4 t = __ldg(reinterpret_cast<const float4*>(row + k));
+  __device__ void load(int64_t r, int64_t c, float v[4]) const {
+    if (r >= rows) return zero4(v);
+    const float* row = base + r * ld;
+    if (vec && c + 3 < cols) {
+      const float4 t = __ldg(reinterpret_cast<const float4*>(row + c));
       v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
     } else {
 #pragma unroll
-      for (int j = 0; j < 4; ++j) v[j] = k + j < Kd ? __ldg(row + k + j) : 0.f;
+      for (int j = 0; j < 4; ++j) v[j] = c + j < cols ? __ldg(row + c + j) : 0.f;
     }
   }
+};
+
+template <>
+struct ALoader<DenseA> : DenseRows {
+  __device__ ALoader(const DenseA& a, int64_t, int64_t g, int64_t M, int64_t Kd)
+      : DenseRows{a.A + g * M * Kd, Kd, M, Kd, a.vec} {}
 };
 
 template <>
@@ -63,7 +100,7 @@ struct ALoader<GradOutA> {
     int64_t n, p;
     divmod32(t, OHW, n, p);
     if (m >= M) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
+      zero4(v);
     } else if (vec && k + 3 < Kd && t + 3 < total) {  // t, p and OHW multiples of 4: one image, aligned
       const float4 q = __ldg(reinterpret_cast<const float4*>(dy + (n * Cout + m) * OHW + p));
       v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
@@ -83,167 +120,120 @@ template <class BP>
 struct BLoader;
 
 template <>
-struct BLoader<DenseB> {
-  const float* base;
-  int64_t ldb, N, Kd, n0;
-  bool vec;
-  __device__ BLoader(const DenseB& p, int64_t b, int64_t g, int64_t n0_, int64_t N_, int64_t Kd_)
-      : base(p.B + b * p.img_stride + g * p.group_stride), ldb(p.ldb), N(N_), Kd(Kd_), n0(n0_), vec(p.vec) {}
+struct BLoader<DenseB> : DenseRows {
+  int64_t n0;
+  __device__ BLoader(const DenseB& p, int64_t b, int64_t g, int64_t n0_, int64_t N, int64_t Kd)
+      : DenseRows{p.B + b * p.img_stride + g * p.group_stride, p.ldb, Kd, N, p.vec}, n0(n0_) {}
+  __device__ void load(int64_t k, float v[4]) const { DenseRows::load(k, n0, v); }
+};
+
+// The gathering B loaders with a channel plane per row k = (c, kh, kw) and a pixel per column, each
+// column's origin pixel decomposed once: forward (ImplicitB) and backward-data (GradDataB).
+// L::at(plane, origin, tap) reads one value.
+struct Pixel {
+  int64_t h, w;
+};
+template <class L>
+struct PlaneTaps {
+  const float* base;  // channel 0 of the group in this image
+  int64_t plane, KHW, KW, Kd;
+  Pixel o[4];
+  __device__ PlaneTaps(const float* base_, int64_t plane_, const Geometry& g, int64_t Kd_)
+      : base(base_), plane(plane_), KHW(g.KH * g.KW), KW(g.KW), Kd(Kd_) {}
   __device__ void load(int64_t k, float v[4]) const {
-    if (k >= Kd) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
-      return;
-    }
-    const float* row = base + k * ldb;
-    if (vec && n0 + 3 < N) {  // n0 is a multiple of 4 and so is ldb: 16-byte aligned
-      const float4 t = __ldg(reinterpret_cast<const float4*>(row + n0));
-      v[0] = t.x; v[1] = t.y; v[2] = t.z; v[3] = t.w;
-    } else {
+    if (k >= Kd) return zero4(v);
+    const Tap t = tap_of(k, KHW, KW);
+    const float* p = base + t.c * plane;
 #pragma unroll
-      for (int j = 0; j < 4; ++j) v[j] = n0 + j < N ? __ldg(row + n0 + j) : 0.f;
-    }
+    for (int j = 0; j < 4; ++j) v[j] = static_cast<const L*>(this)->at(p, o[j], t);
   }
 };
 
-// A column index past the end: every row reads it as padding.
-constexpr int64_t kFar = -(int64_t(1) << 40);
-
+// Forward: column n = output pixel (oh, ow), origin = its window's top-left input pixel.
 template <>
-struct BLoader<ImplicitB> {
-  const float* base;  // first channel of the group in this image
-  int64_t HW, H, W, KHW, KW, dh, dw, Kd;
-  int64_t ih0[4], iw0[4];  // top-left input pixel of each of the thread's 4 output pixels
+struct BLoader<ImplicitB> : PlaneTaps<BLoader<ImplicitB>> {
+  int64_t H, W, dh, dw;
   __device__ BLoader(const ImplicitB& p, int64_t b, int64_t g, int64_t n0, int64_t N, int64_t Kd_)
-      : base(p.x + (b * p.g.C + g * p.g.Cg) * p.g.H * p.g.W), HW(p.g.H * p.g.W), H(p.g.H), W(p.g.W),
-        KHW(p.g.KH * p.g.KW), KW(p.g.KW), dh(p.g.dh), dw(p.g.dw), Kd(Kd_) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t n = n0 + j;
-      if (n < N) {
-        int64_t oh, ow;
-        divmod32(n, p.g.OW, oh, ow);
-        ih0[j] = oh * p.g.sh - p.g.pt;
-        iw0[j] = ow * p.g.sw - p.g.pl;
-      } else {
-        ih0[j] = kFar;
-        iw0[j] = 0;
-      }
-    }
+      : PlaneTaps(p.x + (b * p.g.C + g * p.g.Cg) * p.g.H * p.g.W, p.g.H * p.g.W, p.g, Kd_), H(p.g.H), W(p.g.W),
+        dh(p.g.dh), dw(p.g.dw) {
+    columns(o, n0, N, Pixel{kFar, 0}, [&](int64_t n) {
+      int64_t oh, ow;
+      divmod32(n, p.g.OW, oh, ow);
+      return Pixel{oh * p.g.sh - p.g.pt, ow * p.g.sw - p.g.pl};
+    });
   }
-  __device__ void load(int64_t k, float v[4]) const {
-    if (k >= Kd) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
-      return;
-    }
-    int64_t c, r, kh, kw;
-    divmod32(k, KHW, c, r);
-    divmod32(r, KW, kh, kw);
-    const float* plane = base + c * HW;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t ih = ih0[j] + kh * dh, iw = iw0[j] + kw * dw;
-      v[j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? __ldg(plane + ih * W + iw) : 0.f;
-    }
+  __device__ float at(const float* x, Pixel o, Tap t) const {
+    return at_or_zero(x, o.h + t.kh * dh, o.w + t.kw * dw, H, W);
   }
 };
 
+// Backward-data: column n = input pixel (ih, iw), origin = (ih + pt, iw + pl).
 template <>
-struct BLoader<GradDataB> {
-  const float* base;  // dy: first channel of the group in this image
-  int64_t OHW, OH, OW, KHW, KW, sh, sw, dh, dw, Kd;
-  int64_t th0[4], tw0[4];  // ih + pt, iw + pl of the thread's 4 input pixels
+struct BLoader<GradDataB> : PlaneTaps<BLoader<GradDataB>> {
+  int64_t OH, OW, sh, sw, dh, dw;
   __device__ BLoader(const GradDataB& p, int64_t b, int64_t g, int64_t n0, int64_t N, int64_t Kd_)
-      : base(p.dy + (b * p.g.K + g * (p.g.K / p.g.groups)) * p.g.OH * p.g.OW), OHW(p.g.OH * p.g.OW),
-        OH(p.g.OH), OW(p.g.OW), KHW(p.g.KH * p.g.KW), KW(p.g.KW), sh(p.g.sh), sw(p.g.sw), dh(p.g.dh),
-        dw(p.g.dw), Kd(Kd_) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t n = n0 + j;
-      if (n < N) {
-        int64_t ih, iw;
-        divmod32(n, p.g.W, ih, iw);
-        th0[j] = ih + p.g.pt;
-        tw0[j] = iw + p.g.pl;
-      } else {
-        th0[j] = kFar;
-        tw0[j] = 0;
-      }
-    }
+      : PlaneTaps(p.dy + (b * p.g.K + g * (p.g.K / p.g.groups)) * p.g.OH * p.g.OW, p.g.OH * p.g.OW, p.g, Kd_),
+        OH(p.g.OH), OW(p.g.OW), sh(p.g.sh), sw(p.g.sw), dh(p.g.dh), dw(p.g.dw) {
+    columns(o, n0, N, Pixel{kFar, 0}, [&](int64_t n) {
+      int64_t ih, iw;
+      divmod32(n, p.g.W, ih, iw);
+      return Pixel{ih + p.g.pt, iw + p.g.pl};
+    });
   }
-  __device__ void load(int64_t k, float v[4]) const {
-    if (k >= Kd) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
-      return;
+  // The output pixel whose window puts tap (kh, kw) on this input pixel, if the stride lands on it.
+  __device__ float at(const float* dy, Pixel o, Tap t) const {
+    const int64_t th = o.h - t.kh * dh, tw = o.w - t.kw * dw;
+    float x = 0.f;
+    if (th >= 0 && tw >= 0) {
+      int64_t oh, rh, ow, rw;
+      divmod32(th, sh, oh, rh);
+      divmod32(tw, sw, ow, rw);
+      if (rh == 0 && rw == 0 && oh < OH && ow < OW) x = __ldg(dy + oh * OW + ow);
     }
-    int64_t kc, r, kh, kw;
-    divmod32(k, KHW, kc, r);
-    divmod32(r, KW, kh, kw);
-    const float* plane = base + kc * OHW;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      // The output pixel whose window puts tap (kh, kw) on this input pixel, if the stride lands on it.
-      const int64_t th = th0[j] - kh * dh, tw = tw0[j] - kw * dw;
-      float x = 0.f;
-      if (th >= 0 && tw >= 0) {
-        int64_t oh, rh, ow, rw;
-        divmod32(th, sh, oh, rh);
-        divmod32(tw, sw, ow, rw);
-        if (rh == 0 && rw == 0 && oh < OH && ow < OW) x = __ldg(plane + oh * OW + ow);
-      }
-      v[j] = x;
-    }
+    return x;
   }
 };
 
+// Backward-weights: column n = tap (c, kh, kw), row k = pixel (n, oh, ow) of the chunk.
 template <>
 struct BLoader<WeightGradB> {
+  struct Column {
+    int64_t off, dh, dw;  // c*H*W, kh*dh, kw*dw
+  };
   const float* x;  // first channel of the group in image 0
   int64_t CHW, W, H, OW, OHW, sh, sw, pt, pl, total, k0, Kd;
-  int64_t off[4], dh[4], dw[4];  // per column (c, kh, kw): c*H*W, kh*dh, kw*dw
+  Column col[4];
   __device__ BLoader(const WeightGradB& p, int64_t b, int64_t g, int64_t n0, int64_t N, int64_t Kd_)
       : x(p.x + g * p.g.Cg * p.g.H * p.g.W), CHW(p.g.C * p.g.H * p.g.W), W(p.g.W), H(p.g.H), OW(p.g.OW),
         OHW(p.g.OH * p.g.OW), sh(p.g.sh), sw(p.g.sw), pt(p.g.pt), pl(p.g.pl), total(p.total), k0(b * p.chunk),
         Kd(Kd_) {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t n = n0 + j;
-      if (n < N) {
-        int64_t c, r, kh, kw;
-        divmod32(n, p.g.KH * p.g.KW, c, r);
-        divmod32(r, p.g.KW, kh, kw);
-        off[j] = c * p.g.H * p.g.W;
-        dh[j] = kh * p.g.dh;
-        dw[j] = kw * p.g.dw;
-      } else {
-        off[j] = 0;
-        dh[j] = kFar;
-        dw[j] = 0;
-      }
-    }
+    columns(col, n0, N, Column{0, kFar, 0}, [&](int64_t n) {
+      const Tap t = tap_of(n, p.g.KH * p.g.KW, p.g.KW);
+      return Column{t.c * p.g.H * p.g.W, t.kh * p.g.dh, t.kw * p.g.dw};
+    });
   }
   __device__ void load(int64_t k, float v[4]) const {
     const int64_t t = k0 + k;
-    if (k >= Kd || t >= total) {
-      v[0] = v[1] = v[2] = v[3] = 0.f;
-      return;
-    }
+    if (k >= Kd || t >= total) return zero4(v);
     int64_t n, pix, oh, ow;
     divmod32(t, OHW, n, pix);
     divmod32(pix, OW, oh, ow);
     const float* img = x + n * CHW;
     const int64_t ih0 = oh * sh - pt, iw0 = ow * sw - pl;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const int64_t ih = ih0 + dh[j], iw = iw0 + dw[j];
-      v[j] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? __ldg(img + off[j] + ih * W + iw) : 0.f;
-    }
+    for (int j = 0; j < 4; ++j)
+      v[j] = at_or_zero(img + col[j].off, ih0 + col[j].dh, iw0 + col[j].dw, H, W);
   }
 };
 
-// The grid of a GEMM launch with BM x BN tiles: N tiles, M tiles, batches * groups (clamped; the
-// kernels loop over the rest).
-inline dim3 gemm_grid(const GemmProblem& p, int bm, int bn) {
-  return dim3(clamp_grid(ceil_div(p.N, bn), 0x7fffffff), clamp_grid(ceil_div(p.M, bm)), clamp_grid(p.batches * p.groups));
+// Launches a GEMM kernel with BM x BN block tiles: grid N tiles, M tiles, batches * groups (clamped;
+// the kernels loop over the rest).
+template <int BM, int BN, int THREADS, class AP, class BP>
+void launch_gemm(void (*kernel)(GemmProblem, AP, BP), const GemmProblem& p, const AP& a, const BP& b, cudaStream_t s) {
+  const dim3 grid(clamp_grid(ceil_div(p.N, BN), 0x7fffffff), clamp_grid(ceil_div(p.M, BM)),
+                  clamp_grid(p.batches * p.groups));
+  CC_LAUNCH(kernel, grid, THREADS, 0, s)(p, a, b);
+  CC_CUDA_LAUNCH_CHECK("gemm kernel");
 }
 
 // Backward-data as a gather: calls f(kh, kw, oh, ow) for every tap (kh, kw) whose output pixel

@@ -49,9 +49,9 @@ function decode(s: unknown, length: number, what: string): Float32Array {
 
 interface PoolBuffers {
   pool1: Float32Array;
-  which1: Uint8Array;
+  which1: Uint32Array;
   pool2: Float32Array;
-  which2: Uint8Array;
+  which2: Uint32Array;
   grad1: Float32Array; // d loss / d conv1, [N, 6, 28, 28]
   grad2: Float32Array; // d loss / d conv2, [N, 16, 10, 10]
   gradLogits: Float32Array;
@@ -78,8 +78,8 @@ export class LeNet {
     let b = this.buffers.get(n);
     if (!b) {
       b = {
-        pool1: new Float32Array(n * 6 * 14 * 14), which1: new Uint8Array(n * 6 * 14 * 14),
-        pool2: new Float32Array(n * 400), which2: new Uint8Array(n * 400),
+        pool1: new Float32Array(n * 6 * 14 * 14), which1: new Uint32Array(n * 6 * 14 * 14),
+        pool2: new Float32Array(n * 400), which2: new Uint32Array(n * 400),
         grad1: new Float32Array(n * 6 * 28 * 28), grad2: new Float32Array(n * 16 * 10 * 10),
         gradLogits: new Float32Array(n * CLASSES),
       };

@@ -19,7 +19,7 @@ inline float32x4_t relu(float32x4_t v) { return vmaxnmq_f32(v, vdupq_n_f32(0.0f)
 
 // C[m x n] (op)= A-panel [kc][MR] * B [kc][NR]; kOffsets: B row k at b + offs[k] (read in place).
 template <bool kOffsets>
-void ukernel_8x12_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs,
+void ukernel_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs,
                     int m, int n, const float* bias, int flags) {
   // Named accumulators (the x86 files found GCC spilling an indexed array inside the k loop).
   float32x4_t c00 = vdupq_n_f32(0.0f), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
@@ -61,14 +61,7 @@ void ukernel_8x12_t(int64_t kc, const float* a, const float* b, const int64_t* o
   ref::store_tile(t, NR, c, rs, cs, m, n, bias, flags);
 }
 
-void ukernel_8x12(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
-                  const float* bias, int flags) {
-  ukernel_8x12_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
-}
-void ukernel_8x12_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
-                       int n, const float* bias, int flags) {
-  ukernel_8x12_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-}
+#include "../ref/ukernel.inl"
 
 // The 4 floats x[off .. off+3] of a row of W floats, 0 outside [0, W): no load outside the row.
 inline float32x4_t load_row4(const float* x, int64_t off, int64_t W) {
@@ -168,16 +161,8 @@ void direct_row2(const float* const* x, const float* const* wa, const float* con
 }
 
 // B packing primitives (pack_b.inl): 4 lanes, scalar tails.
-void pb_zero(float* d, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vdupq_n_f32(0.0f));
-  for (; i < n; ++i) d[i] = 0.0f;
-}
-void pb_copy(float* d, const float* s, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vld1q_f32(s + i));
-  for (; i < n; ++i) d[i] = s[i];
-}
+typedef float PackVec __attribute__((vector_size(16), aligned(1), may_alias));
+#include "../ref/lane_pack.inl"
 // Stride 2 (stride-2 convolutions in NCHW): LD2 de-interleaves 8 floats into even and odd lanes; a
 // vector is loaded only when all 8 floats lie before the last element used.
 void pb_gather(float* d, const float* s, int64_t inc, int n) {
@@ -189,9 +174,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 
-void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
-void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
-
+#include "../ref/bf16_portable.inl"
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 #include "../ref/winograd.inl"
@@ -215,7 +198,7 @@ using Bf16 = EmulatedBf16<8, 2, F4, fma4>;
 
 }  // namespace
 
-extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel_8x12, ukernel_8x12_rows, pack_b, direct_row,
+extern const KernelSet kNeon = {"neon",     MR, NR, 256, 480, ukernel, ukernel_rows, pack_b, direct_row,
                                 direct_row2, gather, peak, kPeakChains * 4 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc

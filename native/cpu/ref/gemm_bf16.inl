@@ -1,7 +1,7 @@
 // The bf16 GEMM's packing and its emulated micro-kernel, written once and included by each kernel
 // file inside its anonymous namespace (so compiled with that file's ISA flags), after ops.h and ref.h.
 // The includer defines pb_pairs(d, s0, s1, inc, n): PackPairs for one panel segment of n <= NR pairs,
-// and pb_round(d, s, n): RoundBf16 for n <= 1024 floats (pairs_portable and round_portable from ops.h
+// and pb_round(d, s, n): RoundBf16 for n <= 1024 floats (bf16_portable.inl: ops.h's portable loops,
 // where it has nothing faster).
 
 #include "pack_panels.inl"

@@ -12,7 +12,7 @@ constexpr int MR = 4, NR = 8;
 
 // kOffsets: B row k at b + offs[k] (rows read in place, see KernelSet::ukernel_rows); else packed.
 template <bool kOffsets>
-void ukernel_4x8_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs,
+void ukernel_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs,
                    int64_t cs, int m, int n, const float* bias, int flags) {
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
@@ -25,14 +25,7 @@ void ukernel_4x8_t(int64_t kc, const float* a, const float* b, const int64_t* of
   ref::store_tile(&acc[0][0], NR, c, rs, cs, m, n, bias, flags);
 }
 
-void ukernel_4x8(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
-                 const float* bias, int flags) {
-  ukernel_4x8_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
-}
-void ukernel_4x8_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
-                      int n, const float* bias, int flags) {
-  ukernel_4x8_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-}
+#include "ukernel.inl"
 
 void direct_row2(const float* const* x, const float* const* wa, const float* const* wb, int64_t nrows, int64_t W,
                  int64_t KW, int64_t pl, int64_t dw, int64_t sw, float* y0, float* y1, int64_t OW, float bias,
@@ -53,9 +46,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "pack_b.inl"
 
-void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
-void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
-
+#include "bf16_portable.inl"
 #include "gemm_bf16.inl"
 #include "peak.inl"
 #include "winograd.inl"
@@ -79,8 +70,8 @@ using Bf16 = EmulatedBf16<4, 2, V4, mul_add>;
 // Also the bf16 GEMM of every kernel set that names none (gemm_bf16()).
 extern const GemmBf16 kGenericBf16 = Bf16::gemm;
 
-extern const KernelSet kGeneric = {"generic", MR,      NR,          256,         480,  ukernel_4x8,  ukernel_4x8_rows,
-                                   pack_b,    ref::direct_row, direct_row2, ref::gather, peak, kPeakChains * 4 * 2,
-                                   &kGenericBf16, wino_in, wino_out};
+extern const KernelSet kGeneric = {"generic", MR, NR, 256, 480, ukernel, ukernel_rows, pack_b, ref::direct_row,
+                                   direct_row2, ref::gather, peak, kPeakChains * 4 * 2, &kGenericBf16, wino_in,
+                                   wino_out};
 
 }  // namespace cc

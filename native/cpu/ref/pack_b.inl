@@ -1,7 +1,8 @@
 // im2col fused into B packing, included by each kernel file inside its anonymous namespace so it is
 // compiled with that file's ISA flags: the one B packer, written once. The includer includes ops.h
 // (imin/imax) and defines three primitives for one panel segment of n <= NR floats:
-//   pb_zero(d, n), pb_copy(d, s, n) (contiguous source), pb_gather(d, s, inc, n) (strided source).
+//   pb_zero(d, n), pb_copy(d, s, n) (contiguous source), pb_gather(d, s, inc, n) (strided source)
+// (lane_pack.inl writes the first two for vectors with scalar tails).
 // Nothing here may be an inline function with external linkage (the ISA flags must not leak).
 // The traversal (pack_panels.inl) is a template over the element source, shared with the bf16 packer
 // (gemm_bf16.inl: an element holds two channels).

@@ -13,8 +13,8 @@ constexpr int MR = 6, NR = 16, NV = NR / 8;
 
 // kOffsets: B row k at b + offs[k] (rows read in place, see KernelSet::ukernel_rows); else packed.
 template <bool kOffsets>
-void ukernel_6x16_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
-                  int n, const float* bias, int flags) {
+void ukernel_t(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int64_t cs, int m,
+               int n, const float* bias, int flags) {
   // Named accumulators, not an array: GCC spilled an array it also indexed in the epilogue on every
   // iteration of the k loop.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -95,25 +95,15 @@ void direct_row2(const float* const* x, const float* const* wa, const float* con
 }
 
 // B packing primitives (pack_b.inl): 8 lanes, scalar tails.
-void pb_zero(float* d, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
-  for (; i < n; ++i) d[i] = 0.0f;
-}
-void pb_copy(float* d, const float* s, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
-  for (; i < n; ++i) d[i] = s[i];
-}
+typedef float PackVec __attribute__((vector_size(32), aligned(1), may_alias));
+#include "../ref/lane_pack.inl"
 void pb_gather(float* d, const float* s, int64_t inc, int n) {
   for (int i = 0; i < n; ++i) d[i] = s[i * inc];
 }
 
 #include "../ref/pack_b.inl"
 
-void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
-void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
-
+#include "../ref/bf16_portable.inl"
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 #include "../ref/winograd.inl"
@@ -129,14 +119,7 @@ float peak(int64_t iters, float seed) {
       });
 }
 
-void ukernel_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
-            const float* bias, int flags) {
-  ukernel_6x16_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
-}
-void ukernel_6x16_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
-            int n, const float* bias, int flags) {
-  ukernel_6x16_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-}
+#include "../ref/ukernel.inl"
 
 // bf16, emulated (AVX2 has no bfloat16 arithmetic): 4 x 16 tiles, 8 accumulators plus the widened
 // B pairs and A pair in 16 ymm registers.
@@ -146,7 +129,7 @@ using Bf16 = EmulatedBf16<4, 2, F8, fma8>;
 
 }  // namespace
 
-extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel_6x16, ukernel_6x16_rows, pack_b, direct_row,
+extern const KernelSet kAvx2 = {"avx2", MR, NR, 256, 480, ukernel, ukernel_rows, pack_b, direct_row,
                                 direct_row2, ref::gather, peak, kPeakChains * 8 * 2, &Bf16::gemm, wino_in, wino_out};
 
 }  // namespace cc

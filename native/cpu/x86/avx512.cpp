@@ -206,9 +206,7 @@ void pb_gather(float* d, const float* s, int64_t inc, int n) {
 
 #include "../ref/pack_b.inl"
 
-void pb_pairs(Bf16Pair* d, const float* s0, const float* s1, int64_t inc, int n) { pairs_portable(d, s0, s1, inc, n); }
-void pb_round(float* d, const float* s, int n) { round_portable(d, s, n); }
-
+#include "../ref/bf16_portable.inl"
 #include "../ref/gemm_bf16.inl"
 #include "../ref/peak.inl"
 #include "../ref/winograd.inl"
@@ -229,16 +227,16 @@ void gather(float* d, const float* s, int64_t inc, int64_t n) {
   for (int64_t i = 0; i < n; i += 1024) pb_gather(d + i, s + i * inc, inc, int(imin(1024, n - i)));
 }
 
-void ukernel_8x48(int64_t kc, const float* a, const float* b, float* c, int64_t rs, int64_t cs, int m, int n,
-            const float* bias, int flags) {
-  if (m <= 4) ukernel_8x48_t<false, 4>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
-  else ukernel_8x48_t<false>(kc, a, b, nullptr, c, rs, cs, m, n, bias, flags);
+// What ukernel.inl's entries call: 4 rows for a last panel with m <= 4.
+template <bool kOffsets>
+__attribute__((always_inline)) inline void ukernel_t(int64_t kc, const float* a, const float* b, const int64_t* offs,
+                                                     float* c, int64_t rs, int64_t cs, int m, int n, const float* bias,
+                                                     int flags) {
+  if (m <= 4) ukernel_8x48_t<kOffsets, 4>(kc, a, b, offs, c, rs, cs, m, n, bias, flags);
+  else ukernel_8x48_t<kOffsets>(kc, a, b, offs, c, rs, cs, m, n, bias, flags);
 }
-void ukernel_8x48_rows(int64_t kc, const float* a, const float* b, const int64_t* offs, float* c, int64_t rs, int m,
-            int n, const float* bias, int flags) {
-  if (m <= 4) ukernel_8x48_t<true, 4>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-  else ukernel_8x48_t<true>(kc, a, b, offs, c, rs, 1, m, n, bias, flags);
-}
+
+#include "../ref/ukernel.inl"
 
 // bf16 emulated with fp32 FMAs (an AVX-512 CPU without AVX512_BF16: Skylake-SP to Ice Lake, or the
 // avx512bf16 set's fallback forced with CHANNELCONV_ISA=avx512): 8 x 32 tiles, 16 accumulators.
@@ -248,7 +246,7 @@ using Bf16 = EmulatedBf16<8, 2, F16, fma16>;
 
 }  // namespace
 
-extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b, direct_row,
+extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel, ukernel_rows, pack_b, direct_row,
                                   direct_row2, gather, peak, kPeakChains * 16 * 2, &Bf16::gemm,
                                   wino_in, wino_out};
 
@@ -256,7 +254,7 @@ extern const KernelSet kAvx512 = {"avx512", MR, NR, 256, 480, ukernel_8x48, uker
 // The same fp32 kernels with AVX512_BF16's bf16 GEMM (avx512bf16.cpp): Cooper Lake, Sapphire Rapids,
 // Zen 4 and later.
 extern const GemmBf16 kAvx512Bf16Gemm;
-extern const KernelSet kAvx512Bf16 = {"avx512bf16", MR, NR, 256, 480, ukernel_8x48, ukernel_8x48_rows, pack_b,
+extern const KernelSet kAvx512Bf16 = {"avx512bf16", MR, NR, 256, 480, ukernel, ukernel_rows, pack_b,
                                       direct_row, direct_row2, gather, peak, kPeakChains * 16 * 2, &kAvx512Bf16Gemm,
                                       wino_in, wino_out};
 #endif
