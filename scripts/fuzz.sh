@@ -23,9 +23,8 @@ printf '#include <cstdint>\n#include <cstddef>\nextern "C" int LLVMFuzzerTestOne
 printf '#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n' > "$probe/o.cpp"
 "$cxx" -fopenmp "$probe/o.cpp" -o "$probe/o" 2>"$probe/err" || skip "clang has no OpenMP runtime (apt-get install -y libomp-14-dev): $(head -c 300 "$probe/err")"
 
-flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link -fno-omit-frame-pointer -g"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc_" \
-  -DCHANNELCONV_FUZZ=ON -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+  -DCHANNELCONV_FUZZ=ON -DCHANNELCONV_SANITIZE=address,undefined,fuzzer-no-link >/dev/null
 cmake --build build-fuzz --target channelconv_fuzz -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 mkdir -p build-fuzz/corpus
 echo "fuzz: build-fuzz/channelconv_fuzz for ${seconds}s, seeds native/fuzz/corpus ($(ls native/fuzz/corpus | wc -l) files)"

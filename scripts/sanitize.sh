@@ -21,9 +21,7 @@ configure_and_build() {  # dir, extra cmake args...
 
 case "$mode" in
   asan)
-    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
-    configure_and_build build-asan -DCMAKE_CXX_FLAGS="$flags" \
-      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+    configure_and_build build-asan -DCHANNELCONV_SANITIZE=address,undefined
     # detect_leaks: LeakSanitizer too. libgomp's thread pool is not a leak: it lives until exit.
     export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
@@ -41,17 +39,21 @@ case "$mode" in
       --show-leak-kinds=definite --track-origins=yes --quiet ./build-valgrind/channelconv_tests "$seed"
     ;;
   addon)
-    flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
-    npx cmake-js build --out build-asan-addon/cmake --log-level warn --CDCMAKE_CXX_FLAGS="$flags" \
-      --CDCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+    # No nvcc kernels (no GPU here); the emulated-CUDA addon (build/cuda-emu) is built and tested.
+    CHANNELCONV_CUDA=OFF npx cmake-js build --out build-asan-addon/cmake --log-level warn \
+      --CDCHANNELCONV_SANITIZE=address,undefined >/dev/null
+    # The check that this addon is instrumented (an uninstrumented one would pass every test below).
+    nm -D build-asan-addon/cmake/Release/channelconv.node | grep __asan_init >/dev/null \
+      || { echo "ASan+UBSan addon: build-asan-addon/cmake/Release/channelconv.node is not instrumented"; exit 1; }
     npm run --silent build:ts
     # A staged copy of the package whose build/Release holds the sanitized addon (the tests load the
     # addon relative to their own directory).
     pkg=build-asan-addon/pkg
-    rm -rf "$pkg" && mkdir -p "$pkg/build/Release"
-    cp -r lib test dist bench package.json binding.d.ts vitest.config.mts tsconfig.json "$pkg/"
+    rm -rf "$pkg" && mkdir -p "$pkg/build/Release" "$pkg/build/cuda-emu"
+    cp -r lib test dist bench native package.json binding.d.ts vitest.config.mts tsconfig.json "$pkg/"
     ln -s ../../node_modules "$pkg/node_modules"
     cp build-asan-addon/cmake/Release/channelconv.node "$pkg/build/Release/"
+    cp build-asan-addon/cmake/cuda-emu/channelconv.node "$pkg/build/cuda-emu/"
     cd "$pkg"
     # Node itself is not instrumented and keeps memory until exit: no leak check. Excluded: the
     # ulimit -v test (ASan reserves terabytes of address space), and the suites about the package,
