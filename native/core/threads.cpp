@@ -61,9 +61,47 @@ ThreadLease::ThreadLease(int requested) {
 
 ThreadLease::~ThreadLease() { free_threads().fetch_add(count_); }
 
+TeamPlacement::TeamPlacement() {
+#if defined(__linux__)
+  const int cpu = sched_getcpu();
+  if (cpu >= 0 && cpu < kCpus) claim(cpu);
+#endif
+}
+
+void TeamPlacement::settle(int id) {
+#if defined(__linux__)
+  static_assert(kCpus == CPU_SETSIZE, "one claim bit per CPU of a cpu_set_t");
+  if (id == 0) {
+    sched_yield();
+    return;
+  }
+  const int cpu = sched_getcpu();
+  if (cpu < 0 || cpu >= kCpus || claim(cpu)) return;
+  cpu_set_t mine;
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0) return;
+  for (int c = 0; c < kCpus; ++c) {
+    if (!CPU_ISSET(c, &mine) || !claim(c)) continue;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    if (sched_setaffinity(0, sizeof one, &one) == 0) sched_setaffinity(0, sizeof mine, &mine);
+    return;
+  }
+#else
+  (void)id;
+#endif
+}
+
+bool TeamPlacement::claim(int cpu) {
+  const uint64_t bit = uint64_t(1) << (cpu % 64);
+  return !(claimed_[cpu / 64].fetch_or(bit, std::memory_order_relaxed) & bit);
+}
+
 namespace {
+
 // Runs the tasks on a team of `threads` >= 2 threads (one of them the caller).
 void run_team(int threads, int64_t tasks, TaskBody body);
+
 }  // namespace
 
 void parallel_for(int threads, int64_t tasks, TaskBody body) {
@@ -80,9 +118,11 @@ const char* parallel_runtime() { return "openmp"; }
 
 namespace {
 void run_team(int threads, int64_t tasks, TaskBody body) {
+  TeamPlacement placement;
 #pragma omp parallel num_threads(threads)
   {
     const int id = omp_get_thread_num();
+    placement.settle(id);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) body(t, id);
   }
@@ -106,8 +146,11 @@ struct Job {
   int running = 0;      // helpers still inside the job
   std::exception_ptr error;
 
+  TeamPlacement placement;  // made by the thread that runs the job, so it claims that thread's CPU
+
   Job(TaskBody b, int64_t n, int helpers) : body(b), tasks(n), wanted(helpers) {}
   void work(int id) {
+    placement.settle(id);
     for (int64_t t; (t = next.fetch_add(1)) < tasks;) body(t, id);
   }
 };

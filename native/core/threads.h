@@ -5,6 +5,7 @@
 // instead and runs its parallel loops on exactly that many (OpenMP's num_threads, or the
 // std::thread pool of a build without OpenMP).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -24,6 +25,29 @@ class ThreadLease {
 
  private:
   int count_;
+};
+
+// Where the threads of one team run (Linux; nothing elsewhere). Linux places a waking thread on its
+// waker's CPU when it skips the scan for an idle CPU, which it does while the CPUs were recently busy:
+// an async call issued right after the main thread ran JS for a few ms had its pool thread and that
+// thread's helper share one CPU for much of the call while the other core idled (`perf sched`
+// traces; 1.6-1.7x the call's time on 2 cores: docs/PERF.md, "Async calls"). So the thread that
+// starts a team claims its CPU before the team starts (the constructor), each helper claims the CPU
+// it finds itself on (settle), and a helper whose CPU is claimed moves to an unclaimed CPU it may run
+// on, then gets its own CPU mask back: it is never left pinned, it only starts elsewhere. Nothing moves
+// when the scheduler already spread the team. The starting thread yields once in settle(0), so that a
+// helper queued behind it on its CPU runs and moves now, not after the starter's time slice
+// (milliseconds, seen in the same traces).
+class TeamPlacement {
+ public:
+  TeamPlacement();  // on the thread that starts the team, before it starts
+  // On each thread of the team when it starts; id 0 is the thread that started it.
+  void settle(int id);
+
+ private:
+  static constexpr int kCpus = 1024;  // CPU_SETSIZE
+  bool claim(int cpu);  // false: cpu was claimed before
+  std::atomic<uint64_t> claimed_[kCpus / 64] = {};
 };
 
 // A non-owning reference to a callable body(task, thread) (no allocation, unlike std::function).

@@ -15,6 +15,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "core/error.h"
 #include "core/plan.h"
 #include "core/problem.h"
@@ -770,6 +774,60 @@ void parallel_loops() {
   check(ok && failures.load() == 0, std::string(cc::parallel_runtime()) + " parallel_for: every task once, from 4 callers at once and nested");
 }
 
+// TeamPlacement (threads.h): a helper started on the CPU its team's starter claimed moves to another CPU
+// it may run on and keeps its own CPU mask; a helper on an unclaimed CPU stays; one that may run only
+// on the claimed CPU stays there. The stacked start is forced with affinity here (the scheduler does it
+// on its own only under load). Linux with 2 or more usable CPUs.
+void team_placement() {
+#if defined(__linux__)
+  cpu_set_t all;
+  if (sched_getaffinity(0, sizeof all, &all) != 0 || CPU_COUNT(&all) < 2) {
+    std::printf("team placement: SKIPPED (fewer than 2 CPUs to run on)\n");
+    return;
+  }
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &all)) cpus.push_back(c);
+  auto only = [](int c) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(c, &one);
+    return one;
+  };
+  // Runs on `start` (with `mask` as its own CPU mask), settles as helper 1 of a team whose starter
+  // claimed `starter`; reports where it ended and its mask then.
+  auto helper = [&](int starter, int start, cpu_set_t mask, int* ended, bool* same_mask) {
+    cc::TeamPlacement* placement = nullptr;
+    cpu_set_t s1 = only(starter);
+    std::thread([&] {  // the starter's thread: claims `starter`
+      sched_setaffinity(0, sizeof s1, &s1);
+      placement = new cc::TeamPlacement;
+    }).join();
+    std::thread([&] {
+      cpu_set_t s2 = only(start);
+      sched_setaffinity(0, sizeof s2, &s2);  // now running on `start`
+      sched_setaffinity(0, sizeof mask, &mask);  // its own mask back; it stays on `start` until it blocks
+      placement->settle(1);
+      *ended = sched_getcpu();
+      cpu_set_t now;
+      *same_mask = sched_getaffinity(0, sizeof now, &now) == 0 && CPU_EQUAL(&now, &mask);
+    }).join();
+    delete placement;
+  };
+  const int a = cpus[0], b = cpus[1];
+  int ended = -1;
+  bool same_mask = false;
+  helper(a, a, all, &ended, &same_mask);
+  check(ended != a && ended >= 0 && CPU_ISSET(ended, &all) && same_mask,
+        "team placement: a helper started on its starter's CPU moves (ended on " + std::to_string(ended) +
+            ") and keeps its CPU mask");
+  helper(a, b, all, &ended, &same_mask);
+  check(ended == b && same_mask, "team placement: a helper on another CPU stays there, mask unchanged");
+  helper(a, a, only(a), &ended, &same_mask);
+  check(ended == a && same_mask, "team placement: a helper that may run only on the claimed CPU stays");
+#endif
+}
+
 // Every CPU configuration of the table, applied to the default kernel set: its block sizes are sane
 // and the algorithms under them still give the reference's result (a short sweep and the tile
 // remainders, which follow the configured kc and nc).
@@ -1120,6 +1178,7 @@ int main(int argc, char** argv) {
   const int sweep_cases = cases_env && std::atoi(cases_env) > 0 ? std::atoi(cases_env) : 200;
   workspace_bounded();
   parallel_loops();
+  team_placement();
   selection();
   // Every kernel set of the table this CPU runs, forced in turn (CHANNELCONV_ISA is exercised by the
   // JS tests).
