@@ -51,6 +51,23 @@ function randomFloats(n, seed) {
   return a;
 }
 
+/**
+ * The order in which n contenders take their turns in round `round`: a permutation of 0..n-1, a new
+ * one each round, seeded by the round (the same orders in every run). A fixed rotation would keep
+ * each contender behind the same predecessor, and a predecessor's after-effects then land on one
+ * contender only: in bench:peers, the fresh output of S5 cost page faults systematically to whichever
+ * contender followed a given other one (docs/PERF.md, "S5 at 2 threads").
+ */
+function roundOrder(n, round) {
+  const order = Array.from({ length: n }, (_, i) => i);
+  const r = randomFloats(n, 0x9e3779b9 ^ round);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(((r[i] + 1) / 2) * (i + 1)));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
 /** max |a - b| / max(1, max |b|); NaN anywhere gives Infinity. */
 function relError(a, b) {
   if (a.length !== b.length) return Infinity;
@@ -207,6 +224,6 @@ function parseArgs(argv, { flags, values }, usage, fail) {
 
 module.exports = {
   build, parseArgs, shapesHelp, sizeBatch,
-  root, SHAPES, selectShapes, median, randomFloats, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, hwioToOihw, now,
+  root, SHAPES, selectShapes, median, randomFloats, roundOrder, relError, nchwToNhwc, nhwcToNchw, oihwToHwio, hwioToOihw, now,
   defaultThreads, table, fmtTime, progress,
 };

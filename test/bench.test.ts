@@ -245,3 +245,24 @@ describe('bench:peers ONNX writer', () => {
     expect(m.indexOf(Buffer.from('Conv'))).toBeGreaterThan(0);
   });
 });
+
+describe('contenders take turns in a new order each round (bench/lib.js roundOrder)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const lib = require('../bench/lib.js');
+  it('each round is a permutation, the same in every run; over rounds every contender follows every other', () => {
+    const n = 6;
+    const follows = new Set<string>();
+    const orders = new Set<string>();
+    for (let round = 0; round < 200; round++) {
+      const order: number[] = lib.roundOrder(n, round);
+      expect([...order].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(lib.roundOrder(n, round)).toEqual(order);
+      orders.add(order.join(','));
+      for (let k = 1; k < n; k++) follows.add(`${order[k - 1]}>${order[k]}`);
+    }
+    expect(follows.size).toBe(n * (n - 1)); // a fixed rotation gives only n of the 30 pairs
+    expect(orders.size).toBeGreaterThan(100);
+    expect(lib.roundOrder(1, 5)).toEqual([0]);
+    expect(lib.roundOrder(0, 5)).toEqual([]);
+  });
+});

@@ -25,7 +25,8 @@ const USAGE = `usage: npm run bench:peers -- [--quick] [--shapes S1,S3] [--threa
 
 Times the benchmark shapes through channelconv's Node API (conv2dSync, and conv2d awaited one call at
 a time) against onnxruntime-node (CPU execution provider) and TensorFlow.js (wasm and pure-JS cpu
-backends) in one process, contenders alternating round by round, and prints per shape each one's
+backends) in one process, contenders alternating round by round (in a new shuffled order each round,
+the same orders every run), and prints per shape each one's
 median time and its ratio to channelconv conv2dSync's ("time / ours": above 1, channelconv is faster).
 Every peer's output is checked against channelconv's (max|a-b| / max(1, max|b|) <= ${TOLERANCE}); a mismatch
 fails the run (exit 1). Each contender warms up first, which also sizes its sample: a batch of calls
@@ -414,8 +415,8 @@ async function runContenders(s, contenders, flops, ctx, o) {
     if (active.length === 0) break;
     if (round >= o.minRounds && lib.now() - start >= budgetMs) break;
     lib.progress(`${s.id}: round ${round + 1}`);
-    for (let k = 0; k < active.length; k++) {
-      const c = active[(k + round) % active.length]; // rotate who goes first
+    for (const k of lib.roundOrder(active.length, round)) {
+      const c = active[k];
       if (c.backend && ctx.tf.getBackend() !== c.backend) await ctx.tf.setBackend(c.backend);
       const t0 = lib.now();
       if (c.async) for (let b = 0; b < c.batch; b++) await c.call();

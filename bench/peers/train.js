@@ -255,8 +255,8 @@ async function main(argv) {
   const maxEpochs = Math.max(...contenders.map((c) => c.epochs));
   for (let e = 0; e < maxEpochs; e++) {
     const active = contenders.filter((c) => c.epochs > e);
-    for (let k = 0; k < active.length; k++) {
-      const c = active[(k + e) % active.length]; // rotate who goes first
+    for (const k of lib.roundOrder(active.length, e)) {
+      const c = active[k]; // a new order each epoch (bench/lib.js)
       lib.progress(`epoch ${e + 1}: ${c.name}`);
       if (c.backend) await tf.setBackend(c.backend);
       const t0 = lib.now();
