@@ -27,11 +27,12 @@ class ThreadLease {
   int count_;
 };
 
-// Where the threads of one team run (Linux; nothing elsewhere). Linux places a waking thread on its
-// waker's CPU when it skips the scan for an idle CPU, which it does while the CPUs were recently busy:
-// an async call issued right after the main thread ran JS for a few ms had its pool thread and that
-// thread's helper share one CPU for much of the call while the other core idled (`perf sched`
-// traces; 1.6-1.7x the call's time on 2 cores: docs/PERF.md, "Async calls"). So the thread that
+// Where the threads of one team run (Linux; nothing elsewhere). An async call issued right after the
+// main thread ran JS for a few ms had its pool thread and that thread's helper share one CPU for much
+// of the call while the other core idled (`perf sched` traces; 1.4-1.7x the call's time on 2 cores:
+// docs/PERF.md, "Async calls"): the helper was woken onto its waker's CPU, as Linux does when it
+// skips its scan for an idle CPU (our reading: it cuts that scan back while the CPUs were recently
+// busy). So the thread that
 // starts a team claims its CPU before the team starts (the constructor), each helper claims the CPU
 // it finds itself on (settle), and a helper whose CPU is claimed moves to an unclaimed CPU it may run
 // on, then gets its own CPU mask back: it is never left pinned, it only starts elsewhere. Nothing moves
