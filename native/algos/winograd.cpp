@@ -21,6 +21,9 @@ namespace {
 // Per-thread buffers stay below this many bytes (otherwise the entry declines the problem).
 constexpr int64_t kBufferCap = int64_t(4) << 20;
 
+// SKEW
+constexpr int64_t kSkew = 16;
+
 // 'auto' takes Winograd only where the accuracy contract holds: relative L2 error <= 1e-5 against
 // the float64 reference with inputs in [-1, 1] (measured per tile size and K = Cg * r * r,
 // docs/PERF.md "Winograd"). The largest K measured within it per entry; 0: never (forced only).
@@ -45,6 +48,7 @@ struct WinoPlan {
   int64_t TH, TW, tiles;  // tile grid of one image; all images' tiles: N * tiles
   int64_t Mp, kc;         // U packing: Kg rounded up to MR; K blocks over Cg
   int64_t panels, ksplit, kchunk, tasks;
+  int64_t vs, ms;                        // V's and M's stride between positions xi (floats)
   int64_t v_floats, m_floats, s_floats;  // per thread: V, M, transform scratch
 };
 
@@ -106,7 +110,7 @@ template <int kM>
 bool plan(Plan& pl) {
   const ConvProblem& s = pl.problem;
   const KernelSet& kr = *pl.kernels;
-  if (!kr.wino_in) return false;
+  if (!kr.wino_in || kr.mr > 32) return false;  // prepack's buffer holds MR <= 32 rows
   WinoPlan& w = pl.get<WinoPlan>();
   w.m = kM;
   w.r = int(s.KH);
@@ -128,8 +132,10 @@ bool plan(Plan& pl) {
   const int64_t units = s.groups * w.panels;
   w.ksplit = t > 1 && units < 4 * t ? std::min<int64_t>(w.Mp / mr, (4 * t + units - 1) / units) : 1;
   w.tasks = units * w.ksplit;
-  w.v_floats = a2 * s.Cg * nr;
-  w.m_floats = a2 * w.kchunk * nr;
+  w.vs = s.Cg * nr + kSkew;
+  w.ms = w.kchunk * nr + kSkew;
+  w.v_floats = a2 * w.vs;
+  w.m_floats = a2 * w.ms;
   w.s_floats = wino_scratch_floats(w.alpha);
   const int64_t per_thread = w.v_floats + w.m_floats + w.s_floats;
   if (per_thread * 4 > kBufferCap) return false;
@@ -151,39 +157,45 @@ size_t packed_bytes(const Plan& pl) {
 }
 
 // U = G w G^T for every (group, output channel, input channel), in double, written into the MR-row
-// panels of each (group, xi) GEMM; rows past Kg are zero.
+// panels of each (group, xi) GEMM; rows past Kg are zero. A task is one (group, MR panel): it writes
+// whole runs of MR floats, so no two threads share a cache line.
 template <int kM>
 void prepack(const Plan& pl, const float* wt, float* dst, int threads) {
   const ConvProblem& s = pl.problem;
   const WinoPlan& w = pl.get<WinoPlan>();
   const int64_t a = w.alpha, a2 = a * a, r = w.r, Kg = s.Kg(), Cg = s.Cg, mr = pl.kernels->mr;
-  const int64_t per_xi = w.Mp * Cg;
+  const int64_t per_xi = w.Mp * Cg, mpanels = w.Mp / mr;
   double G[6][5];
   g_matrix(w.m, w.r, G);
   if (s.w_elems() * a2 < (int64_t(1) << 16)) threads = 1;
-  parallel_for(threads, s.groups * w.Mp, [&](int64_t u, int) {
-    const int64_t g = u / w.Mp, k = u % w.Mp;
+  parallel_for(threads, s.groups * mpanels, [&](int64_t u, int) {
+    const int64_t g = u / mpanels, i0 = u % mpanels * mr;
     float* base = dst + g * a2 * per_xi;
+    float u_c[36][32];  // U[xi][k - i0] of one input channel (alpha^2 <= 36, MR <= 32)
     for (int64_t c = 0; c < Cg; ++c) {
-      const int64_t at = packed_index(k, c, w.Mp, w.kc, Cg, mr);
-      if (k >= Kg) {
-        for (int64_t xi = 0; xi < a2; ++xi) base[xi * per_xi + at] = 0.0f;
-        continue;
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t k = i0 + i;
+        if (k >= Kg) {
+          for (int64_t xi = 0; xi < a2; ++xi) u_c[xi][i] = 0.0f;
+          continue;
+        }
+        const float* f = wt + ((g * Kg + k) * Cg + c) * r * r;
+        double t[6][5];  // G f, alpha x r
+        for (int64_t y = 0; y < a; ++y)
+          for (int64_t j = 0; j < r; ++j) {
+            double acc = 0;
+            for (int64_t q = 0; q < r; ++q) acc += G[y][q] * double(f[q * r + j]);
+            t[y][j] = acc;
+          }
+        for (int64_t y = 0; y < a; ++y)
+          for (int64_t x = 0; x < a; ++x) {
+            double acc = 0;
+            for (int64_t q = 0; q < r; ++q) acc += t[y][q] * G[x][q];
+            u_c[y * a + x][i] = float(acc);
+          }
       }
-      const float* f = wt + ((g * Kg + k) * Cg + c) * r * r;
-      double t[6][5];  // G f, alpha x r
-      for (int64_t i = 0; i < a; ++i)
-        for (int64_t j = 0; j < r; ++j) {
-          double acc = 0;
-          for (int64_t q = 0; q < r; ++q) acc += G[i][q] * double(f[q * r + j]);
-          t[i][j] = acc;
-        }
-      for (int64_t i = 0; i < a; ++i)
-        for (int64_t j = 0; j < a; ++j) {
-          double acc = 0;
-          for (int64_t q = 0; q < r; ++q) acc += t[i][q] * G[j][q];
-          base[(i * a + j) * per_xi + at] = float(acc);
-        }
+      const int64_t at = packed_index(i0, c, w.Mp, w.kc, Cg, mr);
+      for (int64_t xi = 0; xi < a2; ++xi) std::memcpy(base + xi * per_xi + at, u_c[xi], size_t(mr) * 4);
     }
   });
 }
@@ -196,7 +208,7 @@ void run(const Plan& pl, const RunArgs& args, float* scratch, int threads) {
   const KernelSet& kr = *pl.kernels;
   const int nr = kr.nr, mr = kr.mr;
   const int64_t a2 = w.alpha * w.alpha, Kg = s.Kg(), Cg = s.Cg, per_xi = w.Mp * Cg;
-  const int64_t vs = Cg * nr, ms = w.kchunk * nr, per_thread = w.v_floats + w.m_floats + w.s_floats;
+  const int64_t vs = w.vs, ms = w.ms, per_thread = w.v_floats + w.m_floats + w.s_floats;
   const int64_t all_tiles = s.N * w.tiles;
   const bool nhwc = s.layout == Layout::NHWC, relu = s.epilogue.act == Activation::Relu;
   parallel_for(threads, w.tasks, [&](int64_t task, int thread) {
