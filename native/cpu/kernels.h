@@ -75,8 +75,10 @@ using WinoIn = void (*)(int m, int r, const WinoRun& t, int64_t C, float* V, int
 using WinoOut = void (*)(int m, int r, const float* M, int64_t ms, int nr, int64_t j0, const WinoRun& t, int64_t K,
                          const float* bias, bool relu, float* scratch);
 inline constexpr int64_t kWinoMaxRun = 64;
-// Scratch of the input transform: one row and alpha rows of M <= 4 phases, (kWinoMaxRun + 32) each.
-inline constexpr int64_t wino_scratch_floats(int64_t alpha) { return (alpha + 1) * 4 * (kWinoMaxRun + 32); }
+// Scratch of the input transform: a ring of kWinoStages channels' alpha rows of M <= 4 column
+// phases, (kWinoMaxRun + 32) each.
+inline constexpr int64_t kWinoStages = 3;
+inline constexpr int64_t wino_scratch_floats(int64_t alpha) { return kWinoStages * alpha * 4 * (kWinoMaxRun + 32); }
 
 // ----- bfloat16 GEMM (precision 'bf16') ------------------------------------------------------------
 // Inputs and weights rounded to bfloat16 (round to nearest even; fp32 subnormals become zero, as the

@@ -17,21 +17,88 @@ constexpr float kWinoAT25[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 // no remainder loops); a chunk past the run's end computes lanes that are never stored.
 constexpr int kWinoLanes = 16;
 
+#ifdef __AVX512F__
+// One row's M column phases with AVX-512: d[p * PL + i] = row[i * M + p] where that column q is in
+// [q0, q1), else 0, for i < len / M (and zeros up to the next multiple of 16). Masked loads read
+// only the columns in [q0, q1); every store is a whole vector.
+template <int M>
+inline void wino_split_row_avx512(const float* row, int64_t q0, int64_t q1, int64_t len, float* d, int64_t PL) {
+  static_assert(M == 2 || M == 4, "phases of 2 or 4 columns");
+  auto mask = [&](int64_t base) {  // the lanes of columns base .. base + 15 inside [q0, q1)
+    const int64_t lo = imin(16, imax(0, q0 - base)), hi = imin(16, imax(0, q1 - base));
+    return __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0u);
+  };
+  for (int64_t b = 0; b < len; b += 16 * M) {
+    __m512 v[M];
+    for (int k = 0; k < M; ++k) v[k] = _mm512_maskz_loadu_ps(mask(b + 16 * k), row + b + 16 * k);
+    for (int p = 0; p < M; ++p) {
+      __m512 ph;
+      if constexpr (M == 2) {
+        ph = _mm512_permutex2var_ps(v[0], _mm512_setr_epi32(p, p + 2, p + 4, p + 6, p + 8, p + 10, p + 12, p + 14,
+                                                             p + 16, p + 18, p + 20, p + 22, p + 24, p + 26, p + 28,
+                                                             p + 30),
+                                    v[1]);
+      } else {
+        const __m512i idx = _mm512_setr_epi32(p, p + 4, p + 8, p + 12, p + 16, p + 20, p + 24, p + 28, 0, 0, 0, 0, 0,
+                                              0, 0, 0);
+        const __m512 lo = _mm512_permutex2var_ps(v[0], idx, v[1]), hi = _mm512_permutex2var_ps(v[2], idx, v[3]);
+        ph = _mm512_shuffle_f32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
+      }
+      _mm512_storeu_ps(d + p * PL + b / M, ph);
+    }
+  }
+}
+#endif
+
 // V[xi][c][j0 + i] = (BT d B)[xi] for the patch d of tile i, channel c.
+// Each channel's A patch rows are first split into their M column phases (column q of tile i at
+// phase q % M, index i + q / M; zero outside the image), kWinoStages - 1 channels ahead of the
+// transform that reads them, in a ring of buffers: the transform reads the phases at shifted
+// offsets, and a load that spans stores still in flight waits for them (store-to-load forwarding
+// fails); written a few channels earlier they are in the cache by then.
 template <int M, int A, const float (&BT)[A][A]>
 void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_t j0, float* scratch) {
   constexpr int64_t PL = kWinoMaxRun + 2 * kWinoLanes;  // a phase row, with room for a chunk's overrun
+  constexpr int64_t SL = A * M * PL;                      // one ring slot: [A][M][PL]
   const int64_t n = t.count;
-  float* seg = scratch;          // [M * PL]: one input row as the run reads it, zero outside [0, W)
-  float* ph = seg + M * PL;      // [A][M][PL]: each patch row's M column phases: column q of tile i
-                                 // at ph[r][q % M][i + q / M]
   // Columns read: every chunk's lanes (n rounded up to kWinoLanes) and their taps.
   const int64_t len = M * ((n + kWinoLanes - 1) / kWinoLanes * kWinoLanes + (A - 1) / M + 1);
   const int64_t q0 = imin(len, imax(0, -t.iw0)), q1 = imax(q0, imin(len, t.W - t.iw0));
+  auto stage = [&](int64_t c) {
+    float* ph = scratch + c % kWinoStages * SL;
+    for (int r = 0; r < A; ++r) {
+      float* pr = ph + r * M * PL;
+      const int64_t ih = t.ih0 + r;
+      if (ih < 0 || ih >= t.H) {
+        for (int p = 0; p < M; ++p)
+          for (int64_t i = 0; i < len / M; ++i) pr[p * PL + i] = 0.0f;
+        continue;
+      }
+      const float* row = t.x + c * t.cs + ih * t.hs + t.iw0 * t.ws;  // row[q]: column q of the run
+#ifdef __AVX512F__
+      if (t.ws == 1) {
+        wino_split_row_avx512<M>(row, q0, q1, len, pr, PL);
+        continue;
+      }
+#endif
+      for (int p = 0; p < M; ++p) {
+        // Phase p's indices i with q = i * M + p inside [q0, q1): [ia, ib).
+        const int64_t ia = imin(len / M, (q0 - p + M - 1) / M), ib = imax(ia, imin(len / M, (q1 - p + M - 1) / M));
+        float* d = pr + p * PL;
+        for (int64_t i = 0; i < ia; ++i) d[i] = 0.0f;
+        if (t.ws == 1)
+          for (int64_t i = ia; i < ib; ++i) d[i] = row[i * M + p];
+        else
+          for (int64_t i = ia; i < ib; ++i) d[i] = row[(i * M + p) * t.ws];
+        for (int64_t i = ib; i < len / M; ++i) d[i] = 0.0f;
+      }
+    }
+  };
+  for (int64_t c = 0; c < imin(C, kWinoStages - 1); ++c) stage(c);
   for (int64_t c = 0; c < C; ++c) {
     // A later channel's rows, one cache line in 16 floats: each channel is a separate stream
     // through memory that the hardware prefetcher does not follow (docs/PERF.md, "Winograd").
-    constexpr int64_t kAhead = 4;  // channels: covers a memory latency at a channel's transform time
+    constexpr int64_t kAhead = 8;  // channels: covers a memory latency at a channel's transform time
     if (c + kAhead < C && t.ws == 1)
       for (int r = 0; r < A; ++r) {
         const int64_t ih = t.ih0 + r;
@@ -39,28 +106,8 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
         const float* next = t.x + (c + kAhead) * t.cs + ih * t.hs + t.iw0 + q0;
         for (int64_t q = 0; q < q1 - q0; q += 16) __builtin_prefetch(next + q, 0, 3);
       }
-    for (int r = 0; r < A; ++r) {
-      float* pr = ph + r * M * PL;
-      const int64_t ih = t.ih0 + r;
-      if (ih < 0 || ih >= t.H) {
-        for (int64_t i = 0; i < M * PL; ++i) pr[i] = 0.0f;
-        continue;
-      }
-      const float* row = t.x + c * t.cs + ih * t.hs + t.iw0 * t.ws;
-      if (t.ws == 1 && q0 == 0 && q1 == len) {  // inside the row: the phases straight from the input
-        for (int p = 0; p < M; ++p)
-          for (int64_t i = 0; i < len / M; ++i) pr[p * PL + i] = row[i * M + p];
-        continue;
-      }
-      for (int64_t q = 0; q < q0; ++q) seg[q] = 0.0f;
-      if (t.ws == 1)
-        for (int64_t q = q0; q < q1; ++q) seg[q] = row[q];
-      else
-        for (int64_t q = q0; q < q1; ++q) seg[q] = row[q * t.ws];
-      for (int64_t q = q1; q < len; ++q) seg[q] = 0.0f;
-      for (int p = 0; p < M; ++p)
-        for (int64_t i = 0; i < len / M; ++i) pr[p * PL + i] = seg[i * M + p];
-    }
+    if (c + kWinoStages - 1 < C) stage(c + kWinoStages - 1);
+    const float* ph = scratch + c % kWinoStages * SL;
     // Per chunk and column xw: the patch rows transformed along W (t[r]), then along H into V, all
     // in registers (A + 1 vectors of kWinoLanes).
     for (int64_t i0 = 0; i0 < n; i0 += kWinoLanes) {
@@ -87,7 +134,10 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
             for (int i = 0; i < kWinoLanes; ++i) acc[i] += BT[xh][r] * tr[r][i];
           }
           float* v = V + (xh * A + xw) * vs + c * nr + j0 + i0;
-          if (cnt == kWinoLanes)
+          // All lanes while they stay inside the panel row: lanes past the run's end land on the next
+          // run's columns, which it writes later (runs go left to right), or on the panel's unused
+          // columns, which run() zeroes afterwards.
+          if (j0 + i0 + kWinoLanes <= nr)
             for (int i = 0; i < kWinoLanes; ++i) v[i] = acc[i];
           else
             for (int64_t i = 0; i < cnt; ++i) v[i] = acc[i];
