@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>  // ref/winograd.inl: std::true_type
 
 namespace cc {
 

@@ -17,20 +17,39 @@ constexpr float kWinoAT25[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 // no remainder loops); a chunk past the run's end computes lanes that are never stored.
 constexpr int kWinoLanes = 16;
 
+// d[i] = s[i] for i < n (n <= 64): AVX-512 masked stores where available; a plain loop, which the
+// compiler may turn into a call to memcpy, elsewhere.
+inline void wino_store(float* d, const float* s, int64_t n) {
 #ifdef __AVX512F__
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t k = imin(16, n - i);
+    _mm512_mask_storeu_ps(d + i, __mmask16((1u << k) - 1), _mm512_loadu_ps(s + i));
+  }
+#else
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+#endif
+}
+
+#ifdef __AVX512F__
+// The lanes of each 16 columns [16 k, 16 k + 16) of a run's row inside [q0, q1), for k < ceil(len / 16)
+// rounded up to whole blocks of 16 M columns (at most kWinoMasks).
+constexpr int kWinoMasks = 24;
+inline void wino_masks(int64_t q0, int64_t q1, int64_t len, __mmask16* mk) {
+  for (int64_t k = 0; k < kWinoMasks && 16 * k < len + 64; ++k) {
+    const int64_t lo = imin(16, imax(0, q0 - 16 * k)), hi = imin(16, imax(0, q1 - 16 * k));
+    mk[k] = __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0u);
+  }
+}
+
 // One row's M column phases with AVX-512: d[p * PL + i] = row[i * M + p] where that column q is in
-// [q0, q1), else 0, for i < len / M (and zeros up to the next multiple of 16). Masked loads read
-// only the columns in [q0, q1); every store is a whole vector.
+// [q0, q1), else 0, for i < len / M (and zeros up to the next multiple of 16). Masked loads (masks
+// from wino_masks) read only the columns in [q0, q1); every store is a whole vector.
 template <int M>
-inline void wino_split_row_avx512(const float* row, int64_t q0, int64_t q1, int64_t len, float* d, int64_t PL) {
+inline void wino_split_row_avx512(const float* row, const __mmask16* mk, int64_t len, float* d, int64_t PL) {
   static_assert(M == 2 || M == 4, "phases of 2 or 4 columns");
-  auto mask = [&](int64_t base) {  // the lanes of columns base .. base + 15 inside [q0, q1)
-    const int64_t lo = imin(16, imax(0, q0 - base)), hi = imin(16, imax(0, q1 - base));
-    return __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0u);
-  };
   for (int64_t b = 0; b < len; b += 16 * M) {
     __m512 v[M];
-    for (int k = 0; k < M; ++k) v[k] = _mm512_maskz_loadu_ps(mask(b + 16 * k), row + b + 16 * k);
+    for (int k = 0; k < M; ++k) v[k] = _mm512_maskz_loadu_ps(mk[b / 16 + k], row + b + 16 * k);
     for (int p = 0; p < M; ++p) {
       __m512 ph;
       if constexpr (M == 2) {
@@ -64,6 +83,10 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
   // Columns read: every chunk's lanes (n rounded up to kWinoLanes) and their taps.
   const int64_t len = M * ((n + kWinoLanes - 1) / kWinoLanes * kWinoLanes + (A - 1) / M + 1);
   const int64_t q0 = imin(len, imax(0, -t.iw0)), q1 = imax(q0, imin(len, t.W - t.iw0));
+#ifdef __AVX512F__
+  __mmask16 mk[kWinoMasks];
+  wino_masks(q0, q1, len, mk);
+#endif
   auto stage = [&](int64_t c) {
     float* ph = scratch + c % kWinoStages * SL;
     for (int r = 0; r < A; ++r) {
@@ -77,7 +100,7 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
       const float* row = t.x + c * t.cs + ih * t.hs + t.iw0 * t.ws;  // row[q]: column q of the run
 #ifdef __AVX512F__
       if (t.ws == 1) {
-        wino_split_row_avx512<M>(row, q0, q1, len, pr, PL);
+        wino_split_row_avx512<M>(row, mk, len, pr, PL);
         continue;
       }
 #endif
@@ -109,8 +132,9 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
     if (c + kWinoStages - 1 < C) stage(c + kWinoStages - 1);
     const float* ph = scratch + c % kWinoStages * SL;
     // Per chunk and column xw: the patch rows transformed along W (t[r]), then along H into V, all
-    // in registers (A + 1 vectors of kWinoLanes).
-    for (int64_t i0 = 0; i0 < n; i0 += kWinoLanes) {
+    // in registers (A + 1 vectors of kWinoLanes). Whole chunks and the run's last partial one are
+    // separate instances: with one body the compiler stores through a variable-length copy.
+    auto transform = [&](int64_t i0, auto whole) {
       const int64_t cnt = imin(kWinoLanes, n - i0);
 #pragma GCC unroll 6
       for (int xw = 0; xw < A; ++xw) {
@@ -134,15 +158,19 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
             for (int i = 0; i < kWinoLanes; ++i) acc[i] += BT[xh][r] * tr[r][i];
           }
           float* v = V + (xh * A + xw) * vs + c * nr + j0 + i0;
-          // All lanes while they stay inside the panel row: lanes past the run's end land on the next
-          // run's columns, which it writes later (runs go left to right), or on the panel's unused
-          // columns, which run() zeroes afterwards.
-          if (j0 + i0 + kWinoLanes <= nr)
+          if constexpr (decltype(whole)::value)
             for (int i = 0; i < kWinoLanes; ++i) v[i] = acc[i];
           else
-            for (int64_t i = 0; i < cnt; ++i) v[i] = acc[i];
+            wino_store(v, acc, cnt);
         }
       }
+    };
+    // All lanes while they stay inside the panel row: lanes past the run's end land on the next
+    // run's columns, which it writes later (runs go left to right), or on the panel's unused
+    // columns, which run() zeroes afterwards.
+    for (int64_t i0 = 0; i0 < n; i0 += kWinoLanes) {
+      if (j0 + i0 + kWinoLanes <= nr) transform(i0, std::true_type());
+      else transform(i0, std::false_type());
     }
   }
 }
@@ -199,7 +227,7 @@ void wino_out_t(const float* Mx, int64_t ms, int nr, int64_t j0, const WinoRun& 
           for (int ox = 0; ox < M; ++ox) line[i * M + ox] = out[oy][ox][i];
         float* yr = yk + oh * t.ys + ow * t.yws;
         if (t.yws == 1)
-          for (int64_t q = 0; q < cols; ++q) yr[q] = line[q];
+          wino_store(yr, line, cols);
         else
           for (int64_t q = 0; q < cols; ++q) yr[q * t.yws] = line[q];
       }
