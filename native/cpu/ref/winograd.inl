@@ -67,6 +67,36 @@ inline void wino_split_row_avx512(const float* row, const __mmask16* mk, int64_t
     }
   }
 }
+
+// d[i * M + x] = a[x][i] for i < kWinoLanes, x < M, the first n of them (one output row of a chunk:
+// tile i's M columns side by side), by two rounds of permutes into M whole vectors.
+template <int M>
+inline void wino_interleave_store_avx512(const float (&a)[M][kWinoLanes], float* d, int64_t n) {
+  static_assert(M == 2 || M == 4, "rows of 2 or 4 columns per tile");
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  __m512 r[M];
+  const __m512 a0 = _mm512_loadu_ps(a[0]), a1 = _mm512_loadu_ps(a[1]);
+  if constexpr (M == 2) {
+    r[0] = _mm512_permutex2var_ps(a0, lo, a1);
+    r[1] = _mm512_permutex2var_ps(a0, hi, a1);
+  } else {
+    const __m512 a2 = _mm512_loadu_ps(a[2]), a3 = _mm512_loadu_ps(a[3]);
+    const __m512 p01l = _mm512_permutex2var_ps(a0, lo, a1), p01h = _mm512_permutex2var_ps(a0, hi, a1);
+    const __m512 p23l = _mm512_permutex2var_ps(a2, lo, a3), p23h = _mm512_permutex2var_ps(a2, hi, a3);
+    const __m512i pl = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i ph = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    r[0] = _mm512_permutex2var_ps(p01l, pl, p23l);
+    r[1] = _mm512_permutex2var_ps(p01l, ph, p23l);
+    r[2] = _mm512_permutex2var_ps(p01h, pl, p23h);
+    r[3] = _mm512_permutex2var_ps(p01h, ph, p23h);
+  }
+  for (int j = 0; j < M; ++j) {
+    const int64_t k = imin(16, n - 16 * j);
+    if (k <= 0) break;
+    _mm512_mask_storeu_ps(d + 16 * j, __mmask16(k >= 16 ? 0xFFFFu : (1u << k) - 1), r[j]);
+  }
+}
 #endif
 
 // V[xi][c][j0 + i] = (BT d B)[xi] for the patch d of tile i, channel c.
@@ -222,10 +252,16 @@ void wino_out_t(const float* Mx, int64_t ms, int nr, int64_t j0, const WinoRun& 
       for (int oy = 0; oy < M; ++oy) {
         const int64_t oh = t.oh0 + oy;
         if (oh >= t.OH) break;
+        float* yr = yk + oh * t.ys + ow * t.yws;
+#ifdef __AVX512F__
+        if (t.yws == 1) {
+          wino_interleave_store_avx512<M>(out[oy], yr, cols);
+          continue;
+        }
+#endif
         for (int i = 0; i < kWinoLanes; ++i)
 #pragma GCC unroll 4
           for (int ox = 0; ox < M; ++ox) line[i * M + ox] = out[oy][ox][i];
-        float* yr = yk + oh * t.ys + ow * t.yws;
         if (t.yws == 1)
           wino_store(yr, line, cols);
         else
