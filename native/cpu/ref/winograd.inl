@@ -110,8 +110,14 @@ void wino_in_t(const WinoRun& t, int64_t C, float* V, int64_t vs, int nr, int64_
   constexpr int64_t PL = kWinoMaxRun + 2 * kWinoLanes;  // a phase row, with room for a chunk's overrun
   constexpr int64_t SL = A * M * PL;                      // one ring slot: [A][M][PL]
   const int64_t n = t.count;
-  // Columns read: every chunk's lanes (n rounded up to kWinoLanes) and their taps.
-  const int64_t len = M * ((n + kWinoLanes - 1) / kWinoLanes * kWinoLanes + (A - 1) / M + 1);
+  // Columns staged: the run's tiles read [0, M n + A - M) (tile i: [M i, M i + A)), rounded up to
+  // whole blocks of 16 M columns (the AVX-512 split's unit). The chunks' lanes past n read phase
+  // indices up to `reach`: those past the staged ones are zeroed once here in every ring slot (no
+  // stage writes them), so every lane computes from initialised, finite values.
+  const int64_t len = (M * n + A - M + 16 * M - 1) / (16 * M) * (16 * M);
+  const int64_t reach = (n + kWinoLanes - 1) / kWinoLanes * kWinoLanes + (A - 1) / M;
+  for (int64_t row = 0; row < kWinoStages * A * M; ++row)
+    for (int64_t i = len / M; i <= reach; ++i) scratch[row * PL + i] = 0.0f;
   const int64_t q0 = imin(len, imax(0, -t.iw0)), q1 = imax(q0, imin(len, t.W - t.iw0));
 #ifdef __AVX512F__
   __mmask16 mk[kWinoMasks];
