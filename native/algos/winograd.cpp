@@ -173,27 +173,34 @@ void prepack(const Plan& pl, const float* wt, float* dst, int threads) {
   parallel_for(threads, s.groups * mpanels, [&](int64_t u, int) {
     const int64_t g = u / mpanels, i0 = u % mpanels * mr;
     float* base = dst + g * a2 * per_xi;
-    float u_c[36][32];  // U[xi][k - i0] of one input channel (alpha^2 <= 36, MR <= 32)
+    // One input channel of the panel's output channels at a time, 8 rows at once with the rows
+    // innermost (independent lanes the compiler vectorises, rather than one chain of additions per
+    // element); rows past Kg (or past the panel) compute zeros.
+    constexpr int L = 8;
+    float u_c[36][32];  // U[xi][k - i0] (alpha^2 <= 36, MR <= 32)
     for (int64_t c = 0; c < Cg; ++c) {
-      for (int64_t i = 0; i < mr; ++i) {
-        const int64_t k = i0 + i;
-        if (k >= Kg) {
-          for (int64_t xi = 0; xi < a2; ++xi) u_c[xi][i] = 0.0f;
-          continue;
-        }
-        const float* f = wt + ((g * Kg + k) * Cg + c) * r * r;
-        double t[6][5];  // G f, alpha x r
+      for (int64_t ib = 0; ib < mr; ib += L) {
+        double f[5][5][L], t[6][5][L];  // f[q][j][k]: the weights; t = G f (alpha x r per row)
+        for (int64_t q = 0; q < r; ++q)
+          for (int64_t j = 0; j < r; ++j)
+            for (int i = 0; i < L; ++i) {
+              const int64_t k = i0 + ib + i;
+              f[q][j][i] = ib + i < mr && k < Kg ? double(wt[((g * Kg + k) * Cg + c) * r * r + q * r + j]) : 0.0;
+            }
         for (int64_t y = 0; y < a; ++y)
           for (int64_t j = 0; j < r; ++j) {
-            double acc = 0;
-            for (int64_t q = 0; q < r; ++q) acc += G[y][q] * double(f[q * r + j]);
-            t[y][j] = acc;
+            double acc[L] = {};
+            for (int64_t q = 0; q < r; ++q)
+              for (int i = 0; i < L; ++i) acc[i] += G[y][q] * f[q][j][i];
+            for (int i = 0; i < L; ++i) t[y][j][i] = acc[i];
           }
+        const int64_t rows = std::min<int64_t>(L, mr - ib);
         for (int64_t y = 0; y < a; ++y)
           for (int64_t x = 0; x < a; ++x) {
-            double acc = 0;
-            for (int64_t q = 0; q < r; ++q) acc += t[y][q] * G[x][q];
-            u_c[y * a + x][i] = float(acc);
+            double acc[L] = {};
+            for (int64_t q = 0; q < r; ++q)
+              for (int i = 0; i < L; ++i) acc[i] += t[y][q][i] * G[x][q];
+            for (int64_t i = 0; i < rows; ++i) u_c[y * a + x][ib + i] = float(acc[i]);
           }
       }
       const int64_t at = packed_index(i0, c, w.Mp, w.kc, Cg, mr);
