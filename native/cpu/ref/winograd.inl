@@ -1,7 +1,10 @@
 // Winograd F(m x m, r x r) input and output transforms (KernelSet::wino_in / wino_out), written once
 // and included by each kernel file inside its anonymous namespace, so they are compiled with that
 // file's ISA flags: every inner loop runs over the tiles of a run (consecutive along W), which is
-// what the compiler vectorises. The includer includes ops.h (imin / imax).
+// what the compiler vectorises. Where the file is compiled for AVX-512 (__AVX512F__), the row split
+// into column phases, partial stores and the output rows' interleave use its masked loads and stores
+// and permutes instead (the includer then includes immintrin.h). The includer includes ops.h (imin /
+// imax) and kernels.h.
 // Matrices (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks"): alpha = 4 uses the
 // points 0, 1, -1 and infinity; alpha = 6 the points 0, 1, -1, 2, -2 and infinity, for F(4, 3) and
 // F(2, 5) alike (they differ in A and G only; G is in native/algos/winograd.cpp).
@@ -42,8 +45,8 @@ inline void wino_masks(int64_t q0, int64_t q1, int64_t len, __mmask16* mk) {
 }
 
 // One row's M column phases with AVX-512: d[p * PL + i] = row[i * M + p] where that column q is in
-// [q0, q1), else 0, for i < len / M (and zeros up to the next multiple of 16). Masked loads (masks
-// from wino_masks) read only the columns in [q0, q1); every store is a whole vector.
+// [q0, q1), else 0, for i < len / M (len: whole blocks of 16 M columns). Masked loads (masks from
+// wino_masks) read only the columns in [q0, q1); every store is a whole vector.
 template <int M>
 inline void wino_split_row_avx512(const float* row, const __mmask16* mk, int64_t len, float* d, int64_t PL) {
   static_assert(M == 2 || M == 4, "phases of 2 or 4 columns");
