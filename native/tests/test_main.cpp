@@ -738,6 +738,39 @@ void winograd_contract(uint64_t seed) {
     }
 }
 
+// Winograd on wide rows, which the random sweep (widths <= 23) never draws: runs of more tiles than one
+// chunk of transform lanes (16) and rows staged in more than one block of 16 M columns, runs cut by the
+// end of a panel, odd widths, left / right padding 0-2, NCHW and NHWC, every Winograd entry forced at 1
+// and 2 threads, against the reference at the sweep's bound.
+void winograd_wide(uint64_t seed) {
+  Rng r(seed ^ 0x510e527fade682d1ULL);
+  const auto& names = cc::algorithm_names();
+  int ran = 0;
+  for (int64_t k : {3, 5})
+    for (int64_t W : {61, 130, 263})
+      for (int variant = 0; variant < 3; ++variant) {
+        const cc::ConvProblem p = problem(variant == 2 ? 2 : 1, 3, variant == 1 ? 6 : 9, W, 5, k, k, [&](cc::ConvRequest& q) {
+          q.pad[0] = q.pad[1] = variant;              // top, bottom
+          q.pad[2] = variant, q.pad[3] = 2 - variant;  // left, right
+          q.layout = variant == 1 ? cc::Layout::NHWC : cc::Layout::NCHW;
+          q.epilogue.bias = true;
+          q.epilogue.act = variant == 2 ? cc::Activation::Relu : cc::Activation::None;
+        });
+        const auto x = r.floats(p.x_elems()), w = r.floats(p.w_elems()), bias = r.floats(p.Cout);
+        const auto ref = reference(p, x, w, bias.data());
+        for (int a : runnable(p)) {
+          if (std::strncmp(names[size_t(a)], "winograd", 8) != 0) continue;
+          ++ran;
+          for (int threads : {1, 2}) {
+            const double err = rel_error(forward(p, x, w, bias.data(), threads, a), ref);
+            check(err <= 1e-5, std::string(kernel_name()) + " " + names[size_t(a)] + " wide " + cc::describe(p) +
+                                   " threads " + std::to_string(threads) + ": rel err " + std::to_string(err));
+          }
+        }
+      }
+  check(ran == 27, "winograd_wide ran " + std::to_string(ran) + " (entry, layer) pairs, expected 27");
+}
+
 // parallel_for (OpenMP, or the std::thread pool of a build without it): every task runs exactly once,
 // thread ids stay below the team size, from one caller and from several callers at once, nested too.
 void parallel_loops() {
@@ -1206,6 +1239,7 @@ int main(int argc, char** argv) {
       pointwise_padding(seed);
       pointwise_batches(seed);
       winograd_contract(seed);
+      winograd_wide(seed);
     }
     bf16_rounding();
     bf16_sweep(seed, sweep_cases / 2);
