@@ -17,7 +17,8 @@ constexpr float kWinoAT43[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0,
 constexpr float kWinoAT25[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 
 // The transforms work on chunks of kWinoLanes tiles with compile-time trip counts (fully vectorised,
-// no remainder loops); a chunk past the run's end computes lanes that are never stored.
+// no remainder loops); a chunk past the run's end computes lanes that no output keeps (wino_in_t
+// says where its extra lanes land).
 constexpr int kWinoLanes = 16;
 
 // d[i] = s[i] for i < n (n <= 64): AVX-512 masked stores where available; a plain loop, which the
@@ -34,11 +35,11 @@ inline void wino_store(float* d, const float* s, int64_t n) {
 }
 
 #ifdef __AVX512F__
-// The lanes of each 16 columns [16 k, 16 k + 16) of a run's row inside [q0, q1), for k < ceil(len / 16)
-// rounded up to whole blocks of 16 M columns (at most kWinoMasks).
-constexpr int kWinoMasks = 24;
+// The lanes of each 16 columns [16 k, 16 k + 16) of a run's row inside [q0, q1), for k < len / 16 (len:
+// the staged columns, whole blocks of 16 M; at most M kWinoMaxRun + 2 rounded up to 64, so 20 masks).
+constexpr int kWinoMasks = (4 * kWinoMaxRun + 64) / 16;
 inline void wino_masks(int64_t q0, int64_t q1, int64_t len, __mmask16* mk) {
-  for (int64_t k = 0; k < kWinoMasks && 16 * k < len + 64; ++k) {
+  for (int64_t k = 0; k < len / 16; ++k) {
     const int64_t lo = imin(16, imax(0, q0 - 16 * k)), hi = imin(16, imax(0, q1 - 16 * k));
     mk[k] = __mmask16(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0u);
   }
